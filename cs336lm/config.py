@@ -1,0 +1,224 @@
+"""Run configuration: torch-free dataclasses for the model, optimizer and training loop (handout §3, §4, §7).
+
+Architecture variants are string enums (litgpt style), training length is a token budget, and every run is built
+from dotted flat keys (`optim.lr_max`) so that a typo fails when Snakemake builds the DAG, not hours into a job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is wrong; the message names the key and the value."""
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} = {value!r} is not one of {', '.join(choices)}")
+
+
+def _positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{key} = {value!r} must be {'>= 0' if allow_zero else '> 0'}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """TransformerLM hyperparameters; defaults are the course TinyStories model (handout §7.2)."""
+
+    vocab_size: int = 10_000
+    context_length: int = 256
+    d_model: int = 512
+    num_layers: int = 4
+    num_heads: int = 16
+    d_ff: int = 1344
+    rope_theta: float = 10_000.0
+    rms_eps: float = 1e-5
+    norm: str = "rmsnorm"  # rmsnorm | none
+    norm_position: str = "pre"  # pre | post
+    pos_emb: str = "rope"  # rope | none
+    ffn: str = "swiglu"  # swiglu | silu
+    attention_backend: str = "reference"  # reference (from scratch) | sdpa (F.scaled_dot_product_attention)
+
+    def __post_init__(self) -> None:
+        for key in ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff"):
+            _positive(f"model.{key}", getattr(self, key))
+        _positive("model.rope_theta", self.rope_theta)
+        _positive("model.rms_eps", self.rms_eps)
+        _choice("model.norm", self.norm, ("rmsnorm", "none"))
+        _choice("model.norm_position", self.norm_position, ("pre", "post"))
+        _choice("model.pos_emb", self.pos_emb, ("rope", "none"))
+        _choice("model.ffn", self.ffn, ("swiglu", "silu"))
+        _choice("model.attention_backend", self.attention_backend, ("reference", "sdpa"))
+        if self.d_model % self.num_heads:
+            raise ConfigError(f"model.d_model = {self.d_model} is not divisible by model.num_heads = {self.num_heads}")
+        if self.pos_emb == "rope" and self.head_dim % 2:
+            raise ConfigError(
+                f"RoPE needs an even head dimension, but d_model / num_heads = {self.d_model} / {self.num_heads} "
+                f"= {self.head_dim}"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.num_heads
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW, cosine schedule with linear warmup, and gradient clipping (handout §4)."""
+
+    lr_max: float = 1e-3
+    lr_min: float = 1e-4
+    warmup_fraction: float = 0.02  # of all iterations; the cosine then runs to the last iteration
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0  # max global L2 norm; 0 turns clipping off
+    implementation: str = "reference"  # reference (per-parameter loop) | foreach (multi-tensor) | fused (torch)
+
+    def __post_init__(self) -> None:
+        _positive("optim.lr_max", self.lr_max)
+        _positive("optim.lr_min", self.lr_min, allow_zero=True)
+        if self.lr_min > self.lr_max:
+            raise ConfigError(f"optim.lr_min = {self.lr_min} is above optim.lr_max = {self.lr_max}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ConfigError(f"optim.warmup_fraction = {self.warmup_fraction} must be in [0, 1)")
+        for key in ("beta1", "beta2"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"optim.{key} = {getattr(self, key)} must be in [0, 1)")
+        _positive("optim.eps", self.eps)
+        _positive("optim.weight_decay", self.weight_decay, allow_zero=True)
+        _positive("optim.grad_clip", self.grad_clip, allow_zero=True)
+        _choice("optim.implementation", self.implementation, ("reference", "foreach", "fused"))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop: token budget, batching, evaluation, checkpoints, fast paths and stopping rules."""
+
+    token_budget: int = 327_680_000  # handout §7.2: batch × steps × context
+    batch_size: int = 128
+    seed: int = 0
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
+    dtype: str = "float32"  # float32 | bfloat16 (autocast for matmuls; master weights stay float32)
+    compile: bool = False  # torch.compile the model
+    log_interval: int = 10  # steps between metrics lines
+    eval_interval: int = 500  # steps between validation evaluations (and one at the end)
+    eval_batches: int = 20  # batches in the fixed validation sample
+    checkpoint_interval: int = 1000  # steps between progress checkpoints
+    checkpoint_minutes: float = 10.0  # ... or minutes, whichever comes first
+    wall_clock_budget_s: float = 0.0  # stop early after this many seconds of training (0 = no limit)
+    divergence_factor: float = 2.0  # loss above factor × its first value (or NaN/inf) ends the run as diverged
+
+    def __post_init__(self) -> None:
+        for key in ("token_budget", "batch_size", "log_interval", "eval_interval", "eval_batches",
+                    "checkpoint_interval"):
+            _positive(f"train.{key}", getattr(self, key))
+        _positive("train.checkpoint_minutes", self.checkpoint_minutes)
+        _positive("train.wall_clock_budget_s", self.wall_clock_budget_s, allow_zero=True)
+        if self.divergence_factor <= 1:
+            raise ConfigError(f"train.divergence_factor = {self.divergence_factor} must be > 1")
+        _choice("train.dtype", self.dtype, ("float32", "bfloat16"))
+        if not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
+            raise ConfigError(f"train.device = {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run: a model, an optimizer and a training loop."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.tokens_per_step > self.train.token_budget:
+            raise ConfigError(
+                f"train.token_budget = {self.train.token_budget} is less than one step of "
+                f"train.batch_size × model.context_length = {self.tokens_per_step} tokens"
+            )
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.train.batch_size * self.model.context_length
+
+    @property
+    def num_iterations(self) -> int:
+        """Steps derived from the token budget, so runs with different batch sizes see equal tokens."""
+        return self.train.token_budget // self.tokens_per_step
+
+    @property
+    def warmup_iters(self) -> int:
+        return math.floor(self.optim.warmup_fraction * self.num_iterations)
+
+    @classmethod
+    def from_flat(cls, flat: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
+        """Build from dotted keys such as {"optim.lr_max": 1e-3}, on top of `base` (the defaults if None)."""
+        sections = (base or cls()).to_dict()
+        for key, value in flat.items():
+            section, _, name = key.partition(".")
+            if section not in SECTIONS or not name:
+                raise ConfigError(f"unknown config key {key!r}{_suggest(key, _all_keys())}")
+            sections[section][name] = value
+        return cls.from_dict(sections)
+
+    @classmethod
+    def from_dict(cls, nested: dict[str, dict[str, Any]]) -> RunConfig:
+        """Build from {"model": {...}, "optim": {...}, "train": {...}}; missing keys keep their defaults."""
+        unknown = set(nested) - set(SECTIONS)
+        if unknown:
+            key = sorted(unknown)[0]
+            raise ConfigError(f"unknown config section {key!r}{_suggest(key, list(SECTIONS))}")
+        built = {}
+        for section, klass in SECTIONS.items():
+            values = dict(nested.get(section) or {})
+            fields = {f.name: f for f in dataclasses.fields(klass)}
+            for name, value in values.items():
+                key = f"{section}.{name}"
+                if name not in fields:
+                    raise ConfigError(f"unknown config key {key!r}{_suggest(key, _all_keys())}")
+                values[name] = _coerce(key, value, type(fields[name].default))
+            built[section] = klass(**values)
+        return cls(**built)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {section: dataclasses.asdict(getattr(self, section)) for section in SECTIONS}
+
+    def to_flat(self) -> dict[str, Any]:
+        return {f"{s}.{k}": v for s, values in self.to_dict().items() for k, v in values.items()}
+
+
+def _all_keys() -> list[str]:
+    return [f"{s}.{f.name}" for s, klass in SECTIONS.items() for f in dataclasses.fields(klass)]
+
+
+def _suggest(key: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(key, candidates, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    """Check a value against its field's type, widening int to float; YAML's `1e-3` (a string) gets a hint."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    hint = ""
+    if isinstance(value, str) and kind in (int, float):
+        try:
+            float(value)
+            hint = " (YAML reads 1e-3 as a string: write 1.0e-3)"
+        except ValueError:
+            pass
+    raise ConfigError(f"{key} = {value!r} must be {kind.__name__}, not {type(value).__name__}{hint}")
