@@ -1,0 +1,161 @@
+"""Resumable, checksummed corpus downloads (TinyStories V2, OpenWebText) with the standard library only.
+
+Bytes stream into `<out_path>.part`, which a rerun resumes with an HTTP Range request; the file as served is checked
+against a sha256, a `.gz` URL is decompressed on the way to out_path, and out_path appears only when complete.
+The build machines have no internet, so the tests exercise all of this against a local HTTP server.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import logging
+import os
+import re
+import shutil
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_EVERY_S = 5.0
+_MAX_BACKOFF_S = 60.0
+# Worth another try: the server may be restarting or overloaded (408 timeout, 429 rate limit, 5xx).
+_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class DownloadError(RuntimeError):
+    """A download failed for good; the message names the URL and the reason (HTTP status, checksum, network)."""
+
+
+class _Transient(Exception):
+    """A failure that a retry, resuming from the .part file, may fix."""
+
+
+def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks so a multi-GB corpus never sits in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, out_path: str | os.PathLike, sha256: str | None = None, *, retries: int = 5,
+             timeout: float = 60.0, chunk_size: int = 1 << 20, backoff_s: float = 1.0) -> None:
+    """Fetch url into out_path, resuming `<out_path>.part` and retrying transient failures `retries` times.
+
+    sha256, when given, is of the bytes as served (the .gz file for a .gz URL); a mismatch removes the .part and
+    raises DownloadError. A URL whose path ends in `.gz` leaves the decompressed data at out_path.
+    """
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("http", "https"):
+        raise ValueError(f"cannot download {url!r}: URL scheme {scheme!r} is not http or https")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    part = out_path.with_name(out_path.name + ".part")
+    for attempt in range(retries + 1):
+        try:
+            _fetch(url, part, timeout, chunk_size)
+            break
+        except (_Transient, OSError, http.client.HTTPException) as e:  # URLError, resets and timeouts are OSErrors
+            reason = getattr(e, "reason", None) or e
+            if attempt == retries:
+                raise DownloadError(f"download of {url} failed after {retries + 1} attempts: {reason}") from e
+            delay = min(backoff_s * 2**attempt, _MAX_BACKOFF_S)
+            log.warning("download of %s failed (%s); retry %d/%d in %.1f s", url, reason, attempt + 1, retries, delay)
+            time.sleep(delay)
+    if sha256 is not None:
+        actual = sha256sum(part)
+        if actual != sha256.lower():
+            part.unlink()
+            raise DownloadError(f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}")
+    if urllib.parse.urlsplit(url).path.endswith(".gz"):
+        _gunzip(url, part, out_path, chunk_size)
+    else:
+        os.replace(part, out_path)
+    log.info("downloaded %s to %s", url, out_path)
+
+
+def _fetch(url: str, part: Path, timeout: float, chunk_size: int) -> None:
+    """One attempt: append to part from its current size; raise _Transient (or an OSError) to be retried."""
+    offset = part.stat().st_size if part.exists() else 0
+    # identity: a server that gzips on the fly would make Range offsets and the checksum refer to other bytes.
+    headers = {"User-Agent": "cs336lm-download", "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        log.info("resuming %s at byte %d", url, offset)
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        e.close()
+        if e.code == 416 and offset:
+            # The range starts at or past the end: the .part is complete unless the server says the size differs.
+            total = _total_from_content_range(e.headers.get("Content-Range", ""))
+            if total in (None, offset):
+                return
+            part.unlink()
+            raise _Transient(f"{part.name} holds {offset} bytes but the server has {total}; restarting") from e
+        if e.code in _RETRY_STATUSES:
+            raise _Transient(f"HTTP {e.code} {e.reason}") from e
+        raise DownloadError(f"cannot download {url}: HTTP {e.code} {e.reason}") from e
+    with response:
+        if response.status == 206:
+            match = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", "").strip())
+            if not match or int(match[1]) != offset:
+                part.unlink()
+                raise _Transient(f"server answered a range request with Content-Range {match and match[0]!r}")
+            mode, total = "ab", None if match[2] == "*" else int(match[2])
+        else:
+            if offset:
+                log.info("%s ignored the range request; restarting from byte 0", url)
+            length = response.headers.get("Content-Length")
+            mode, offset, total = "wb", 0, int(length) if length else None
+        _stream(url, response, part, mode, offset, total, chunk_size)
+
+
+def _stream(url: str, response: http.client.HTTPResponse, part: Path, mode: str, offset: int, total: int | None,
+            chunk_size: int) -> None:
+    """Copy the body into part from byte offset, logging progress; a short body is a _Transient failure."""
+    done, start = offset, time.monotonic()
+    last_log = start
+    with open(part, mode) as f:
+        while chunk := response.read(chunk_size):
+            f.write(chunk)
+            done += len(chunk)
+            now = time.monotonic()
+            if now - last_log >= _PROGRESS_EVERY_S:
+                rate = (done - offset) / (now - start)
+                of_total = f" of {total / 2**20:.1f}" if total else ""
+                log.info("%s: %.1f%s MiB (%.2f MiB/s)", url, done / 2**20, of_total, rate / 2**20)
+                last_log = now
+    # http.client returns b"" rather than raising when a connection drops before Content-Length is reached.
+    if total is not None and done != total:
+        raise _Transient(f"connection closed after {done} of {total} bytes")
+
+
+def _total_from_content_range(value: str) -> int | None:
+    match = re.fullmatch(r"bytes \*/(\d+)", value.strip())
+    return int(match[1]) if match else None
+
+
+def _gunzip(url: str, part: Path, out_path: Path, chunk_size: int) -> None:
+    """Decompress the finished .part into out_path via a temp file, so a crash never leaves half a corpus."""
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    try:
+        with gzip.open(part, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, chunk_size)
+        os.replace(tmp, out_path)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:  # corrupt or truncated: a fresh download is needed
+        tmp.unlink(missing_ok=True)
+        part.unlink()
+        raise DownloadError(f"cannot decompress {url}: {e}") from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    part.unlink()

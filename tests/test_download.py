@@ -1,0 +1,202 @@
+"""Downloads against a real HTTP server on 127.0.0.1: checksums, resume by Range, retries, .gz, clear errors."""
+
+import gzip
+import hashlib
+import logging
+import random
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from cs336lm.download import DownloadError, download, sha256sum
+
+DATA = random.Random(0).randbytes(300_000)
+TEXT = b"Once upon a time there was a file.\n" * 5_000
+FILES = {  # path -> served bytes; paths name the server's misbehaviour on the first request
+    "/data.bin": DATA,
+    "/flaky.bin": DATA,  # drops the connection after FLAKY_BYTES
+    "/busy.bin": DATA,  # answers 503 once
+    "/norange.bin": DATA,  # ignores Range and always sends the whole file
+    "/corpus.txt.gz": gzip.compress(TEXT, mtime=0),
+    "/broken.gz": b"this is not gzip data" * 100,
+}
+FLAKY_BYTES = 100_000
+FAST = {"chunk_size": 8192, "backoff_s": 0.01, "timeout": 5.0}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves FILES with `Range: bytes=N-` support (SimpleHTTPRequestHandler has none); HTTP/1.0, one request each."""
+
+    def do_GET(self):
+        requests = self.server.requests
+        requests.append((self.path, self.headers.get("Range")))
+        first = sum(path == self.path for path, _ in requests) == 1
+        if self.path not in FILES:
+            self.send_error(404)
+            return
+        if self.path == "/busy.bin" and first:
+            self.send_error(503)
+            return
+        data, start = FILES[self.path], 0
+        wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        if wanted and self.path != "/norange.bin":
+            start = int(wanted[1])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        body = data[start:]
+        self.wfile.write(body[:FLAKY_BYTES] if self.path == "/flaky.bin" and first else body)
+
+    def log_message(self, format, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def server():
+    """A server in a thread for one test; yields (base URL, list of (path, Range header)) and stops it afterwards."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    httpd.requests = []
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.requests
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_download_with_checksum(server, tmp_path):
+    base, requests = server
+    out = tmp_path / "sub" / "data.bin"
+    download(f"{base}/data.bin", out, sha256=_sha(DATA).upper(), **FAST)
+    assert out.read_bytes() == DATA
+    assert sha256sum(out) == _sha(DATA)
+    assert [p.name for p in out.parent.iterdir()] == ["data.bin"]
+    assert requests == [("/data.bin", None)]
+
+
+def test_checksum_mismatch_leaves_nothing(server, tmp_path):
+    base, _ = server
+    url, wrong = f"{base}/data.bin", "0" * 64
+    with pytest.raises(DownloadError) as info:
+        download(url, tmp_path / "data.bin", sha256=wrong, **FAST)
+    message = str(info.value)
+    assert url in message and wrong in message and _sha(DATA) in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dropped_connection_resumes_with_range(server, tmp_path):
+    base, requests = server
+    out = tmp_path / "flaky.bin"
+    download(f"{base}/flaky.bin", out, sha256=_sha(DATA), **FAST)
+    assert out.read_bytes() == DATA
+    assert requests == [("/flaky.bin", None), ("/flaky.bin", f"bytes={FLAKY_BYTES}-")]
+
+
+def test_existing_part_file_is_resumed(server, tmp_path):
+    base, requests = server
+    out = tmp_path / "data.bin"
+    (tmp_path / "data.bin.part").write_bytes(DATA[:12_345])
+    download(f"{base}/data.bin", out, sha256=_sha(DATA), **FAST)
+    assert out.read_bytes() == DATA
+    assert requests == [("/data.bin", "bytes=12345-")]
+    assert not (tmp_path / "data.bin.part").exists()
+
+
+def test_complete_part_file_gets_416_and_is_used(server, tmp_path):
+    base, requests = server
+    (tmp_path / "data.bin.part").write_bytes(DATA)
+    download(f"{base}/data.bin", tmp_path / "data.bin", sha256=_sha(DATA), **FAST)
+    assert (tmp_path / "data.bin").read_bytes() == DATA
+    assert requests == [("/data.bin", f"bytes={len(DATA)}-")]
+
+
+def test_part_file_longer_than_the_file_is_discarded(server, tmp_path):
+    base, requests = server
+    (tmp_path / "data.bin.part").write_bytes(DATA + b"junk")
+    download(f"{base}/data.bin", tmp_path / "data.bin", sha256=_sha(DATA), **FAST)
+    assert (tmp_path / "data.bin").read_bytes() == DATA
+    assert requests == [("/data.bin", f"bytes={len(DATA) + 4}-"), ("/data.bin", None)]
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
+    base, requests = server
+    (tmp_path / "norange.bin.part").write_bytes(b"stale bytes from somewhere else")
+    download(f"{base}/norange.bin", tmp_path / "norange.bin", sha256=_sha(DATA), **FAST)
+    assert (tmp_path / "norange.bin").read_bytes() == DATA
+    assert len(requests) == 1
+
+
+def test_server_error_is_retried(server, tmp_path):
+    base, requests = server
+    download(f"{base}/busy.bin", tmp_path / "busy.bin", **FAST)
+    assert (tmp_path / "busy.bin").read_bytes() == DATA
+    assert [p for p, _ in requests] == ["/busy.bin", "/busy.bin"]
+
+
+def test_progress_is_logged(server, tmp_path, monkeypatch, caplog):
+    base, _ = server
+    monkeypatch.setattr("cs336lm.download._PROGRESS_EVERY_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="cs336lm.download"):
+        download(f"{base}/data.bin", tmp_path / "data.bin", **FAST)
+    assert re.search(r"of 0\.3 MiB \(\d+\.\d+ MiB/s\)", caplog.text)
+
+
+def test_gz_url_is_decompressed(server, tmp_path):
+    base, _ = server
+    out = tmp_path / "corpus.txt"
+    download(f"{base}/corpus.txt.gz", out, sha256=_sha(FILES["/corpus.txt.gz"]), **FAST)
+    assert out.read_bytes() == TEXT
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus.txt"]
+
+
+def test_corrupt_gz_is_an_error_and_leaves_nothing(server, tmp_path):
+    base, _ = server
+    url = f"{base}/broken.gz"
+    with pytest.raises(DownloadError, match=re.escape(url)):
+        download(url, tmp_path / "broken.txt", **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_404_names_url_and_status_without_retrying(server, tmp_path):
+    base, requests = server
+    url = f"{base}/missing.txt"
+    with pytest.raises(DownloadError, match=re.escape(url) + ".*404"):
+        download(url, tmp_path / "missing.txt", **FAST)
+    assert len(requests) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_connection_refused_fails_after_retries(tmp_path):
+    with socket.socket() as sock:  # bind then close: a port on which nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/data.bin"
+    with pytest.raises(DownloadError, match=re.escape(url) + ".*3 attempts.*refused"):
+        download(url, tmp_path / "data.bin", retries=2, **FAST)
+    assert not (tmp_path / "data.bin").exists()
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/data.bin", "127.0.0.1/data.bin", "file:///etc/hostname"])
+def test_bad_scheme_is_named(tmp_path, url):
+    scheme = url.split("://")[0] if "://" in url else ""
+    with pytest.raises(ValueError, match=f"scheme '{scheme}'"):
+        download(url, tmp_path / "out", **FAST)
