@@ -1,0 +1,118 @@
+"""Attention (handout §3.5): a numerically stable softmax, scaled dot-product attention, rotary position
+embeddings (RoFormer, Su et al. 2021) and causal multi-head self-attention with a fused SDPA fast path."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Bool, Float, Int
+from torch import Tensor, nn
+
+from cs336lm.layers import Linear, first_out_of_range
+
+
+def softmax(x: Tensor, dim: int) -> Tensor:
+    """exp(x - max) / Σ exp(x - max): subtracting the max keeps exp from overflowing."""
+    z = torch.exp(x - x.amax(dim=dim, keepdim=True))
+    return z / z.sum(dim=dim, keepdim=True)
+
+
+def scaled_dot_product_attention(
+    Q: Float[Tensor, "... n_q d_k"],
+    K: Float[Tensor, "... n_k d_k"],
+    V: Float[Tensor, "... n_k d_v"],
+    mask: Bool[Tensor, "... n_q n_k"] | None = None,
+) -> Float[Tensor, "... n_q d_v"]:
+    """softmax(Q Kᵀ / √d_k) V; where `mask` is False the query may not attend to the key."""
+    scores = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])  # (..., n_q, n_k)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    # Softmax in float32 even under bf16 autocast: exp and the row sums are where low precision hurts.
+    return softmax(scores.float(), dim=-1).to(V.dtype) @ V
+
+
+class RotaryPositionalEmbedding(nn.Module):
+    """Turns each adjacent pair (2i, 2i+1) of a query/key vector at position p by p · theta^(-2i/d_k)."""
+
+    def __init__(self, theta: float, d_k: int, max_seq_len: int, device=None):
+        super().__init__()
+        if d_k % 2:
+            raise ValueError(f"RoPE needs an even head dimension d_k, got d_k = {d_k}")
+        self.theta, self.d_k, self.max_seq_len = theta, d_k, max_seq_len
+        inv_freq = theta ** (-torch.arange(0, d_k, 2, device=device, dtype=torch.float32) / d_k)  # (d_k/2,)
+        angles = torch.outer(torch.arange(max_seq_len, device=device, dtype=torch.float32), inv_freq)
+        # Non-persistent: derived from (theta, d_k, max_seq_len), so state dicts keep the course's keys.
+        self.register_buffer("cos", angles.cos(), persistent=False)  # (max_seq_len, d_k/2)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(
+        self, x: Float[Tensor, "... T d_k"], token_positions: Int[Tensor, "... T"]
+    ) -> Float[Tensor, "... T d_k"]:
+        if x.shape[-2] > self.max_seq_len:
+            raise ValueError(
+                f"sequence length {x.shape[-2]} is longer than the RoPE table's max_seq_len = {self.max_seq_len}"
+            )
+        bad = first_out_of_range(token_positions, self.max_seq_len)
+        if bad is not None:
+            raise ValueError(f"token position {bad} is outside the RoPE table's range 0 … {self.max_seq_len - 1}")
+        cos, sin = self.cos[token_positions], self.sin[token_positions]  # (..., T, d_k/2)
+        x1, x2 = x[..., 0::2].float(), x[..., 1::2].float()
+        rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, d_k/2, 2)
+        return rotated.flatten(-2).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Causal multi-head self-attention; head h owns rows h·d_k … (h+1)·d_k−1 of the q/k/v projections.
+
+    backend="reference" runs the from-scratch attention above; "sdpa" runs F.scaled_dot_product_attention
+    (flash/memory-efficient kernels) on the same parameters, so checkpoints move between the two.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        rope: RotaryPositionalEmbedding | None = None,
+        backend: str = "reference",
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model = {d_model} is not divisible by num_heads = {num_heads}")
+        if backend not in ("reference", "sdpa"):
+            raise ValueError(f"attention backend {backend!r} is not one of reference, sdpa")
+        self.d_model, self.num_heads, self.backend = d_model, num_heads, backend
+        self.rope = rope
+        self.q_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+        self.k_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+        self.v_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+        self.output_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+
+    def forward(
+        self, x: Float[Tensor, "... T d_model"], token_positions: Int[Tensor, "... T"] | None = None
+    ) -> Float[Tensor, "... T d_model"]:
+        *lead, T, _ = x.shape
+        hs = self.d_model // self.num_heads
+
+        def split_heads(t: Tensor) -> Tensor:
+            return t.view(*lead, T, self.num_heads, hs).transpose(-3, -2)  # (..., nh, T, hs)
+
+        q, k, v = split_heads(self.q_proj(x)), split_heads(self.k_proj(x)), split_heads(self.v_proj(x))
+        if self.rope is not None:
+            if token_positions is None:
+                token_positions = torch.arange(T, device=x.device)
+            elif token_positions.ndim > 1:
+                token_positions = token_positions.unsqueeze(-2)  # (..., 1, T): the same positions for every head
+            q, k = self.rope(q, token_positions), self.rope(k, token_positions)
+        if self.backend == "sdpa":
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+            y = scaled_dot_product_attention(q, k, v, mask=causal)  # (..., nh, T, hs)
+        return self.output_proj(y.transpose(-3, -2).reshape(*lead, T, self.d_model))
