@@ -1,0 +1,115 @@
+"""Checkpoints (handout §5.2), versioned: {format_version, model, optimizer, iteration, config, extra}, written
+atomically and read back with torch.load(weights_only=True). The model state is always the uncompiled module's,
+so a checkpoint loads with or without torch.compile."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from torch import nn
+
+FORMAT_VERSION = 1
+
+Source = str | os.PathLike | IO[bytes]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read or does not fit the model; the message names the file and the problem."""
+
+
+def _uncompiled(model: nn.Module) -> nn.Module:
+    return getattr(model, "_orig_mod", model)
+
+
+def _name(src: Source) -> str:
+    return os.fspath(src) if isinstance(src, str | os.PathLike) else getattr(src, "name", repr(src))
+
+
+def save_checkpoint(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    iteration: int,
+    out: Source,
+    config: dict | None = None,
+    extra: dict | None = None,
+) -> None:
+    """Write the checkpoint to a path (via a temp file in the same folder and os.replace) or a binary file.
+
+    optimizer=None saves a weights-only model file (optimizer state {}), e.g. a run's final model.
+    """
+    state = {k.replace("_orig_mod.", ""): v for k, v in _uncompiled(model).state_dict().items()}
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model": state,
+        "optimizer": {} if optimizer is None else optimizer.state_dict(),
+        "iteration": int(iteration),
+        "config": config or {},
+        "extra": extra or {},
+    }
+    if not isinstance(out, str | os.PathLike):
+        torch.save(payload, out)
+        return
+    path = Path(out)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # a crash mid-write leaves the previous checkpoint intact
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(src: Source) -> dict[str, Any]:
+    """The raw checkpoint dict, tensors on CPU, after checking it is readable and of this FORMAT_VERSION."""
+    try:
+        ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {_name(src)}: the file is truncated or corrupt ({exc})") from exc
+    if not isinstance(ckpt, dict) or "format_version" not in ckpt:
+        raise CheckpointError(f"{_name(src)} is not a cs336lm checkpoint: it has no format_version")
+    if ckpt["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {_name(src)} has format_version {ckpt['format_version']}, "
+            f"but this code reads format_version {FORMAT_VERSION}"
+        )
+    return ckpt
+
+
+def load_checkpoint(src: Source, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> int:
+    """Restore model (and optimizer) state in place; returns the saved iteration."""
+    ckpt = read_checkpoint(src)
+    if optimizer is not None and not ckpt["optimizer"]:
+        raise CheckpointError(f"checkpoint {_name(src)} holds no optimizer state to restore")
+    model = _uncompiled(model)
+    saved = {k.replace("_orig_mod.", ""): v for k, v in ckpt["model"].items()}
+    _check_fits(saved, model.state_dict(), _name(src))
+    model.load_state_dict(saved)
+    if optimizer is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    return ckpt["iteration"]
+
+
+def _check_fits(saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], name: str) -> None:
+    missing = sorted(expected.keys() - saved.keys())
+    unexpected = sorted(saved.keys() - expected.keys())
+    shapes = [
+        f"{k}: checkpoint {tuple(saved[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(saved.keys() & expected.keys())
+        if saved[k].shape != expected[k].shape
+    ]
+    found = {"missing keys": missing, "unexpected keys": unexpected, "shape mismatches": shapes}
+    if any(found.values()):
+        problems = [f"{label}: {', '.join(items[:10])}{' …' * (len(items) > 10)}" for label, items in found.items()
+                    if items]
+        raise CheckpointError(
+            f"checkpoint {name} does not fit the model; its architecture differs from the model's config ("
+            + "; ".join(problems) + ")"
+        )
