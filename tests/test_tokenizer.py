@@ -1,0 +1,204 @@
+"""Tokenizer: tiktoken parity on the GPT-2 files, both backends, round trips, streaming, file formats, token files."""
+
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+import tiktoken
+from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+
+from cs336lm.bpe import train_bpe
+from cs336lm.pretokenize import GPT2_PATTERN
+from cs336lm.tokenizer import Tokenizer, tokenize_file
+
+EOT = "<|endoftext|>"
+CORPORA = [
+    "address.txt",
+    "german.txt",
+    "tinystories_sample.txt",
+    "corpus.en",
+    "special_token_trailing_newlines.txt",
+    "special_token_double_newlines_non_whitespace.txt",
+]
+AWKWARD = [
+    "",
+    "s",
+    "🙃",
+    "héllo wörld, ça va?",
+    "안녕하세요 세계! 한국어 텍스트",
+    f"{EOT}hi{EOT}",
+    f"text{EOT}\n\n more text\n\n\n{EOT}",
+    "\r\n\t  x  \n",
+    "numbers 123456789 and 'quotes' it's we'll",
+]
+
+
+@pytest.fixture(scope="session")
+def gpt2(fixtures_dir):
+    """Our tokenizer and tiktoken's `gpt2` encoding, both built offline from the fixture files."""
+    tok = Tokenizer.from_files(fixtures_dir / "gpt2_vocab.json", fixtures_dir / "gpt2_merges.txt", [EOT])
+    ranks = {t: i for i, t in tok.vocab.items() if t != EOT.encode()}
+    enc = tiktoken.Encoding(
+        name="gpt2-offline", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={EOT: 50256}
+    )
+    return tok, enc
+
+
+@pytest.fixture(scope="session")
+def gpt2_python(gpt2):
+    return Tokenizer(gpt2[0].vocab, gpt2[0].merges, [EOT], backend="python")
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_tiktoken_parity_on_fixture_corpora(gpt2, gpt2_python, fixtures_dir, name):
+    tok, enc = gpt2
+    text = (fixtures_dir / name).read_text(encoding="utf-8")
+    expected = enc.encode(text, allowed_special={EOT})
+    assert tok.encode(text) == expected
+    assert gpt2_python.encode(text) == expected
+    assert tok.decode(expected) == text
+    with open(fixtures_dir / name, encoding="utf-8") as f:
+        assert list(tok.encode_iterable(f)) == expected
+    plain = Tokenizer(tok.vocab, tok.merges, backend="python")  # no specials: "<|endoftext|>" is ordinary text
+    assert plain.encode(text) == enc.encode_ordinary(text)
+
+
+def test_fast_path_is_used_and_matches_on_long_text(gpt2, gpt2_python, fixtures_dir):
+    tok, enc = gpt2
+    text = (fixtures_dir / "corpus.en").read_text(encoding="utf-8")
+    assert tok.fast_path_ok() and not gpt2_python.fast_path_ok()
+    assert tok.encode(text) == gpt2_python.encode(text) == enc.encode_ordinary(text)
+    assert tok._fast is not None
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_round_trip_and_parity_on_awkward_strings(gpt2, gpt2_python, text):
+    tok, enc = gpt2
+    ids = tok.encode(text)
+    assert ids == gpt2_python.encode(text) == enc.encode(text, allowed_special={EOT})
+    assert tok.decode(ids) == text
+
+
+def test_lone_surrogates_become_replacement_characters_like_tiktoken(gpt2, gpt2_python):
+    tok, enc = gpt2
+    text = "a\ud800b \udfff"
+    assert gpt2_python.encode(text) == enc.encode(text) == tok.encode(text * 1000)[: len(enc.encode(text))]
+    assert tok.decode(tok.encode(text)) == "a\ufffdb \ufffd"
+
+
+def test_overlapping_special_tokens_longest_wins(gpt2):
+    tok = Tokenizer(gpt2[0].vocab, gpt2[0].merges, [EOT, EOT + EOT])
+    ids = tok.encode(f"a{EOT}{EOT}b{EOT}")
+    double, single = tok.special_to_id[EOT + EOT], tok.special_to_id[EOT]
+    assert double == 50257 and ids.count(double) == 1 and ids.count(single) == 1
+    assert tok.decode(ids) == f"a{EOT}{EOT}b{EOT}"
+
+
+def test_decode_partial_character_does_not_raise(gpt2):
+    tok, _ = gpt2
+    pieces = [tok.decode([i]) for i in tok.encode("🙃")]
+    assert len(pieces) > 1 and "\ufffd" in "".join(pieces)
+
+
+def test_encode_iterable_carries_pre_tokens_and_specials_across_chunks(gpt2):
+    tok, enc = gpt2
+    text = (f"Once upon a time\n\n\n  there was{EOT}{EOT}\n\nthe end.   \n" * 2000) + "tail"
+    pieces = [text[i : i + 7] for i in range(0, len(text), 7)]  # cuts inside specials and newline runs
+    assert list(tok.encode_iterable(pieces)) == enc.encode(text, allowed_special={EOT})
+
+
+def test_encode_iterable_streams_in_bounded_memory(gpt2):
+    tok, _ = gpt2
+    line = "The quick brown fox jumps over the lazy dog; it's 42 times faster.\n"
+
+    def lines():  # about 4 MB, never held at once
+        for i in range(60_000):
+            yield line if i % 50 else EOT + "\n"
+
+    tok.encode(line * 100)  # build the fast path before measuring
+    tracemalloc.start()
+    n = sum(1 for _ in tok.encode_iterable(lines()))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert n > 500_000
+    assert peak < 8 * 2**20, f"encode_iterable peaked at {peak / 2**20:.1f} MiB"
+
+
+@pytest.fixture(scope="module")
+def trained(fixtures_dir):
+    vocab, merges = train_bpe(fixtures_dir / "corpus.en", 600, [EOT])
+    return Tokenizer(vocab, merges, [EOT])
+
+
+def test_trained_vocab_takes_the_fast_path_with_identical_ids(trained, fixtures_dir):
+    text = (fixtures_dir / "tinystories_sample.txt").read_text(encoding="utf-8") * 3
+    reference = Tokenizer(trained.vocab, trained.merges, [EOT], backend="python")
+    assert trained.fast_path_ok() and trained.encode(text) == reference.encode(text)
+
+
+def test_rank_inconsistent_vocab_falls_back_to_merge_bpe():
+    vocab = {i: bytes([i]) for i in range(256)} | {256: b"bc", 257: b"ab", 258: b"abc"}
+    tok = Tokenizer(vocab, [(b"b", b"c"), (b"a", b"b"), (b"ab", b"c")])
+    # Merge-BPE stops at [a, bc] ((a, bc) is no merge); tiktoken's rank-BPE would give [abc].
+    assert not tok.fast_path_ok()
+    assert tok.encode("abc" * 3000)[:2] == [ord("a"), 256]
+
+
+@pytest.mark.parametrize("which", ["trained", "gpt2"])
+def test_saved_files_load_in_hf_and_tiktoken_with_identical_ids(trained, gpt2, fixtures_dir, tmp_path, which):
+    tokenizers = pytest.importorskip("tokenizers")
+    tok = trained if which == "trained" else gpt2[0]
+    vocab_path, merges_path = tok.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merges.txt", "vocab.json"]  # no temp files left
+    loaded = Tokenizer.from_files(vocab_path, merges_path, [EOT])
+    assert loaded.vocab == tok.vocab and loaded.merges == tok.merges
+    text = (fixtures_dir / "tinystories_sample.txt").read_text(encoding="utf-8")
+
+    hf = tokenizers.Tokenizer(tokenizers.models.BPE.from_file(str(vocab_path), str(merges_path)))
+    hf.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = tokenizers.decoders.ByteLevel()
+    hf.add_special_tokens([EOT])
+    ranks = data_gym_to_mergeable_bpe_ranks(str(merges_path), str(vocab_path))
+    eot = json.loads(vocab_path.read_text(encoding="utf-8"))[EOT]
+    enc = tiktoken.Encoding(name="saved", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={EOT: eot})
+
+    ids = tok.encode(text)
+    assert loaded.encode(text) == ids
+    assert hf.encode(text).ids == ids
+    assert enc.encode(text, allowed_special={EOT}) == ids
+
+
+def test_from_files_errors_name_file_and_line(gpt2, tmp_path):
+    vocab_path, merges_path = gpt2[0].save(tmp_path)
+    lines = merges_path.read_text(encoding="utf-8").splitlines(True)
+    bad = tmp_path / "bad_merges.txt"
+    bad.write_text("".join(lines[:3]) + "Ġthe zzzzqq\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad_merges.txt:4: token 'zzzzqq' is not in"):
+        Tokenizer.from_files(vocab_path, bad)
+    bad.write_text("#version: 0.2\nĠt\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad_merges.txt:2: expected 'left right'"):
+        Tokenizer.from_files(vocab_path, bad)
+    with pytest.raises(ValueError, match=r"special token '<\|pad\|>' is not in .*vocab.json"):
+        Tokenizer.from_files(vocab_path, merges_path, [EOT, "<|pad|>"])
+
+
+def test_tokenize_file_matches_encode(trained, fixtures_dir, tmp_path):
+    src = tmp_path / "corpus.txt"
+    src.write_text(EOT.join([(fixtures_dir / "tinystories_sample.txt").read_text(encoding="utf-8")] * 40))
+    expected = trained.encode(src.read_text(encoding="utf-8"))
+    for workers in (1, 2):
+        out = tmp_path / f"tokens{workers}.npy"
+        assert tokenize_file(src, trained, out, num_workers=workers) == len(expected)
+        arr = np.load(out, mmap_mode="r")
+        assert arr.dtype == np.uint16 and arr.tolist() == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "tokens1.npy", "tokens2.npy"]
+
+
+def test_tokenize_file_refuses_big_vocab_and_leaves_nothing(tmp_path):
+    vocab = {i: bytes([i]) for i in range(256)} | {70_000: b"<|big|>"}
+    src = tmp_path / "t.txt"
+    src.write_text("hello", encoding="utf-8")
+    with pytest.raises(ValueError, match="65,536"):
+        tokenize_file(src, Tokenizer(vocab, [], ["<|big|>"]), tmp_path / "out.npy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
