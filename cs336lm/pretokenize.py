@@ -1,8 +1,9 @@
 """Pre-tokenization (handout §2.4): the GPT-2 split pattern, cutting text at special tokens, and counting
-pre-tokens of a large file in parallel, chunk by chunk, with chunk boundaries on a special token."""
+pre-tokens of a large file in parallel, chunk by chunk, cut where no special token or pre-token spans a cut."""
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import os
@@ -20,8 +21,9 @@ log = logging.getLogger(__name__)
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 GPT2_REGEX = regex.compile(GPT2_PATTERN)
 
-# Chunks of this many bytes (rounded to the next special token) bound worker memory and give the log progress.
+# Chunks of this many bytes (rounded to the next safe cut) bound worker memory and give the log progress.
 CHUNK_BYTES = 8 << 20
+MIN_CHUNK_BYTES = 1 << 16
 _WINDOW = 1 << 20
 SERIAL_BELOW_BYTES = 1 << 20
 PROGRESS_ABOVE_BYTES = 64 << 20
@@ -54,42 +56,88 @@ def count_text(text: str, special_re: regex.Pattern | None) -> Counter[str]:
     return counts
 
 
-def find_chunk_boundaries(path: str | os.PathLike, chunk_bytes: int, special_tokens: Sequence[str] = ()) -> list[int]:
-    """Byte offsets [0, ..., size] cutting the file about every `chunk_bytes` where no pre-token can span the cut.
+# After a visible ASCII character, a line break starts a new pre-token whatever follows, and the pre-tokens
+# before it end where they would in the whole text: the pattern's only lookahead, (?!\S), sits in whitespace
+# runs, and the run starting at the break is matched the same from there on. (A cut *after* a newline is not
+# safe: "a\n\nx" is ["a", "\n", "\n", "x"] but "a\n\n" alone ends in "\n\n".)
+_LINE_BREAK_CUT = re.compile(rb"(?<=[!-~])[\r\n]")
 
-    With special tokens a cut lands on the start of the first one (a document boundary); without, after a
-    newline followed by a visible ASCII character (a newline never joins the next non-space pre-token).
+
+def _special_occurrences(window: bytes, specials: Sequence[bytes]) -> tuple[list[int], list[int]]:
+    """Start offsets of every (possibly overlapping) special-token occurrence in `window`, ascending, and the
+    running maximum of their ends (so ends[i] is the furthest any occurrence starting at or before starts[i]
+    reaches)."""
+    found: dict[int, int] = {}
+    for s in specials:
+        i = window.find(s)
+        while i >= 0:
+            found[i] = max(found.get(i, 0), i + len(s))
+            i = window.find(s, i + 1)
+    starts = sorted(found)
+    ends, reach = [], 0
+    for q in starts:
+        reach = max(reach, found[q])
+        ends.append(reach)
+    return starts, ends
+
+
+def _straddled(p: int, starts: list[int], ends: list[int]) -> bool:
+    """Whether an occurrence starting before `p` ends after it."""
+    k = bisect.bisect_left(starts, p)
+    return k > 0 and ends[k - 1] > p
+
+
+def find_chunk_boundaries(path: str | os.PathLike, chunk_bytes: int, special_tokens: Sequence[str] = ()) -> list[int]:
+    """Byte offsets [0, ..., size] cutting the file about every `chunk_bytes` so that processing the chunks apart
+    gives exactly the special tokens and pre-tokens of the whole file.
+
+    A cut is never inside an occurrence of *any* special token (overlapping ones included, e.g. "<|eot|>" and
+    "<|eot|><|eot|>"): then the longest-first split of the whole text is the splits of the two sides joined.
+    Preferred cuts sit right before a special token (a document boundary). Where the window after the target
+    holds no usable one, the cut goes right before a line break that follows a visible ASCII character (see
+    `_LINE_BREAK_CUT`). A file with neither after some point gets no more cuts: its rest is one chunk.
     """
     size = os.path.getsize(path)
-    cut_re = (
-        re.compile(re.escape(special_tokens[0].encode("utf-8"))) if special_tokens else re.compile(rb"(?<=\n)[!-~]")
-    )
+    specials = sorted({s.encode("utf-8") for s in special_tokens if s}, key=len, reverse=True)
+    longest = len(specials[0]) if specials else 0
+    window_bytes = max(_WINDOW, 4 * longest)
     bounds = [0]
     with open(path, "rb") as f:
         target = chunk_bytes
         while target < size:
-            f.seek(target)
-            found = None
-            window_start = target
-            while found is None:
-                # Overlapping windows so a cut marker straddling two reads is still found.
-                f.seek(window_start)
-                window = f.read(_WINDOW)
-                if not window:
-                    break
-                m = cut_re.search(window, 1 if window_start == bounds[-1] else 0)
-                if m:
-                    found = window_start + m.start()
-                elif len(window) < _WINDOW:
-                    break
-                else:
-                    window_start += _WINDOW - 64
-            if found is None:
+            cut = _next_cut(f, size, bounds[-1], target, specials, longest, window_bytes)
+            if cut is None:
                 break
-            bounds.append(found)
-            target = found + chunk_bytes
+            bounds.append(cut)
+            target = cut + chunk_bytes
     bounds.append(size)
     return bounds
+
+
+def _next_cut(f, size: int, last: int, target: int, specials: list[bytes], longest: int, window_bytes: int):
+    """The first safe cut at or after `target` (> `last`, itself a safe cut), or None before the end of file."""
+    pos = max(target, last + 1)
+    while pos < size:
+        # Read from `longest` bytes back, so an occurrence straddling a cut near `pos` is seen (before `last`
+        # nothing straddles anything after it: it would straddle `last`).
+        ws = max(last, pos - longest)
+        f.seek(ws)
+        window = f.read(window_bytes)
+        at_eof = ws + len(window) >= size
+        # An occurrence may run past the window's end unseen, so only cuts `longest` bytes before it are judged.
+        limit = ws + len(window) - (0 if at_eof else longest)
+        starts, ends = _special_occurrences(window, specials)
+        for q in starts:
+            p = ws + q
+            if pos <= p < limit and not _straddled(q, starts, ends):
+                return p
+        for m in _LINE_BREAK_CUT.finditer(window, pos - ws, max(limit - ws, pos - ws)):
+            if not _straddled(m.start(), starts, ends):
+                return ws + m.start()
+        if at_eof:
+            return None
+        pos = limit
+    return None
 
 
 def read_chunk(path: str | os.PathLike, start: int, end: int) -> str:
@@ -108,10 +156,13 @@ def _count_chunk(args: tuple[str, int, int, tuple[str, ...]]) -> Counter[str]:
     return count_text(read_chunk(path, start, end), special_token_regex(special_tokens))
 
 
-def plan_chunks(path: str | os.PathLike, special_tokens: Sequence[str], num_workers: int) -> list[tuple[int, int]]:
-    """(start, end) byte ranges: about 4 per worker (load balance), at most CHUNK_BYTES each (memory, progress)."""
+def plan_chunks(
+    path: str | os.PathLike, special_tokens: Sequence[str], num_workers: int, max_chunk_bytes: int | None = None
+) -> list[tuple[int, int]]:
+    """(start, end) byte ranges: about 4 per worker (load balance), about `max_chunk_bytes` (default CHUNK_BYTES)
+    at most (memory, progress). Each runs on to the next safe cut (`find_chunk_boundaries`), so may be longer."""
     size = os.path.getsize(path)
-    chunk_bytes = max(1 << 16, min(CHUNK_BYTES, size // (4 * num_workers) + 1))
+    chunk_bytes = max(MIN_CHUNK_BYTES, min(max_chunk_bytes or CHUNK_BYTES, size // (4 * num_workers) + 1))
     bounds = find_chunk_boundaries(path, chunk_bytes, special_tokens)
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
