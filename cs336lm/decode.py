@@ -1,0 +1,185 @@
+"""Decoding (handout §6): sampling from a trained TransformerLM with temperature, top-p (nucleus, Holtzman et al.
+2020) and top-k truncation, stopping at <|endoftext|>; a key/value cache makes each new token cost one position's
+forward pass instead of the whole context's. Also loads model.pt files and writes sample sheets for the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cs336lm.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
+from cs336lm.config import ModelConfig, RunConfig
+from cs336lm.device import resolve_device
+from cs336lm.model import TransformerLM
+
+log = logging.getLogger(__name__)
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[TransformerLM, ModelConfig]:
+    """Rebuild the model a checkpoint was trained with (from its stored config) and load its weights, in eval mode."""
+    ckpt = read_checkpoint(path)
+    if not ckpt.get("config"):
+        raise CheckpointError(f"checkpoint {os.fspath(path)} stores no config, so its model cannot be rebuilt")
+    config = RunConfig.from_dict(ckpt["config"]).model
+    del ckpt  # free the optimizer state before building the model
+    model = TransformerLM(config)
+    load_checkpoint(path, model)
+    return model.to(device).eval(), config
+
+
+@torch.no_grad()
+def generate(
+    model: TransformerLM,
+    prompt_ids: list[int],
+    max_new_tokens: int = 256,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int | None = None,
+    eos_id: int | None = None,
+    seed: int | None = None,
+    kv_cache: bool = True,
+) -> list[int]:
+    """Sample up to max_new_tokens ids after prompt_ids; returns only the new ids, ending with eos_id if drawn.
+
+    temperature 0 is greedy decoding. Once prompt and completion fill the context window, the oldest tokens
+    slide out and each step reruns the window (RoPE positions restart at 0, as in training).
+    """
+    if not prompt_ids:
+        raise ValueError("generate needs at least one prompt token (e.g. the <|endoftext|> id)")
+    if temperature < 0 or not 0 < top_p <= 1 or (top_k is not None and top_k < 1):
+        raise ValueError(f"need temperature >= 0, 0 < top_p <= 1, top_k >= 1; got {temperature}, {top_p}, {top_k}")
+    ctx = model.config.context_length
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+    was_training = model.training
+    model.eval()
+    context = list(prompt_ids)[-ctx:]
+    cache = _KVCache(model, device) if kv_cache else None
+    prompt = torch.tensor([context], device=device)
+    logits = (cache.forward(prompt) if cache else model(prompt))[0, -1]
+    new: list[int] = []
+    for _ in range(max_new_tokens):
+        token = _sample(logits, temperature, top_p, top_k, generator)
+        new.append(token)
+        if token == eos_id or len(new) == max_new_tokens:
+            break
+        context.append(token)
+        if cache is not None and cache.length < ctx:
+            logits = cache.forward(torch.tensor([[token]], device=device))[0, -1]
+        else:
+            cache = None  # the window is full: positions would run past the RoPE table, so slide instead
+            logits = model(torch.tensor([context[-ctx:]], device=device))[0, -1]
+    model.train(was_training)
+    return new
+
+
+def _sample(logits: Tensor, temperature: float, top_p: float, top_k: int | None,
+            generator: torch.Generator | None) -> int:
+    logits = logits.float()
+    if temperature == 0:
+        return int(logits.argmax())
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if top_p < 1:
+        # Keep the smallest set of most likely tokens whose mass reaches top_p (always at least the top token).
+        sorted_probs, order = torch.sort(probs, descending=True)
+        outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p
+        sorted_probs[outside] = 0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+class _KVCache:
+    """Keys and values of every past position per layer, so a new token attends without recomputing them.
+
+    Runs the blocks of cs336lm.model.TransformerLM step by step with their own submodules (same weights, same
+    pre/post-norm wiring); tests/test_decode.py checks it against the uncached forward for every ablation.
+    """
+
+    def __init__(self, model: TransformerLM, device: torch.device):
+        c = model.config
+        self.model, self.length = model, 0
+        shape = (1, c.num_heads, c.context_length, c.head_dim)
+        dtype = next(model.parameters()).dtype
+        self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in model.layers]
+        self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in model.layers]
+
+    def forward(self, token_ids: Tensor) -> Tensor:
+        """Logits (1, t, vocab) for t new tokens at positions length … length + t − 1; appends their keys/values."""
+        model, t = self.model, token_ids.shape[-1]
+        positions = torch.arange(self.length, self.length + t, device=token_ids.device)
+        x = model.token_embeddings(token_ids)  # (1, t, d_model)
+        for i, layer in enumerate(model.layers):
+            if layer.pre_norm:
+                x = x + self._attend(i, layer.attn, layer.ln1(x), positions)
+                x = x + layer.ffn(layer.ln2(x))
+            else:
+                x = layer.ln1(x + self._attend(i, layer.attn, x, positions))
+                x = layer.ln2(x + layer.ffn(x))
+        self.length += t
+        return model.lm_head(model.ln_final(x))
+
+    def _attend(self, i: int, attn: Any, x: Tensor, positions: Tensor) -> Tensor:
+        _, t, d = x.shape
+        nh = attn.num_heads
+        q, k, v = (proj(x).view(1, t, nh, d // nh).transpose(1, 2) for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
+        if attn.rope is not None:
+            q, k = attn.rope(q, positions), attn.rope(k, positions)
+        end = self.length + t
+        self.keys[i][:, :, self.length:end] = k
+        self.values[i][:, :, self.length:end] = v
+        visible = torch.arange(end, device=x.device) <= positions[:, None]  # (t, end): causal within the new tokens
+        y = F.scaled_dot_product_attention(q, self.keys[i][:, :, :end], self.values[i][:, :, :end], attn_mask=visible)
+        return attn.output_proj(y.transpose(1, 2).reshape(1, t, d))
+
+
+def write_samples(
+    model_path: str | os.PathLike,
+    tokenizer: Any,
+    prompts: list[str],
+    out_path: str | os.PathLike,
+    max_new_tokens: int = 256,
+    temperature: float = 1.0,
+    top_p: float = 0.9,
+    seed: int = 0,
+    eos_token: str = "<|endoftext|>",
+    device: str = "auto",
+) -> list[dict[str, Any]]:
+    """Write a markdown sheet of prompt → completion pairs (prompt i seeded with seed + i); returns the samples.
+
+    `tokenizer` needs encode(str) -> list[int] and decode(list[int]) -> str (cs336lm.tokenizer.Tokenizer).
+    """
+    model, _ = load_model(model_path, device=resolve_device(device))
+    eos_ids = tokenizer.encode(eos_token)
+    eos_id = eos_ids[0] if len(eos_ids) == 1 else None
+    if eos_id is None:
+        log.warning("%r is not a single token in this tokenizer; samples run to max_new_tokens", eos_token)
+    samples = []
+    for i, prompt in enumerate(prompts):
+        ids = generate(model, tokenizer.encode(prompt) or eos_ids, max_new_tokens, temperature, top_p,
+                       eos_id=eos_id, seed=seed + i)
+        stopped = bool(ids) and ids[-1] == eos_id
+        samples.append({"prompt": prompt, "completion": tokenizer.decode(ids[:-1] if stopped else ids),
+                        "new_tokens": len(ids), "stopped_at_eos": stopped})
+    lines = [f"# Samples from `{os.fspath(model_path)}`", "",
+             f"temperature {temperature}, top-p {top_p}, at most {max_new_tokens} new tokens, seed {seed}", ""]
+    for i, s in enumerate(samples, 1):
+        end = f"stopped at `{eos_token}`" if s["stopped_at_eos"] else "reached the token limit"
+        lines += [f"## Sample {i}", "", f"**Prompt:** {s['prompt']!r}", "", "```text",
+                  s["prompt"] + s["completion"], "```", "", f"{s['new_tokens']} new tokens, {end}.", ""]
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    os.replace(tmp, out_path)
+    return samples
