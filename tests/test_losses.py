@@ -36,6 +36,31 @@ def test_cross_entropy_gradient_matches_torch():
     torch.testing.assert_close(ours, theirs)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e4])
+def test_cross_entropy_gradient_with_leading_dims_and_huge_logits(scale):
+    torch.manual_seed(1)
+    logits = (torch.randn(3, 5, 11) * scale).requires_grad_()
+    targets = torch.randint(0, 11, (3, 5))
+    (ours,) = torch.autograd.grad(cross_entropy(logits, targets) * 2.5, logits)
+    (theirs,) = torch.autograd.grad(F.cross_entropy(logits.view(-1, 11), targets.view(-1)) * 2.5, logits)
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_cross_entropy_gradcheck_and_bf16_gradient_dtype():
+    logits = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    targets = torch.tensor([0, 5, 2, 2])
+    # the forward casts to float32, so compare the analytic gradient at float32 tolerances
+    assert torch.autograd.gradcheck(lambda x: cross_entropy(x, targets).double(), (logits,), eps=1e-3, atol=1e-3)
+    bf16 = torch.randn(4, 6, dtype=torch.bfloat16, requires_grad=True)
+    cross_entropy(bf16, targets).backward()
+    assert bf16.grad.dtype == torch.bfloat16
+
+
+def test_cross_entropy_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"logits of shape \(4, 6\) do not match targets of shape \(5,\)"):
+        cross_entropy(torch.randn(4, 6), torch.zeros(5, dtype=torch.long))
+
+
 def test_perplexity():
     assert perplexity(math.log(10.0)) == pytest.approx(10.0)
     assert perplexity(1e4) == math.inf
