@@ -257,7 +257,7 @@ def train(
         state.elapsed_s = elapsed()
 
     summary = _summary(cfg, state, status, stopped_early, params, fpt, device, train_tokens, valid_tokens)
-    _finish(model, step_fn.optimizer, cfg, state, summary, partial_metrics, ckpt_path,
+    _finish(model, cfg, state, summary, partial_metrics, ckpt_path,
             model_path, metrics_path, summary_path)
     return summary
 
@@ -399,13 +399,14 @@ def _summary(cfg: RunConfig, state: _Progress, status: str, stopped_early: str |
     }
 
 
-def _finish(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: RunConfig, state: _Progress,
+def _finish(model: nn.Module, cfg: RunConfig, state: _Progress,
             summary: dict[str, Any], partial_metrics: Path, ckpt_path: Path,
             model_path: Path, metrics_path: Path, summary_path: Path) -> None:
     """Move the finished files into the declared outputs (each write atomic), then drop the progress files."""
     for path in (model_path, metrics_path, summary_path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, optimizer, state.step, model_path, config=cfg.to_dict(), extra={"status": summary["status"]})
+    # Weights only: the final model is for sampling, and optimizer moments would triple its size.
+    save_checkpoint(model, None, state.step, model_path, config=cfg.to_dict(), extra={"status": summary["status"]})
     if not partial_metrics.exists():
         partial_metrics.touch()
     os.replace(partial_metrics, metrics_path)
