@@ -110,7 +110,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     log_interval: int = 10  # steps between metrics lines
     eval_interval: int = 500  # steps between validation evaluations (and one at the end)
-    eval_batches: int = 20  # batches in the fixed validation sample
+    eval_batches: int = 20  # batches in the fixed validation sample ...
+    eval_batch_size: int = 64  # ... of this many sequences, whatever the training batch size, so runs compare
     checkpoint_interval: int = 1000  # steps between progress checkpoints
     checkpoint_minutes: float = 10.0  # ... or minutes, whichever comes first
     wall_clock_budget_s: float = 0.0  # stop early after this many seconds of training (0 = no limit)
@@ -118,7 +119,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for key in ("token_budget", "batch_size", "log_interval", "eval_interval", "eval_batches",
-                    "checkpoint_interval"):
+                    "eval_batch_size", "checkpoint_interval"):
             _positive(f"train.{key}", getattr(self, key))
         _positive("train.checkpoint_minutes", self.checkpoint_minutes)
         _positive("train.wall_clock_budget_s", self.wall_clock_budget_s, allow_zero=True)
