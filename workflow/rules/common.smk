@@ -1,0 +1,273 @@
+"""Config validation, the runs table and the helpers the rules call; no rules here (DESIGN §3, §4)."""
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from snakemake.utils import validate
+
+from cs336lm.config import ConfigError, RunConfig
+
+validate(config, "../schemas/config.schema.yaml")
+
+ROOT = config["results_root"].rstrip("/")
+SPLITS = ("train", "valid")
+DEFAULTS = dict(config["defaults"])
+DEFAULT_DATASET = DEFAULTS.pop("dataset", "tinystories")
+CODE_VERSION = DEFAULTS.pop("code_version", 0)
+BASE_CONFIG = RunConfig.from_dict(DEFAULTS)
+
+
+@dataclass(frozen=True)
+class Run:
+    experiment: str
+    variant: str
+    dataset: str
+    config: RunConfig
+
+
+def variant_slug(overrides):
+    """`{"optim.lr_max": 0.001}` -> `lr_max~0.001`: names a grid point by its last key parts and values."""
+    return "__".join(f"{key.rpartition('.')[2]}~{value:g}" if isinstance(value, float) else
+                     f"{key.rpartition('.')[2]}~{value}" for key, value in overrides.items())
+
+
+def experiment_variants(name, spec):
+    """The {variant: dotted overrides} of one experiment, from its `grid` (a product) or its `variants`."""
+    if "grid" in spec:
+        keys = list(spec["grid"])
+        points = [dict(zip(keys, values)) for values in itertools.product(*spec["grid"].values())]
+        variants = {variant_slug(point): point for point in points}
+    else:
+        variants = {variant: overrides or {} for variant, overrides in spec["variants"].items()}
+    if not variants:
+        raise ConfigError(f"experiments.{name} has no variants: give its grid values or at least one variant")
+    return variants
+
+
+def build_run(experiment, variant, dataset, overrides):
+    """One run's RunConfig; model.vocab_size always comes from the dataset's tokenizer."""
+    vocab_size = config["data"][dataset]["tokenizer"]["vocab_size"]
+    written = overrides.get("model.vocab_size", DEFAULTS.get("model", {}).get("vocab_size", vocab_size))
+    if written != vocab_size:
+        raise ConfigError(f"experiments.{experiment}: model.vocab_size = {written!r} differs from "
+                          f"data.{dataset}.tokenizer.vocab_size = {vocab_size}; leave model.vocab_size out")
+    try:
+        run_config = RunConfig.from_flat({**overrides, "model.vocab_size": vocab_size}, base=BASE_CONFIG)
+    except ConfigError as error:
+        raise ConfigError(f"experiments.{experiment} (variant {variant!r}): {error}") from None
+    return Run(experiment, variant, dataset, run_config)
+
+
+def build_runs():
+    """The runs table: {(experiment, variant): Run}, every config built now so that a typo fails `snakemake -n`."""
+    runs = {}
+    for name, spec in config["experiments"].items():
+        dataset = spec.get("dataset", DEFAULT_DATASET)
+        if dataset not in config["data"]:
+            raise ConfigError(f"experiments.{name}.dataset = {dataset!r} is not defined under data "
+                              f"(defined: {', '.join(config['data'])})")
+        for variant, overrides in experiment_variants(name, spec).items():
+            runs[name, variant] = build_run(name, variant, dataset, {**spec.get("base", {}), **overrides})
+    return runs
+
+
+def check_report_layout():
+    """Every experiment the report section names must exist."""
+    layout = config["report"]
+    for key, value in layout.items():
+        for experiment in value if isinstance(value, list) else [value]:
+            if key != "ablation_baseline" and experiment is not None and experiment not in config["experiments"]:
+                raise ConfigError(f"report.{key} = {experiment!r} is not an experiment "
+                                  f"(defined: {', '.join(config['experiments'])})")
+    ablations = layout.get("ablations")
+    if ablations and (ablations, layout["ablation_baseline"]) not in RUNS:
+        raise ConfigError(f"report.ablation_baseline = {layout['ablation_baseline']!r} is not a variant of "
+                          f"experiments.{ablations}")
+
+
+if DEFAULT_DATASET not in config["data"]:
+    raise ConfigError(f"defaults.dataset = {DEFAULT_DATASET!r} is not defined under data")
+RUNS = build_runs()
+check_report_layout()
+REPORT = config["report"]
+
+
+# ---- paths and inputs ------------------------------------------------------------------------------------
+
+def corpus_text(dataset, split):
+    """Where a corpus split's text comes from: the download or the synthesizer."""
+    source = "synthetic" if "synthetic" in config["data"][dataset][split] else "downloads"
+    return f"{ROOT}/{source}/{dataset}/{split}.txt"
+
+
+def corpus_text_of(wildcards):
+    return corpus_text(wildcards.dataset, wildcards.split)
+
+
+def train_text_of_dataset(wildcards):
+    return corpus_text(wildcards.dataset, "train")
+
+
+def run_dir(experiment, variant):
+    return f"{ROOT}/runs/{experiment}/{variant}"
+
+
+def run_of(wildcards):
+    return RUNS[wildcards.experiment, wildcards.variant]
+
+
+def tokens_of_run(wildcards):
+    """The train/valid token files of the run's dataset."""
+    dataset = run_of(wildcards).dataset
+    return {split: f"{ROOT}/tokens/{dataset}/{split}.npy" for split in SPLITS}
+
+
+def tokenizer_of_run(wildcards):
+    dataset = run_of(wildcards).dataset
+    return {"vocab": f"{ROOT}/tokenizers/{dataset}/vocab.json", "merges": f"{ROOT}/tokenizers/{dataset}/merges.txt"}
+
+
+def flat_config_of_run(wildcards):
+    """The run's full resolved config as dotted keys: a param, so changing one value reruns that run only."""
+    return run_of(wildcards).config.to_flat()
+
+
+def special_tokens(dataset):
+    return config["data"][dataset]["tokenizer"].get("special_tokens", ["<|endoftext|>"])
+
+
+def special_tokens_of_run(wildcards):
+    return special_tokens(run_of(wildcards).dataset)
+
+
+def train_runtime_minutes(wildcards, attempt):
+    """Cluster minutes for train_lm: the token budget at the estimated throughput (or the wall-clock budget)."""
+    estimate, train = config["resources"]["estimate"], run_of(wildcards).config.train
+    seconds = train.wall_clock_budget_s or train.token_budget / estimate["train_tokens_per_s"]
+    return max(estimate["min_minutes"], math.ceil(seconds / 60 * estimate["margin"])) * attempt
+
+
+def data_threads():
+    # Snakemake scales threads down to --cores on local runs; on Slurm there is no total core count to read.
+    return config["threads"]["data_max"]
+
+
+# ---- what the report needs -------------------------------------------------------------------------------
+
+def runs_of(experiment):
+    """{variant: run dir} of one experiment, in config order."""
+    return {variant: run_dir(e, variant) for (e, variant) in RUNS if e == experiment}
+
+
+def run_files(experiments, names=("metrics.jsonl", "summary.json")):
+    return [f"{run_dir(e, v)}/{name}" for (e, v) in RUNS if e in experiments for name in names]
+
+
+def all_run_dirs():
+    """{experiment: {variant: run dir}} for every run."""
+    return {experiment: runs_of(experiment) for experiment in config["experiments"]}
+
+
+def ablation_variants():
+    """Ablation variants plotted against the baseline (the baseline itself excluded)."""
+    if not REPORT.get("ablations"):
+        return []
+    return [v for v in runs_of(REPORT["ablations"]) if v != REPORT["ablation_baseline"]]
+
+
+def figure_files():
+    """Every figure this config's report section asks for."""
+    names = [name for name in ("lr_sweep", "batch_size", "leaderboard") if REPORT.get(name)]
+    names += ["main"] if REPORT.get("main") else []
+    names += [f"ablations/{variant}" for variant in ablation_variants()]
+    return {name: f"{ROOT}/figures/{name}.png" for name in names}
+
+
+def data_sources():
+    """One line per corpus saying where it came from, so the report can tell demo numbers from course ones."""
+    def describe(source):
+        if "synthetic" in source:
+            s = source["synthetic"]
+            return f"synthetic ({s.get('style', 'tinystories')} style, {s['bytes']:,} bytes, seed {s.get('seed', 0)})"
+        return source["url"]
+    return {f"{d}/{split}": describe(config["data"][d][split]) for d in config["data"] for split in SPLITS}
+
+
+def experiment_datasets():
+    return {experiment: run.dataset for (experiment, _), run in RUNS.items()}
+
+
+def tokenizer_sizes():
+    return {dataset: spec["tokenizer"]["vocab_size"] for dataset, spec in config["data"].items()}
+
+
+def source_url(wildcards):
+    return config["data"][wildcards.dataset][wildcards.split]["url"]
+
+
+def source_sha256(wildcards):
+    return config["data"][wildcards.dataset][wildcards.split].get("sha256")
+
+
+def synthetic_spec(wildcards):
+    return config["data"][wildcards.dataset][wildcards.split]["synthetic"]
+
+
+def tokenizer_vocab_size(wildcards):
+    return config["data"][wildcards.dataset]["tokenizer"]["vocab_size"]
+
+
+def special_tokens_of_dataset(wildcards):
+    return special_tokens(wildcards.dataset)
+
+
+def tokenizer_stats_inputs(wildcards):
+    """Each dataset's tokenizer files and validation text, named `<kind>_<dataset>`."""
+    inputs = {}
+    for dataset in config["data"]:
+        inputs[f"vocab_{dataset}"] = f"{ROOT}/tokenizers/{dataset}/vocab.json"
+        inputs[f"merges_{dataset}"] = f"{ROOT}/tokenizers/{dataset}/merges.txt"
+        inputs[f"text_{dataset}"] = corpus_text(dataset, "valid")
+    return inputs
+
+
+def ablation_runs(wildcards):
+    """{label: run dir} of the ablation baseline and one variant."""
+    experiment, baseline = REPORT["ablations"], REPORT["ablation_baseline"]
+    return {baseline: run_dir(experiment, baseline), wildcards.variant: run_dir(experiment, wildcards.variant)}
+
+
+def ablation_run_files(wildcards):
+    return [f"{path}/{name}" for path in ablation_runs(wildcards).values() for name in ("metrics.jsonl", "summary.json")]
+
+
+def main_runs():
+    """{label: run dir} of the main runs; an experiment with one variant is labelled by the experiment alone."""
+    labels = {}
+    for experiment in REPORT.get("main", []):
+        variants = runs_of(experiment)
+        for variant, path in variants.items():
+            labels[experiment if len(variants) == 1 else f"{experiment}/{variant}"] = path
+    return labels
+
+
+def sample_paths():
+    """{"experiment/variant": samples file} for the experiments the report samples from."""
+    return {f"{e}/{v}": f"{ROOT}/samples/{e}/{v}.md" for (e, v) in RUNS if e in REPORT.get("samples", [])}
+
+
+def report_inputs(wildcards):
+    return {
+        "runs": run_files(config["experiments"]),
+        "figures": list(figure_files().values()),
+        "samples": list(sample_paths().values()),
+        "runs_table": f"{ROOT}/tables/runs.csv",
+        "tokenizer_stats": f"{ROOT}/tables/tokenizer_stats.csv",
+    }
+
+
+def final_outputs():
+    """The default target: the report and every file it draws on."""
+    return [f"{ROOT}/report.md", f"{ROOT}/tables/runs.md", f"{ROOT}/tables/tokenizer_stats.md",
+            *figure_files().values(), *sample_paths().values()]
