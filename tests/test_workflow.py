@@ -1,0 +1,241 @@
+"""The Snakemake workflow as users run it: real `snakemake` subprocesses in temporary directories.
+
+Dry runs of the course config (every run resolves, the right number of training jobs), config errors that fail
+at DAG build naming the key, a tiny end-to-end run of the whole DAG (tests/data/tiny_config.yaml), reruns after
+one run's config changes, lint, the HTML report, and the download rule against a local HTTP server.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import itertools
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "Snakefile"
+COURSE_CONFIG = REPO / "config.yaml"
+TINY_CONFIG = REPO / "tests" / "data" / "tiny_config.yaml"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TINY_CONFIG, timeout: float = 600
+              ) -> subprocess.CompletedProcess:
+    """Run snakemake on the repo's Snakefile with `workdir` as working directory (nothing lands in the repo)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
+               "--configfile", str(configfile), "--cores", "2", *args]
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def output(result: subprocess.CompletedProcess) -> str:
+    return result.stdout + result.stderr
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs, rule = [], None
+    for line in output(result).splitlines():
+        if match := re.match(r"^(?:local)?rule (\w+):$", line.strip()):
+            rule = match.group(1)
+            jobs.append((rule, {}))
+        elif line.strip().startswith("wildcards:") and jobs:
+            jobs[-1][1].update(pair.split("=", 1) for pair in line.split(":", 1)[1].strip().split(", "))
+    return jobs
+
+
+def expected_variants(spec: dict) -> int:
+    if "grid" in spec:
+        return len(list(itertools.product(*spec["grid"].values())))
+    return len(spec["variants"])
+
+
+def write_config(path: Path, edit) -> Path:
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    edit(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+# ---- dry runs and config errors --------------------------------------------------------------------------
+
+def test_course_config_dry_run_lists_every_run(tmp_path):
+    result = snakemake(tmp_path, "-n", configfile=COURSE_CONFIG)
+    assert result.returncode == 0, output(result)
+    course = yaml.safe_load(COURSE_CONFIG.read_text())
+    runs = [w for rule, w in planned_jobs(result) if rule == "train_lm"]
+    per_experiment = {name: sum(w["experiment"] == name for w in runs) for name in course["experiments"]}
+    assert per_experiment == {name: expected_variants(spec) for name, spec in course["experiments"].items()}
+    assert per_experiment["lr_sweep"] >= 5 and per_experiment["batch_size"] >= 5
+    ablations = {w["variant"] for w in runs if w["experiment"] == "ablations"}
+    assert {"baseline", "no_rmsnorm", "no_rmsnorm_low_lr", "post_norm", "nope", "silu"} <= ablations
+    assert {rule for rule, _ in planned_jobs(result)} >= {"download_corpus", "train_bpe", "tokenize_corpus",
+                                                          "tokenizer_stats", "generate_samples", "plot_lr_sweep",
+                                                          "make_tables", "write_report"}
+    assert not (tmp_path / "results").exists(), "a dry run must not touch data"
+
+
+def test_lint_has_only_explained_warnings(tmp_path):
+    result = snakemake(tmp_path, "--lint", configfile=COURSE_CONFIG)
+    titles = set(re.findall(r"^\s+\* (.+?):?$", output(result), flags=re.MULTILINE))
+    explained = {"Specify a conda environment or container for each rule.",  # the environment is the pip package
+                 "Environment variable PYTHONPATH used but not asserted with envvars directive in line 12."}
+    assert titles <= explained, output(result)
+
+
+def _set(path: str, value):
+    def edit(config):
+        *parents, last = path.split("/")
+        node = config
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (_set("defaults/model/d_modle", 64), ["model.d_modle", "did you mean 'model.d_model'"]),
+        (_set("experiments/ablations/variants/nope", {"model.pos_embedding": "none"}),
+         ["model.pos_embedding", "experiments.ablations", "nope"]),
+        (_set("experiments/ablations/variants/post_norm", {"model.norm_position": "after"}),
+         ["model.norm_position", "'after'", "pre, post"]),
+        (_set("experiments/owt_main/dataset", "webtext"), ["experiments.owt_main.dataset", "webtext"]),
+        (_set("experiments/lr_sweep/grid", {"optim.lr_max": []}), ["experiments.lr_sweep has no variants"]),
+        (_set("experiments/ts_main/variants", {}), ["experiments.ts_main has no variants"]),
+        (_set("experiments/ts_main/base", {"model.vocab_size": 999}), ["model.vocab_size", "data.tinystories"]),
+        (_set("report/main", ["ts_main", "owt_mian"]), ["report.main", "owt_mian"]),
+        (_set("experimentz", {}), ["experimentz"]),
+    ],
+    ids=["unknown-key", "unknown-variant-key", "bad-enum", "missing-dataset", "empty-grid", "zero-variants",
+         "vocab-mismatch", "report-names-missing-experiment", "schema-unknown-section"],
+)
+def test_config_error_fails_dag_build_naming_the_key(tmp_path, edit, expected):
+    result = snakemake(tmp_path, "-n", configfile=write_config(tmp_path / "config.yaml", edit))
+    assert result.returncode != 0
+    for text in expected:
+        assert text in output(result), output(result)
+
+
+def test_exponent_without_dot_gets_a_yaml_hint(tmp_path):
+    text = TINY_CONFIG.read_text()
+    assert "lr_max: 3.0e-3" in text
+    (tmp_path / "config.yaml").write_text(text.replace("lr_max: 3.0e-3", "lr_max: 3e-3"))
+    result = snakemake(tmp_path, "-n", configfile=tmp_path / "config.yaml")
+    assert result.returncode != 0
+    assert "optim.lr_max = '3e-3'" in output(result) and "1.0e-3" in output(result), output(result)
+
+
+# ---- the tiny end-to-end run -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny")
+    result = snakemake(workdir, timeout=900)
+    assert result.returncode == 0, output(result)[-6000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_tiny_run_makes_every_output(tiny_run):
+    root = tiny_run / "results-tiny"
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    figures = sorted((root / "figures").rglob("*.png"))
+    assert {f.relative_to(root / "figures").as_posix() for f in figures} == {
+        "lr_sweep.png", "batch_size.png", "main.png", "leaderboard.png",
+        *(f"ablations/{v}.png" for v in config["experiments"]["ablations"]["variants"] if v != "baseline")}
+    for figure in figures:
+        assert figure.read_bytes()[:8] == PNG_MAGIC, figure
+    for name in ("runs.csv", "runs.md", "tokenizer_stats.csv", "tokenizer_stats.md"):
+        assert (root / "tables" / name).stat().st_size > 0, name
+    for experiment in ("ts_main", "owt_main"):
+        assert (root / "samples" / experiment / "main.md").stat().st_size > 0
+    for kind in ("logs", "benchmarks"):
+        assert (root / kind / "train_lm" / "ts_main" / ("main.log" if kind == "logs" else "main.tsv")).exists()
+    report = (root / "report.md").read_text()
+    for experiment, spec in config["experiments"].items():
+        assert experiment in report
+        variants = spec["variants"] if "variants" in spec else [f"lr_max~{v:g}" for v in spec["grid"].get(
+            "optim.lr_max", [])] + [f"batch_size~{v}" for v in spec["grid"].get("train.batch_size", [])]
+        for variant in variants:
+            assert variant in report, variant
+    assert "demo numbers (synthetic corpus)" in report
+    assert not (REPO / "results-tiny").exists()
+
+
+@pytest.mark.slow
+def test_tiny_run_is_complete_then_one_lr_change_reruns_that_run_and_its_plots(tiny_run, tmp_path):
+    nothing = snakemake(tiny_run, "-n")
+    assert nothing.returncode == 0 and planned_jobs(nothing) == [], output(nothing)
+
+    changed = write_config(tmp_path / "changed.yaml",
+                           _set("experiments/ablations/variants/no_rmsnorm_low_lr", {"model.norm": "none",
+                                                                                     "optim.lr_max": 2.0e-3}))
+    result = snakemake(tiny_run, "-n", configfile=changed)
+    assert result.returncode == 0, output(result)
+    jobs = planned_jobs(result)
+    assert sorted(rule for rule, _ in jobs) == ["all", "make_tables", "plot_ablation", "train_lm", "write_report"]
+    rerun = sorted((rule, w.get("variant")) for rule, w in jobs if rule in ("train_lm", "plot_ablation"))
+    assert rerun == [("plot_ablation", "no_rmsnorm_low_lr"), ("train_lm", "no_rmsnorm_low_lr")]
+
+
+@pytest.mark.slow
+def test_tiny_run_html_report(tiny_run):
+    result = snakemake(tiny_run, "--report", "report.html")
+    assert result.returncode == 0, output(result)
+    html = (tiny_run / "report.html").read_text(errors="replace")
+    assert "lr_sweep.png" in html and "Learning-rate sweep" in html
+
+
+# ---- the download rule, against a local server -----------------------------------------------------------
+
+@pytest.fixture
+def http_server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.slow
+def test_download_rule_fetches_checks_and_names_bad_urls(tmp_path, http_server):
+    served, base = http_server
+    text = "Once upon a time there was a tiny test corpus.<|endoftext|>\n" * 200
+    (served / "train.txt").write_text(text)
+
+    def with_sources(train: dict):
+        return lambda config: config["data"]["tinystories"].update(train=train)
+
+    good = write_config(tmp_path / "good.yaml", with_sources({"url": f"{base}/train.txt"}))
+    work = tmp_path / "work"
+    work.mkdir()
+    target = "results-tiny/downloads/tinystories/train.txt"
+    result = snakemake(work, target, configfile=good)
+    assert result.returncode == 0, output(result)
+    assert (work / target).read_text() == text
+
+    wrong = write_config(tmp_path / "wrong.yaml", with_sources({"url": f"{base}/train.txt", "sha256": "0" * 64}))
+    (work / target).unlink()
+    result = snakemake(work, target, configfile=wrong)
+    assert result.returncode != 0 and not (work / target).exists()
+    log = (work / "results-tiny/logs/download_corpus/tinystories_train.log").read_text()
+    assert "sha256" in (log + output(result)).lower()
+
+    missing = write_config(tmp_path / "missing.yaml", with_sources({"url": f"{base}/nowhere.txt"}))
+    result = snakemake(work, target, configfile=missing)
+    assert result.returncode != 0 and not (work / target).exists()
+    log = (work / "results-tiny/logs/download_corpus/tinystories_train.log").read_text()
+    assert f"{base}/nowhere.txt" in log + output(result)
