@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
-from pathlib import Path
 from typing import IO, Any
 
 import torch
 from torch import nn
+
+from cs336lm.atomic import atomic_path
 
 FORMAT_VERSION = 1
 
@@ -54,17 +54,11 @@ def save_checkpoint(
     if not isinstance(out, str | os.PathLike):
         torch.save(payload, out)
         return
-    path = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # a crash mid-write leaves the previous checkpoint intact
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # A crash mid-write leaves the previous checkpoint intact.
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_checkpoint(src: Source) -> dict[str, Any]:

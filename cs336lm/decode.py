@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cs336lm.atomic import atomic_write_text
 from cs336lm.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 from cs336lm.config import ModelConfig, RunConfig
 from cs336lm.device import resolve_device
@@ -179,7 +180,5 @@ def write_samples(
                   s["prompt"] + s["completion"], "```", "", f"{s['new_tokens']} new tokens, {end}.", ""]
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, out_path)
+    atomic_write_text(out_path, "\n".join(lines))
     return samples

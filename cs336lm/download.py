@@ -21,6 +21,8 @@ import urllib.request
 import zlib
 from pathlib import Path
 
+from cs336lm.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 
 _PROGRESS_EVERY_S = 5.0
@@ -146,16 +148,10 @@ def _total_from_content_range(value: str) -> int | None:
 
 def _gunzip(url: str, part: Path, out_path: Path, chunk_size: int) -> None:
     """Decompress the finished .part into out_path via a temp file, so a crash never leaves half a corpus."""
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:
-        with gzip.open(part, "rb") as src, open(tmp, "wb") as dst:
+        with atomic_path(out_path) as tmp, gzip.open(part, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, chunk_size)
-        os.replace(tmp, out_path)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:  # corrupt or truncated: a fresh download is needed
-        tmp.unlink(missing_ok=True)
         part.unlink()
         raise DownloadError(f"cannot decompress {url}: {e}") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     part.unlink()

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cs336lm.atomic import atomic_write_text
+
 log = logging.getLogger(__name__)
 
 KEYS = ("step", "tokens", "elapsed_s", "lr", "train_loss", "grad_norm", "tokens_per_s")  # plus val_loss on evals
@@ -68,9 +70,7 @@ def truncate_metrics(path: str | Path, max_step: int) -> None:
     if not path.exists():
         return
     kept = [r for r in read_metrics(path) if r["step"] <= max_step]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def _finite_or_none(value: Any) -> Any:

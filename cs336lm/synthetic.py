@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from cs336lm.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 
 STYLES = ("tinystories", "web")
@@ -413,25 +415,18 @@ def write_stories(out_path: str | os.PathLike, num_bytes: int, seed: int, specia
     out_path.parent.mkdir(parents=True, exist_ok=True)
     suffix = f"\n{special_token}\n"
     start = time.monotonic()
-    # A pid-named temp file (not mkstemp) so the result gets the umask's permissions rather than 0600.
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            written, count, block, block_bytes = 0, 0, [], 0
-            while written < num_bytes:
-                data = (next(docs) + suffix).encode()
-                count += 1
-                block.append(data)
-                block_bytes += len(data)
-                written += len(data)
-                if block_bytes >= _FLUSH_BYTES:
-                    f.write(b"".join(block))
-                    block, block_bytes = [], 0
-            f.write(b"".join(block))
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out_path) as tmp, open(tmp, "wb") as f:
+        written, count, block, block_bytes = 0, 0, [], 0
+        while written < num_bytes:
+            data = (next(docs) + suffix).encode()
+            count += 1
+            block.append(data)
+            block_bytes += len(data)
+            written += len(data)
+            if block_bytes >= _FLUSH_BYTES:
+                f.write(b"".join(block))
+                block, block_bytes = [], 0
+        f.write(b"".join(block))
     seconds = time.monotonic() - start
     log.info("wrote %d %s documents, %d bytes, to %s in %.1f s (%.1f MB/s)", count, style, written, out_path,
              seconds, written / 1e6 / max(seconds, 1e-9))

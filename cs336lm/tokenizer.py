@@ -13,7 +13,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import regex
 
+from cs336lm.atomic import atomic_path, atomic_write_text
 from cs336lm.pretokenize import (
     GPT2_PATTERN,
     GPT2_REGEX,
@@ -322,18 +322,6 @@ class Tokenizer:
         return b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write through a temporary file in the same directory and rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # ---- uint16 token files --------------------------------------------------------------------------------------
 
 # tokenize_file's chunks: a worker holds one as text plus its ids as a Python list (~40 bytes a token) at once.
@@ -419,30 +407,24 @@ def tokenize_file(
     # Decide the fast path once here, not in every worker.
     tokenizer.fast_path_ok()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     size, total, done = chunks[-1][1] if chunks else 0, 0, 0
-    try:
-        with os.fdopen(fd, "wb") as f, contextlib.ExitStack() as stack:
-            f.write(npy_header(0))
-            if workers > 1 and len(jobs) > 1:
-                ctx = mp.get_context("spawn")  # no fork: the parent may hold threads (torch, logging handlers)
-                pool = stack.enter_context(ctx.Pool(min(workers, len(jobs)), _init_worker, (tokenizer,)))
-                results = _in_order(pool, jobs, _IN_FLIGHT_PER_WORKER * workers)
-            else:
-                _init_worker(tokenizer)
-                results = map(_encode_chunk, jobs)
-            for (start, end), ids in zip(chunks, results, strict=True):
-                ids.tofile(f)
-                total += len(ids)
-                done += end - start
-                del ids
-                if 10 * done // max(size, 1) > 10 * (done - (end - start)) // max(size, 1):  # every 10%
-                    log.info("tokenizing %s: %.0f%%", Path(text_path).name, 100 * done / max(size, 1))
-            f.seek(0)
-            f.write(npy_header(total))
-        os.replace(partial, out_path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    with atomic_path(out_path) as partial, open(partial, "wb") as f, contextlib.ExitStack() as stack:
+        f.write(npy_header(0))
+        if workers > 1 and len(jobs) > 1:
+            ctx = mp.get_context("spawn")  # no fork: the parent may hold threads (torch, logging handlers)
+            pool = stack.enter_context(ctx.Pool(min(workers, len(jobs)), _init_worker, (tokenizer,)))
+            results = _in_order(pool, jobs, _IN_FLIGHT_PER_WORKER * workers)
+        else:
+            _init_worker(tokenizer)
+            results = map(_encode_chunk, jobs)
+        for (start, end), ids in zip(chunks, results, strict=True):
+            ids.tofile(f)
+            total += len(ids)
+            done += end - start
+            del ids
+            if 10 * done // max(size, 1) > 10 * (done - (end - start)) // max(size, 1):  # every 10%
+                log.info("tokenizing %s: %.0f%%", Path(text_path).name, 100 * done / max(size, 1))
+        f.seek(0)
+        f.write(npy_header(total))
     log.info("tokenized %s: %d tokens -> %s", text_path, total, out_path)
     return total

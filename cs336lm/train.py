@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from cs336lm.atomic import atomic_write_text
 from cs336lm.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from cs336lm.config import RunConfig
 from cs336lm.data import check_tokens, get_batch, open_tokens
@@ -410,9 +411,7 @@ def _finish(model: nn.Module, cfg: RunConfig, state: _Progress,
     if not partial_metrics.exists():
         partial_metrics.touch()
     os.replace(partial_metrics, metrics_path)
-    tmp = summary_path.with_name(f".{summary_path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, summary_path)
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     ckpt_path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         ckpt_path.parent.rmdir()  # only if empty: stale checkpoints set aside stay
