@@ -3,7 +3,7 @@
 The cluster tests need root and apt (Debian); they start the cluster once for the module and always stop it.
 They run the tiny test configuration (tests/data/tiny_config.yaml, cut to one lr sweep of two runs) through
 the profile, preempt one training run with `scancel --signal=TERM`, and check from sacct where every job ran.
-The site is supplied as a site would supply it: CS336_* environment variables (docs/slurm.md).
+The site is supplied as a site would supply it: CS336_* environment variables (README, "Running on a Slurm cluster").
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def test_check_site_without_sbatch_says_so(tmp_path):
     env = {**os.environ, "PATH": path_without_slurm(tmp_path)}
     done = subprocess.run([sys.executable, str(PROFILE / "check_site.py")], env=env, capture_output=True, text=True)
     assert done.returncode == 2
-    assert "sbatch is not on PATH" in done.stderr and "docs/slurm.md" in done.stderr
+    assert "sbatch is not on PATH" in done.stderr and "Running on a Slurm cluster" in done.stderr
 
 
 # ---- on a local Slurm cluster --------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ def test_site_errors_name_the_setting(slurm_cluster, site_env, tmp_path):
                           env={**site_env, "CS336_CPU_PARTITION": "nosuch"}, capture_output=True, text=True)
     out = done.stdout + done.stderr
     assert done.returncode != 0
-    assert "CS336_CPU_PARTITION='nosuch'" in out and "docs/slurm.md" in out, out[-3000:]
+    assert "CS336_CPU_PARTITION='nosuch'" in out and "Running on a Slurm cluster" in out, out[-3000:]
     assert "submitted with SLURM jobid" not in out and len(squeue_jobs()) == before
 
 

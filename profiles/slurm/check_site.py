@@ -3,7 +3,8 @@
 
 The Slurm executor plugin's own errors for a missing Slurm (``No such file or directory: 'sacctmgr'``),
 a wrong account or partition come late and name no setting. This check names the CS336_* variable to fix
-(docs/slurm.md). Stdlib only; the workflow calls it from ``onstart`` (not on dry runs, not inside jobs);
+(README, "Running on a Slurm cluster"). Stdlib only; the workflow calls it from ``onstart`` (not on dry runs,
+not inside jobs);
 run it by hand with ``python profiles/slurm/check_site.py``. Exit status 0: fine; 2: a site problem.
 """
 
@@ -15,7 +16,7 @@ import shutil
 import subprocess
 import sys
 
-DOCS = "docs/slurm.md ('Running on a Slurm cluster')"
+DOCS = "README.md, section 'Running on a Slurm cluster'"
 
 
 def site(name: str, default: str = "") -> str:
