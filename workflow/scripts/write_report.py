@@ -2,7 +2,7 @@
 
 import logging
 
-from cs336lm.report import write_report
+from cs336lm.writeup import write_report
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 write_report(snakemake.output.report, runs=dict(snakemake.params.runs), layout=dict(snakemake.params.layout),
