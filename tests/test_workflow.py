@@ -85,9 +85,10 @@ def test_course_config_dry_run_lists_every_run(tmp_path):
 
 def test_lint_has_only_explained_warnings(tmp_path):
     result = snakemake(tmp_path, "--lint", configfile=COURSE_CONFIG)
-    titles = set(re.findall(r"^\s+\* (.+?):?$", output(result), flags=re.MULTILINE))
+    # Line numbers in lint titles move with every edit of the Snakefile; compare the titles without them.
+    titles = {re.sub(r" in line \d+\.$", ".", t) for t in re.findall(r"^\s+\* (.+?):?$", output(result), re.MULTILINE)}
     explained = {"Specify a conda environment or container for each rule.",  # the environment is the pip package
-                 "Environment variable PYTHONPATH used but not asserted with envvars directive in line 12."}
+                 "Environment variable PYTHONPATH used but not asserted with envvars directive."}
     assert titles <= explained, output(result)
 
 
