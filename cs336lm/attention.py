@@ -33,6 +33,11 @@ def scaled_dot_product_attention(
     return softmax(scores.float(), dim=-1).to(V.dtype) @ V
 
 
+def _complex_viewable(pairs: Tensor) -> bool:
+    """Whether view_as_complex accepts `pairs` (..., 2) as is: (re, im) adjacent and every complex aligned."""
+    return pairs.stride(-1) == 1 and pairs.storage_offset() % 2 == 0 and all(s % 2 == 0 for s in pairs.stride()[:-1])
+
+
 class RotaryPositionalEmbedding(nn.Module):
     """Turns each adjacent pair (2i, 2i+1) of a query/key vector at position p by p · theta^(-2i/d_k)."""
 
@@ -57,9 +62,14 @@ class RotaryPositionalEmbedding(nn.Module):
         bad = first_out_of_range(token_positions, self.max_seq_len)
         if bad is not None:
             raise ValueError(f"token position {bad} is outside the RoPE table's range 0 … {self.max_seq_len - 1}")
-        cos, sin = self.cos[token_positions], self.sin[token_positions]  # (..., T, d_k/2)
-        x1, x2 = x[..., 0::2].float(), x[..., 1::2].float()
-        rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, d_k/2, 2)
+        # Pair (x_2i, x_2i+1) as the complex number x_2i + i·x_2i+1: multiplying by cos + i·sin gives
+        # (x_2i cos - x_2i+1 sin) + i·(x_2i sin + x_2i+1 cos), the rotation, in one complex product whose
+        # backward is one more (conjugate) product, instead of strided slices, four products and a stack.
+        rotation = torch.complex(self.cos[token_positions].float(), self.sin[token_positions].float())
+        pairs = x.float().unflatten(-1, (-1, 2))  # (..., T, d_k/2, 2), a view when x's last dim is contiguous
+        if torch.compiler.is_compiling() or not _complex_viewable(pairs):
+            pairs = pairs.contiguous()  # inductor fuses the copy away; eager copies only a misaligned view
+        rotated = torch.view_as_real(torch.view_as_complex(pairs) * rotation)  # (..., T, d_k/2, 2)
         return rotated.flatten(-2).to(x.dtype)
 
     def extra_repr(self) -> str:
