@@ -96,15 +96,23 @@ def lr_cosine_schedule(
     return min_learning_rate + 0.5 * (1 + math.cos(math.pi * progress)) * (max_learning_rate - min_learning_rate)
 
 
-def clip_grad_norm(parameters: Iterable[nn.Parameter], max_l2_norm: float, eps: float = 1e-6) -> float:
-    """Scale all gradients in place by max_l2_norm / (norm + eps) when their joint L2 norm exceeds max_l2_norm.
-
-    Returns the norm before clipping. The per-tensor norms are stacked on the device and the scale is applied
-    unconditionally (clamped to 1), so the only host sync is the final .item().
-    """
+def global_grad_norm(parameters: Iterable[nn.Parameter]) -> Tensor:
+    """The joint L2 norm of all gradients (parameters without one are skipped), as a 0-d tensor on their device."""
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
-        return 0.0
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, torch.clamp(max_l2_norm / (total + eps), max=1.0))
-    return total.item()
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def clip_grad_norm(parameters: Iterable[nn.Parameter], max_l2_norm: float, eps: float = 1e-6) -> Tensor:
+    """Scale all gradients in place by max_l2_norm / (norm + eps) when their joint L2 norm exceeds max_l2_norm.
+
+    Returns the norm before clipping as a 0-d tensor. The scale is applied unconditionally (clamped to 1), so
+    clipping never waits for the device: the caller syncs only if it reads the norm.
+    """
+    parameters = list(parameters)  # may be a one-shot iterable
+    total = global_grad_norm(parameters)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if grads:
+        torch._foreach_mul_(grads, torch.clamp(max_l2_norm / (total + eps), max=1.0))
+    return total

@@ -30,7 +30,7 @@ from cs336lm.device import autocast, code_version, device_name, peak_flops, reso
 from cs336lm.losses import cross_entropy
 from cs336lm.metrics import MetricsLogger, truncate_metrics
 from cs336lm.model import TransformerLM, count_parameters, flops_per_token
-from cs336lm.optim import AdamW, lr_cosine_schedule
+from cs336lm.optim import AdamW, clip_grad_norm, global_grad_norm, lr_cosine_schedule
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,10 @@ class TrainStep:
             group["lr"] = lr
         loss = self.loss(x, y)
         loss.backward()
-        grad_norm = clip_gradients(self.params, self.grad_clip)
+        # grad_clip 0 turns clipping off; the norm is logged either way.
+        with torch.no_grad():
+            grad_norm = (clip_grad_norm(self.params, self.grad_clip) if self.grad_clip > 0
+                         else global_grad_norm(self.params))
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss.detach(), grad_norm
@@ -101,16 +104,6 @@ def build_optimizer(params: list[nn.Parameter], cfg: RunConfig, device: torch.de
         # torch folds eps inside the bias correction and decays before the update; equal to ours to ~1e-6.
         return torch.optim.AdamW(params, fused=True, **kwargs)
     return AdamW(params, foreach=o.implementation == "foreach", **kwargs)
-
-
-@torch.no_grad()
-def clip_gradients(params: list[nn.Parameter], max_l2_norm: float, eps: float = 1e-6) -> Tensor:
-    """cs336lm.optim.clip_grad_norm's arithmetic (0 = no clipping), returning the norm as a tensor: no host sync."""
-    grads = [p.grad for p in params if p.grad is not None]
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    if max_l2_norm > 0:
-        torch._foreach_mul_(grads, torch.clamp(max_l2_norm / (total + eps), max=1.0))
-    return total
 
 
 @dataclass

@@ -107,7 +107,7 @@ def test_clip_grad_norm_matches_torch_with_a_frozen_param(max_norm):
         model(torch.ones(4, 6)).square().sum().mul(10).backward()
     norm = clip_grad_norm((p for p in ours.parameters()), max_norm)  # a one-shot generator
     expected = torch.nn.utils.clip_grad_norm_(theirs.parameters(), max_norm)
-    assert norm == pytest.approx(expected.item(), rel=1e-6)
+    assert norm.shape == () and norm.item() == pytest.approx(expected.item(), rel=1e-6)
     for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
         assert (p.grad is None) == (q.grad is None)
         if p.grad is not None:
