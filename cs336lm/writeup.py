@@ -69,6 +69,18 @@ class _Writer:
         if path is not None:
             self.add(f"![{alt}]({os.path.relpath(path, self.out_dir)})")
 
+    def section(self, title: str, experiments: list[str | None], figure: str | os.PathLike | None = None,
+                alt: str = "") -> bool:
+        """Open a section on some experiments' runs: its data's provenance and figure; False if none ran."""
+        self.add(f"## {title}")
+        experiments = [e for e in experiments if e]
+        if not experiments:
+            self.add("_Not run in this configuration._")
+            return False
+        self.provenance(*experiments)
+        self.figure(figure, alt)
+        return True
+
     def provenance(self, *experiments: str) -> None:
         """Says whether an experiment's numbers come from synthetic demo text or the course's corpora."""
         datasets = sorted({self.datasets[e] for e in experiments if e in self.datasets})
@@ -150,12 +162,9 @@ def _tokenizer_section(w: _Writer, stats_path: str | os.PathLike | None, sizes: 
 
 
 def _lr_section(w: _Writer, experiment: str | None, summaries: dict, figure_of: dict) -> None:
-    w.add("## Learning-rate sweep (`learning_rate`)")
-    if not experiment:
-        w.add("_Not run in this configuration._")
+    if not w.section("Learning-rate sweep (`learning_rate`)", [experiment], figure_of.get("lr_sweep"),
+                     "learning-rate sweep"):
         return
-    w.provenance(experiment)
-    w.figure(figure_of.get("lr_sweep"), "learning-rate sweep")
     runs = summaries[experiment]
     lr = {v: _value(s, "optim.lr_max") for v, s in runs.items()}
     w.add("\n".join(f"- lr_max = {lr[v]:g}: {_outcome(s)}" for v, s in sorted(runs.items(), key=lambda i: lr[i[0]])))
@@ -176,12 +185,9 @@ def _lr_section(w: _Writer, experiment: str | None, summaries: dict, figure_of: 
 
 
 def _batch_section(w: _Writer, experiment: str | None, summaries: dict, figure_of: dict) -> None:
-    w.add("## Batch-size variation (`batch_size_experiment`)")
-    if not experiment:
-        w.add("_Not run in this configuration._")
+    if not w.section("Batch-size variation (`batch_size_experiment`)", [experiment], figure_of.get("batch_size"),
+                     "batch size"):
         return
-    w.provenance(experiment)
-    w.figure(figure_of.get("batch_size"), "batch size")
     runs = summaries[experiment]
     size = {v: _value(s, "train.batch_size") for v, s in runs.items()}
     order = sorted(runs, key=size.get)
@@ -277,12 +283,9 @@ def _ablation_paragraph(w: _Writer, variant: str, run: dict, baseline: str, base
 
 
 def _main_section(w: _Writer, experiments: list[str], summaries: dict, figure_of: dict) -> None:
-    w.add("## Main experiments: TinyStories and OpenWebText (`main_experiment`)")
-    if not experiments:
-        w.add("_Not run in this configuration._")
+    title = "Main experiments: TinyStories and OpenWebText (`main_experiment`)"
+    if not w.section(title, experiments, figure_of.get("main"), "main runs"):
         return
-    w.provenance(*experiments)
-    w.figure(figure_of.get("main"), "main runs")
     w.add("\n".join(f"- `{e}/{v}` on `{w.datasets.get(e)}`: {_outcome(s)}, {s['tokens']:,} tokens in "
                     f"{_fmt(s['wall_time_s'], 3)} s." for e in experiments for v, s in summaries[e].items()))
     finals = {f"{e}/{v}": s["final_val_loss"] for e in experiments for v, s in summaries[e].items()
@@ -295,12 +298,8 @@ def _main_section(w: _Writer, experiments: list[str], summaries: dict, figure_of
 
 
 def _leaderboard_section(w: _Writer, experiment: str | None, summaries: dict, figure_of: dict) -> None:
-    w.add("## Leaderboard (`leaderboard`)")
-    if not experiment:
-        w.add("_Not run in this configuration._")
+    if not w.section("Leaderboard (`leaderboard`)", [experiment], figure_of.get("leaderboard"), "leaderboard"):
         return
-    w.provenance(experiment)
-    w.figure(figure_of.get("leaderboard"), "leaderboard")
     for variant, s in summaries[experiment].items():
         budget = s["config"]["train"]["wall_clock_budget_s"]
         limit = f"budget {budget:g} s" if budget else "no wall-clock budget"
