@@ -14,18 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 
 from cs336lm.pretokenize import count_pretokens
+from cs336lm.tokenizer import bytes_to_unicode
 
 log = logging.getLogger(__name__)
-
-
-def gpt2_byte_order() -> list[int]:
-    """Byte values in GPT-2's id order: printable Latin-1 first, then the rest (as `bytes_to_unicode` assigns).
-
-    Our vocabularies put byte b at id `gpt2_byte_order().index(b)`, so saved files match GPT-2's layout and
-    tiktoken's `data_gym_to_mergeable_bpe_ranks` loads them unchanged.
-    """
-    printable = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
-    return printable + [b for b in range(256) if b not in set(printable)]
 
 
 # Maps byte x to 255 - x; with a terminator above every byte, comparing the mapped strings reverses
@@ -68,7 +59,9 @@ def train_bpe(
     merges = merge_counts(counts, num_merges)
     if len(merges) < num_merges:
         log.warning("%s: only %d merges possible (asked for %d)", input_path, len(merges), num_merges)
-    vocab = {i: bytes([b]) for i, b in enumerate(gpt2_byte_order())}
+    # Single bytes in GPT-2's id order (printable Latin-1 first, the order bytes_to_unicode assigns), so saved
+    # files match GPT-2's layout and tiktoken's data_gym_to_mergeable_bpe_ranks loads them unchanged.
+    vocab = {i: bytes([b]) for i, b in enumerate(bytes_to_unicode())}
     for a, b in merges:
         vocab[len(vocab)] = a + b
     for s in specials:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from cs336lm.bpe import gpt2_byte_order, merge_counts, train_bpe
+from cs336lm.bpe import merge_counts, train_bpe
 from cs336lm.tokenizer import str_to_token
 
 
@@ -48,7 +48,8 @@ def test_course_reference_run_and_speed(fixtures_dir):
 
 def test_vocab_layout_is_gpt2s(fixtures_dir):
     vocab, merges = train_bpe(fixtures_dir / "corpus.en", 300, ["<|endoftext|>", "<|pad|>"])
-    assert [vocab[i] for i in range(256)] == [bytes([b]) for b in gpt2_byte_order()]
+    gpt2_ids = {i: token for token, i in json.loads((fixtures_dir / "gpt2_vocab.json").read_text("utf-8")).items()}
+    assert [vocab[i] for i in range(256)] == [str_to_token(gpt2_ids[i], "gpt2_vocab.json") for i in range(256)]
     assert [vocab[256 + k] for k in range(len(merges))] == [a + b for a, b in merges]
     assert vocab[298] == b"<|endoftext|>" and vocab[299] == b"<|pad|>" and len(vocab) == 300
     assert not any(b"<|" in a + b for a, b in merges)
