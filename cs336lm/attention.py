@@ -76,6 +76,25 @@ class RotaryPositionalEmbedding(nn.Module):
         return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
 
 
+class KVCache:
+    """One attention layer's keys and values of every position so far, for decoding: each new token then costs
+    one position's projections instead of the whole context's."""
+
+    def __init__(self):
+        self.keys: Tensor | None = None
+        self.values: Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[-2]
+
+    def append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Add (..., nh, t, hs) keys and values; returns all of them so far."""
+        self.keys = k if self.keys is None else torch.cat((self.keys, k), dim=-2)
+        self.values = v if self.values is None else torch.cat((self.values, v), dim=-2)
+        return self.keys, self.values
+
+
 class MultiHeadSelfAttention(nn.Module):
     """Causal multi-head self-attention; head h owns rows h·d_k … (h+1)·d_k−1 of the q/k/v projections.
 
@@ -105,10 +124,13 @@ class MultiHeadSelfAttention(nn.Module):
         self.output_proj = Linear(d_model, d_model, device=device, dtype=dtype)
 
     def forward(
-        self, x: Float[Tensor, "... T d_model"], token_positions: Int[Tensor, "... T"] | None = None
+        self, x: Float[Tensor, "... T d_model"], token_positions: Int[Tensor, "... T"] | None = None,
+        kv_cache: KVCache | None = None,
     ) -> Float[Tensor, "... T d_model"]:
+        """With a kv_cache, x holds the tokens after the cached ones (default positions continue from there)."""
         *lead, T, _ = x.shape
         hs = self.d_model // self.num_heads
+        past = kv_cache.length if kv_cache is not None else 0
 
         def split_heads(t: Tensor) -> Tensor:
             return t.view(*lead, T, self.num_heads, hs).transpose(-3, -2)  # (..., nh, T, hs)
@@ -116,13 +138,19 @@ class MultiHeadSelfAttention(nn.Module):
         q, k, v = split_heads(self.q_proj(x)), split_heads(self.k_proj(x)), split_heads(self.v_proj(x))
         if self.rope is not None:
             if token_positions is None:
-                token_positions = torch.arange(T, device=x.device)
+                token_positions = torch.arange(past, past + T, device=x.device)
             elif token_positions.ndim > 1:
                 token_positions = token_positions.unsqueeze(-2)  # (..., 1, T): the same positions for every head
             q, k = self.rope(q, token_positions), self.rope(k, token_positions)
-        if self.backend == "sdpa":
+        if kv_cache is not None:
+            k, v = kv_cache.append(k, v)  # (..., nh, past + T, hs)
+        if self.backend == "sdpa" and past == 0:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
-            causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-            y = scaled_dot_product_attention(q, k, v, mask=causal)  # (..., nh, T, hs)
+            # Query i sits at position past + i and sees keys 0 … past + i.
+            causal = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            if self.backend == "sdpa":
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal)
+            else:
+                y = scaled_dot_product_attention(q, k, v, mask=causal)  # (..., nh, T, hs)
         return self.output_proj(y.transpose(-3, -2).reshape(*lead, T, self.d_model))

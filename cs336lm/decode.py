@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from cs336lm.atomic import atomic_write_text
+from cs336lm.attention import KVCache
 from cs336lm.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 from cs336lm.config import ModelConfig, RunConfig
 from cs336lm.device import resolve_device
@@ -62,9 +62,8 @@ def generate(
     was_training = model.training
     model.eval()
     context = list(prompt_ids)[-ctx:]
-    cache = _KVCache(model, device) if kv_cache else None
-    prompt = torch.tensor([context], device=device)
-    logits = (cache.forward(prompt) if cache else model(prompt))[0, -1]
+    caches = [KVCache() for _ in model.layers] if kv_cache else None
+    logits = model(torch.tensor([context], device=device), kv_caches=caches)[0, -1]
     new: list[int] = []
     for _ in range(max_new_tokens):
         token = _sample(logits, temperature, top_p, top_k, generator)
@@ -72,10 +71,10 @@ def generate(
         if token == eos_id or len(new) == max_new_tokens:
             break
         context.append(token)
-        if cache is not None and cache.length < ctx:
-            logits = cache.forward(torch.tensor([[token]], device=device))[0, -1]
+        if caches is not None and caches[0].length < ctx:
+            logits = model(torch.tensor([[token]], device=device), kv_caches=caches)[0, -1]
         else:
-            cache = None  # the window is full: positions would run past the RoPE table, so slide instead
+            caches = None  # the window is full: positions would run past the RoPE table, so slide instead
             logits = model(torch.tensor([context[-ctx:]], device=device))[0, -1]
     model.train(was_training)
     return new
@@ -98,50 +97,6 @@ def _sample(logits: Tensor, temperature: float, top_p: float, top_k: int | None,
         sorted_probs[outside] = 0
         probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
     return int(torch.multinomial(probs, 1, generator=generator))
-
-
-class _KVCache:
-    """Keys and values of every past position per layer, so a new token attends without recomputing them.
-
-    Runs the blocks of cs336lm.model.TransformerLM step by step with their own submodules (same weights, same
-    pre/post-norm wiring); tests/test_decode.py checks it against the uncached forward for every ablation.
-    """
-
-    def __init__(self, model: TransformerLM, device: torch.device):
-        c = model.config
-        self.model, self.length = model, 0
-        shape = (1, c.num_heads, c.context_length, c.head_dim)
-        dtype = next(model.parameters()).dtype
-        self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in model.layers]
-        self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in model.layers]
-
-    def forward(self, token_ids: Tensor) -> Tensor:
-        """Logits (1, t, vocab) for t new tokens at positions length … length + t − 1; appends their keys/values."""
-        model, t = self.model, token_ids.shape[-1]
-        positions = torch.arange(self.length, self.length + t, device=token_ids.device)
-        x = model.token_embeddings(token_ids)  # (1, t, d_model)
-        for i, layer in enumerate(model.layers):
-            if layer.pre_norm:
-                x = x + self._attend(i, layer.attn, layer.ln1(x), positions)
-                x = x + layer.ffn(layer.ln2(x))
-            else:
-                x = layer.ln1(x + self._attend(i, layer.attn, x, positions))
-                x = layer.ln2(x + layer.ffn(x))
-        self.length += t
-        return model.lm_head(model.ln_final(x))
-
-    def _attend(self, i: int, attn: Any, x: Tensor, positions: Tensor) -> Tensor:
-        _, t, d = x.shape
-        nh = attn.num_heads
-        q, k, v = (proj(x).view(1, t, nh, d // nh).transpose(1, 2) for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
-        if attn.rope is not None:
-            q, k = attn.rope(q, positions), attn.rope(k, positions)
-        end = self.length + t
-        self.keys[i][:, :, self.length:end] = k
-        self.values[i][:, :, self.length:end] = v
-        visible = torch.arange(end, device=x.device) <= positions[:, None]  # (t, end): causal within the new tokens
-        y = F.scaled_dot_product_attention(q, self.keys[i][:, :, :end], self.values[i][:, :, :end], attn_mask=visible)
-        return attn.output_proj(y.transpose(1, 2).reshape(1, t, d))
 
 
 def write_samples(

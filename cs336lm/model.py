@@ -6,7 +6,7 @@ from __future__ import annotations
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from cs336lm.attention import MultiHeadSelfAttention, RotaryPositionalEmbedding
+from cs336lm.attention import KVCache, MultiHeadSelfAttention, RotaryPositionalEmbedding
 from cs336lm.config import ModelConfig
 from cs336lm.layers import Embedding, Linear, RMSNorm, SiLUFeedForward, SwiGLU, first_out_of_range
 
@@ -32,12 +32,13 @@ class TransformerBlock(nn.Module):
         self.ffn = ffn(config.d_model, config.d_ff)
 
     def forward(
-        self, x: Float[Tensor, "B T d_model"], token_positions: Int[Tensor, "... T"] | None = None
+        self, x: Float[Tensor, "B T d_model"], token_positions: Int[Tensor, "... T"] | None = None,
+        kv_cache: KVCache | None = None,
     ) -> Float[Tensor, "B T d_model"]:
         if self.pre_norm:
-            x = x + self.attn(self.ln1(x), token_positions)
+            x = x + self.attn(self.ln1(x), token_positions, kv_cache)
             return x + self.ffn(self.ln2(x))
-        x = self.ln1(x + self.attn(x, token_positions))
+        x = self.ln1(x + self.attn(x, token_positions, kv_cache))
         return self.ln2(x + self.ffn(x))
 
 
@@ -58,9 +59,11 @@ class TransformerLM(nn.Module):
         self.lm_head = Linear(config.d_model, config.vocab_size)
 
     def forward(
-        self, token_ids: Int[Tensor, "B T"], token_positions: Int[Tensor, "... T"] | None = None
+        self, token_ids: Int[Tensor, "B T"], token_positions: Int[Tensor, "... T"] | None = None,
+        kv_caches: list[KVCache] | None = None,
     ) -> Float[Tensor, "B T vocab_size"]:
-        T = token_ids.shape[-1]
+        """kv_caches (one per layer, for decoding): token_ids continue the cached positions."""
+        T = token_ids.shape[-1] + (kv_caches[0].length if kv_caches else 0)
         if T > self.config.context_length:
             raise ValueError(
                 f"sequence length {T} is longer than the model's context_length = {self.config.context_length}"
@@ -69,8 +72,8 @@ class TransformerLM(nn.Module):
         if bad is not None:
             raise ValueError(f"token id {bad} is out of range for vocab_size = {self.config.vocab_size}")
         x = self.token_embeddings(token_ids)  # (B, T, d_model)
-        for layer in self.layers:
-            x = layer(x, token_positions)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, token_positions, kv_caches[i] if kv_caches else None)
         return self.lm_head(self.ln_final(x))  # (B, T, vocab_size)
 
 

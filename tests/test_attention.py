@@ -4,7 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cs336lm.attention import MultiHeadSelfAttention, RotaryPositionalEmbedding, scaled_dot_product_attention, softmax
+from cs336lm.attention import (
+    KVCache,
+    MultiHeadSelfAttention,
+    RotaryPositionalEmbedding,
+    scaled_dot_product_attention,
+    softmax,
+)
 
 
 def complex_rope(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
@@ -127,3 +133,15 @@ def test_mha_rejects_bad_shapes_and_backends():
         MultiHeadSelfAttention(30, 4)
     with pytest.raises(ValueError, match="backend 'flash' is not one of reference, sdpa"):
         MultiHeadSelfAttention(32, 4, backend="flash")
+
+
+@pytest.mark.parametrize("backend", ["reference", "sdpa"])
+def test_kv_cache_fed_in_pieces_equals_the_full_causal_forward(backend):
+    torch.manual_seed(0)
+    rope = RotaryPositionalEmbedding(10000.0, 16, 32)
+    attn = MultiHeadSelfAttention(64, 4, rope=rope, backend=backend)
+    x = torch.randn(2, 11, 64)
+    cache = KVCache()
+    pieces = [attn(x[:, a:b], kv_cache=cache) for a, b in ((0, 5), (5, 6), (6, 11))]  # prompt, then new tokens
+    assert cache.length == 11
+    torch.testing.assert_close(torch.cat(pieces, dim=1), attn(x), atol=1e-5, rtol=1e-5)
