@@ -19,14 +19,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pandas as pd  # noqa: E402
 
+from cs336lm.metrics import read_metrics  # noqa: E402
+
 Runs = Mapping[str, str | os.PathLike]  # label -> run directory
 
 
 def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
     """The run's metrics lines as a frame (non-finite losses are null in the file and NaN here)."""
-    with open(Path(run_dir) / "metrics.jsonl", encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    frame = pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(read_metrics(Path(run_dir) / "metrics.jsonl"))
     for column in ("val_loss", "train_loss"):
         if column not in frame:
             frame[column] = float("nan")
