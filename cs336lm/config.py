@@ -9,22 +9,47 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 
 class ConfigError(ValueError):
-    """A configuration value or key is wrong; the message names the key and the value."""
+    """A configuration value or key is wrong; the message names the key and the value.
+
+    `keys` are the dotted run keys the message names as written (`optim.lr_min`); a caller that knows where the
+    user wrote them (a config file's `defaults.optim.lr_min`) names them so with `located`.
+    """
+
+    def __init__(self, message: str, *keys: str) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+    def located(self, where: Callable[[str], str]) -> ConfigError:
+        """The same error with each of its keys replaced by `where(key)`, the full path of the user's setting."""
+        message = str(self)
+        for key in self.keys:
+            message = re.sub(rf"(?<![\w.]){re.escape(key)}(?!\w)", lambda _, key=key: where(key), message, count=1)
+        return ConfigError(message, *map(where, self.keys))
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{key} = {value!r} is not one of {', '.join(choices)}")
+        raise ConfigError(f"{key} = {value!r} is not one of {', '.join(choices)}", key)
+
+
+def _finite(section: str, values: Any) -> None:
+    """Every number of a config section is finite: NaN slips through every range check (nan < 0 is False)."""
+    for f in dataclasses.fields(values):
+        value = getattr(values, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{section}.{f.name} = {value!r} is not a finite number", f"{section}.{f.name}")
 
 
 def _positive(key: str, value: float, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{key} = {value!r} must be {'>= 0' if allow_zero else '> 0'}")
+        raise ConfigError(f"{key} = {value!r} must be {'>= 0' if allow_zero else '> 0'}", key)
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,7 @@ class ModelConfig:
     attention_backend: str = "reference"  # reference (from scratch) | sdpa (F.scaled_dot_product_attention)
 
     def __post_init__(self) -> None:
+        _finite("model", self)
         for key in ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff"):
             _positive(f"model.{key}", getattr(self, key))
         _positive("model.rope_theta", self.rope_theta)
@@ -56,11 +82,12 @@ class ModelConfig:
         _choice("model.ffn", self.ffn, ("swiglu", "silu"))
         _choice("model.attention_backend", self.attention_backend, ("reference", "sdpa"))
         if self.d_model % self.num_heads:
-            raise ConfigError(f"model.d_model = {self.d_model} is not divisible by model.num_heads = {self.num_heads}")
+            raise ConfigError(f"model.d_model = {self.d_model} is not divisible by model.num_heads = {self.num_heads}",
+                              "model.d_model", "model.num_heads")
         if self.pos_emb == "rope" and self.head_dim % 2:
             raise ConfigError(
-                f"RoPE needs an even head dimension, but d_model / num_heads = {self.d_model} / {self.num_heads} "
-                f"= {self.head_dim}"
+                f"RoPE needs an even head dimension, but model.d_model / model.num_heads = {self.d_model} / "
+                f"{self.num_heads} = {self.head_dim}", "model.d_model", "model.num_heads"
             )
 
     @property
@@ -83,15 +110,18 @@ class OptimConfig:
     implementation: str = "reference"  # reference (per-parameter loop) | foreach (multi-tensor) | fused (torch)
 
     def __post_init__(self) -> None:
+        _finite("optim", self)
         _positive("optim.lr_max", self.lr_max)
         _positive("optim.lr_min", self.lr_min, allow_zero=True)
         if self.lr_min > self.lr_max:
-            raise ConfigError(f"optim.lr_min = {self.lr_min} is above optim.lr_max = {self.lr_max}")
+            raise ConfigError(f"optim.lr_min = {self.lr_min} is above optim.lr_max = {self.lr_max}",
+                              "optim.lr_min", "optim.lr_max")
         if not 0 <= self.warmup_fraction < 1:
-            raise ConfigError(f"optim.warmup_fraction = {self.warmup_fraction} must be in [0, 1)")
+            raise ConfigError(f"optim.warmup_fraction = {self.warmup_fraction} must be in [0, 1)",
+                              "optim.warmup_fraction")
         for key in ("beta1", "beta2"):
             if not 0 <= getattr(self, key) < 1:
-                raise ConfigError(f"optim.{key} = {getattr(self, key)} must be in [0, 1)")
+                raise ConfigError(f"optim.{key} = {getattr(self, key)} must be in [0, 1)", f"optim.{key}")
         _positive("optim.eps", self.eps)
         _positive("optim.weight_decay", self.weight_decay, allow_zero=True)
         _positive("optim.grad_clip", self.grad_clip, allow_zero=True)
@@ -118,16 +148,19 @@ class TrainConfig:
     divergence_factor: float = 2.0  # loss above factor × its first value (or NaN/inf) ends the run as diverged
 
     def __post_init__(self) -> None:
+        _finite("train", self)
         for key in ("token_budget", "batch_size", "log_interval", "eval_interval", "eval_batches",
                     "eval_batch_size", "checkpoint_interval"):
             _positive(f"train.{key}", getattr(self, key))
         _positive("train.checkpoint_minutes", self.checkpoint_minutes)
         _positive("train.wall_clock_budget_s", self.wall_clock_budget_s, allow_zero=True)
         if self.divergence_factor <= 1:
-            raise ConfigError(f"train.divergence_factor = {self.divergence_factor} must be > 1")
+            raise ConfigError(f"train.divergence_factor = {self.divergence_factor} must be > 1",
+                              "train.divergence_factor")
         _choice("train.dtype", self.dtype, ("float32", "bfloat16"))
-        if not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
-            raise ConfigError(f"train.device = {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        if not re.fullmatch(r"auto|cpu|cuda|cuda:[0-9]+|mps", self.device):
+            raise ConfigError(f"train.device = {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps",
+                              "train.device")
 
 
 SECTIONS: dict[str, type] = {"model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
@@ -145,7 +178,7 @@ class RunConfig:
         if self.tokens_per_step > self.train.token_budget:
             raise ConfigError(
                 f"train.token_budget = {self.train.token_budget} is less than one step of "
-                f"train.batch_size × model.context_length = {self.tokens_per_step} tokens"
+                f"train.batch_size × model.context_length = {self.tokens_per_step} tokens", "train.token_budget"
             )
 
     @property
@@ -168,7 +201,7 @@ class RunConfig:
         for key, value in flat.items():
             section, _, name = key.partition(".")
             if section not in SECTIONS or not name:
-                raise ConfigError(f"unknown config key {key!r}{_suggest(key, _all_keys())}")
+                raise ConfigError(f"unknown config key {key!r}{_suggest(key, _all_keys())}", key)
             sections[section][name] = value
         return cls.from_dict(sections)
 
@@ -178,7 +211,7 @@ class RunConfig:
         unknown = set(nested) - set(SECTIONS)
         if unknown:
             key = sorted(unknown)[0]
-            raise ConfigError(f"unknown config section {key!r}{_suggest(key, list(SECTIONS))}")
+            raise ConfigError(f"unknown config section {key!r}{_suggest(key, list(SECTIONS))}", key)
         built = {}
         for section, klass in SECTIONS.items():
             values = dict(nested.get(section) or {})
@@ -186,7 +219,7 @@ class RunConfig:
             for name, value in values.items():
                 key = f"{section}.{name}"
                 if name not in fields:
-                    raise ConfigError(f"unknown config key {key!r}{_suggest(key, _all_keys())}")
+                    raise ConfigError(f"unknown config key {key!r}{_suggest(key, _all_keys())}", key)
                 values[name] = _coerce(key, value, type(fields[name].default))
             built[section] = klass(**values)
         return cls(**built)
@@ -208,7 +241,11 @@ def _suggest(key: str, candidates: list[str]) -> str:
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:
-    """Check a value against its field's type, widening int to float; YAML's `1e-3` (a string) gets a hint."""
+    """Check a value against its field's type, widening int to float; numbers must be finite, and YAML's `3e-4`
+    (a string to PyYAML) gets a hint that echoes the value written the way YAML reads as a number."""
+    number = _number(value) if kind in (int, float) else None
+    if number is not None and not math.isfinite(number):
+        raise ConfigError(f"{key} = {value!r} is not a finite number", key)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind is int and isinstance(value, float) and value.is_integer():
@@ -216,10 +253,30 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
     hint = ""
-    if isinstance(value, str) and kind in (int, float):
-        try:
-            float(value)
-            hint = " (YAML reads 1e-3 as a string: write 1.0e-3)"
-        except ValueError:
-            pass
-    raise ConfigError(f"{key} = {value!r} must be {kind.__name__}, not {type(value).__name__}{hint}")
+    if isinstance(value, str) and number is not None:
+        literal = _yaml_number(value)
+        hint = (f" (write {literal} without quotes)" if literal == value.strip()
+                else f" (YAML reads {value.strip()} as a string: write {literal})")
+    raise ConfigError(f"{key} = {value!r} must be {kind.__name__}, not {type(value).__name__}{hint}", key)
+
+
+def _number(value: Any) -> float | None:
+    """The value as a float if it is a number or a string of one (`3e-4`, `nan`), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _yaml_number(text: str) -> str:
+    """`3e-4` -> `3.0e-4`, `1e5` -> `1.0e+5`: YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent."""
+    mantissa, e, exponent = text.strip().lower().partition("e")
+    if not e:
+        return mantissa
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent[:1] not in ("+", "-"):
+        exponent = "+" + exponent
+    return f"{mantissa}e{exponent}"

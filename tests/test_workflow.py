@@ -116,9 +116,18 @@ def _set(path: str, value):
         (_set("experiments/ts_main/base", {"model.vocab_size": 999}), ["model.vocab_size", "data.tinystories"]),
         (_set("report/main", ["ts_main", "owt_mian"]), ["report.main", "owt_mian"]),
         (_set("experimentz", {}), ["experimentz"]),
+        (_set("defaults/optim/lr_min", float("nan")), ["defaults.optim.lr_min = nan is not a finite number"]),
+        (_set("experiments/lr_sweep/grid", {"optim.lr_max": [1.0e-3, float("inf")]}),
+         ["experiments.lr_sweep.grid.optim.lr_max = inf is not a finite number (run lr_sweep/lr_max~inf)"]),
+        (_set("experiments/ablations/variants/nope", {"model.pos_emb": "none", "optim.lr_min": 1.0}),
+         ["experiments.ablations.variants.nope.optim.lr_min = 1.0 is above defaults.optim.lr_max = 0.003"]),
+        (_set("defaults/train/device", "cuda:x"), ["defaults.train.device = 'cuda:x'", "cuda:N"]),
+        (_set("data/owt/tokenizer/vocab_size", 65_537), ["65537 is greater than the maximum of 65536", "uint16",
+                                                          "['data']['owt']['tokenizer']['vocab_size']"]),
     ],
     ids=["unknown-key", "unknown-variant-key", "bad-enum", "missing-dataset", "empty-grid", "zero-variants",
-         "vocab-mismatch", "report-names-missing-experiment", "schema-unknown-section"],
+         "vocab-mismatch", "report-names-missing-experiment", "schema-unknown-section", "nan-in-defaults",
+         "inf-in-grid", "cross-field-names-both-places", "malformed-device", "vocab-above-uint16"],
 )
 def test_config_error_fails_dag_build_naming_the_key(tmp_path, edit, expected):
     result = snakemake(tmp_path, "-n", configfile=write_config(tmp_path / "config.yaml", edit))
@@ -133,7 +142,14 @@ def test_exponent_without_dot_gets_a_yaml_hint(tmp_path):
     (tmp_path / "config.yaml").write_text(text.replace("lr_max: 3.0e-3", "lr_max: 3e-3"))
     result = snakemake(tmp_path, "-n", configfile=tmp_path / "config.yaml")
     assert result.returncode != 0
-    assert "optim.lr_max = '3e-3'" in output(result) and "1.0e-3" in output(result), output(result)
+    assert "defaults.optim.lr_max = '3e-3'" in output(result), output(result)
+    assert "YAML reads 3e-3 as a string: write 3.0e-3" in output(result), output(result)
+
+
+def test_largest_vocabulary_that_fits_uint16_token_files_is_accepted(tmp_path):
+    config = write_config(tmp_path / "config.yaml", _set("data/owt/tokenizer/vocab_size", 65_536))
+    result = snakemake(tmp_path, "-n", configfile=config)
+    assert result.returncode == 0, output(result)
 
 
 # ---- the tiny end-to-end run -----------------------------------------------------------------------------

@@ -15,7 +15,10 @@ SPLITS = ("train", "valid")
 DEFAULTS = dict(config["defaults"])
 DEFAULT_DATASET = DEFAULTS.pop("dataset", "tinystories")
 CODE_VERSION = DEFAULTS.pop("code_version", 0)
-BASE_CONFIG = RunConfig.from_dict(DEFAULTS)
+try:
+    BASE_CONFIG = RunConfig.from_dict(DEFAULTS)
+except ConfigError as error:
+    raise error.located(lambda key: f"defaults.{key}") from None
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,22 @@ def experiment_variants(name, spec):
     return variants
 
 
-def build_run(experiment, variant, dataset, overrides):
+def written_at(experiment, spec, variant, dataset):
+    """key -> where the config file sets that run key, so an error names the line to fix (`defaults.optim.lr_min`)."""
+    place, overrides = ("grid", spec["grid"]) if "grid" in spec else (f"variants.{variant}", spec["variants"][variant])
+
+    def where(key):
+        if key == "model.vocab_size":
+            return f"data.{dataset}.tokenizer.vocab_size"
+        if key in (overrides or {}):
+            return f"experiments.{experiment}.{place}.{key}"
+        if key in spec.get("base", {}):
+            return f"experiments.{experiment}.base.{key}"
+        return f"defaults.{key}"
+    return where
+
+
+def build_run(experiment, variant, dataset, overrides, where):
     """One run's RunConfig; model.vocab_size always comes from the dataset's tokenizer."""
     vocab_size = config["data"][dataset]["tokenizer"]["vocab_size"]
     written = overrides.get("model.vocab_size", DEFAULTS.get("model", {}).get("vocab_size", vocab_size))
@@ -55,7 +73,7 @@ def build_run(experiment, variant, dataset, overrides):
     try:
         run_config = RunConfig.from_flat({**overrides, "model.vocab_size": vocab_size}, base=BASE_CONFIG)
     except ConfigError as error:
-        raise ConfigError(f"experiments.{experiment} (variant {variant!r}): {error}") from None
+        raise ConfigError(f"{error.located(where)} (run {experiment}/{variant})") from None
     return Run(experiment, variant, dataset, run_config)
 
 
@@ -68,7 +86,8 @@ def build_runs():
             raise ConfigError(f"experiments.{name}.dataset = {dataset!r} is not defined under data "
                               f"(defined: {', '.join(config['data'])})")
         for variant, overrides in experiment_variants(name, spec).items():
-            runs[name, variant] = build_run(name, variant, dataset, {**spec.get("base", {}), **overrides})
+            runs[name, variant] = build_run(name, variant, dataset, {**spec.get("base", {}), **overrides},
+                                            written_at(name, spec, variant, dataset))
     return runs
 
 
