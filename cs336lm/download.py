@@ -21,7 +21,7 @@ import urllib.request
 import zlib
 from pathlib import Path
 
-from cs336lm.atomic import atomic_path
+from cs336lm.atomic import atomic_path, check_replaceable, move_into_place
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,22 @@ def download(url: str, out_path: str | os.PathLike, sha256: str | None = None, *
     """Fetch url into out_path, resuming `<out_path>.part` and retrying transient failures `retries` times.
 
     sha256, when given, is of the bytes as served (the .gz file for a .gz URL); a mismatch removes the .part and
-    raises DownloadError. A URL whose path ends in `.gz` leaves the decompressed data at out_path.
+    raises DownloadError. Without it the size is checked instead: against Content-Length, or, when the server sent
+    none, against the size a range request reports; a server that states no size at all is a DownloadError that
+    keeps the .part. A URL whose path ends in `.gz` leaves the decompressed data at out_path.
     """
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
         raise ValueError(f"cannot download {url!r}: URL scheme {scheme!r} is not http or https")
     out_path = Path(out_path)
+    check_replaceable(out_path)  # before the download, not after it
     out_path.parent.mkdir(parents=True, exist_ok=True)
     part = out_path.with_name(out_path.name + ".part")
     for attempt in range(retries + 1):
         try:
-            _fetch(url, part, timeout, chunk_size)
+            size = _fetch(url, part, timeout, chunk_size)
+            if size is None and sha256 is None:
+                _check_size(url, part, timeout)
             break
         except (_Transient, OSError, http.client.HTTPException) as e:  # URLError, resets and timeouts are OSErrors
             reason = getattr(e, "reason", None) or e
@@ -80,12 +85,15 @@ def download(url: str, out_path: str | os.PathLike, sha256: str | None = None, *
     if urllib.parse.urlsplit(url).path.endswith(".gz"):
         _gunzip(url, part, out_path, chunk_size)
     else:
-        os.replace(part, out_path)
+        move_into_place(part, out_path)
     log.info("downloaded %s to %s", url, out_path)
 
 
-def _fetch(url: str, part: Path, timeout: float, chunk_size: int) -> None:
-    """One attempt: append to part from its current size; raise _Transient (or an OSError) to be retried."""
+def _fetch(url: str, part: Path, timeout: float, chunk_size: int) -> int | None:
+    """One attempt: append to part from its current size; raise _Transient (or an OSError) to be retried.
+
+    Returns the file's size if the server stated it (part then holds exactly that many bytes), else None.
+    """
     offset = part.stat().st_size if part.exists() else 0
     # identity: a server that gzips on the fly would make Range offsets and the checksum refer to other bytes.
     headers = {"User-Agent": "cs336lm-download", "Accept-Encoding": "identity"}
@@ -100,7 +108,7 @@ def _fetch(url: str, part: Path, timeout: float, chunk_size: int) -> None:
             # The range starts at or past the end: the .part is complete unless the server says the size differs.
             total = _total_from_content_range(e.headers.get("Content-Range", ""))
             if total in (None, offset):
-                return
+                return total
             part.unlink()
             raise _Transient(f"{part.name} holds {offset} bytes but the server has {total}; restarting") from e
         if e.code in _RETRY_STATUSES:
@@ -119,6 +127,7 @@ def _fetch(url: str, part: Path, timeout: float, chunk_size: int) -> None:
             length = response.headers.get("Content-Length")
             mode, offset, total = "wb", 0, int(length) if length else None
         _stream(url, response, part, mode, offset, total, chunk_size)
+    return total
 
 
 def _stream(url: str, response: http.client.HTTPResponse, part: Path, mode: str, offset: int, total: int | None,
@@ -141,8 +150,39 @@ def _stream(url: str, response: http.client.HTTPResponse, part: Path, mode: str,
         raise _Transient(f"connection closed after {done} of {total} bytes")
 
 
+def _check_size(url: str, part: Path, timeout: float) -> None:
+    """Verify a download whose size the server did not state: a range request from the end asks for the size.
+
+    A body with no Content-Length ends when the connection closes, so a dropped connection looks like the end.
+    """
+    size = part.stat().st_size
+    request = urllib.request.Request(url, headers={"User-Agent": "cs336lm-download", "Accept-Encoding": "identity",
+                                                   "Range": f"bytes={size}-"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # the headers are enough: no body read
+            if response.status == 206:
+                served = _total_from_content_range(response.headers.get("Content-Range", ""))
+            else:
+                served = int(response.headers["Content-Length"]) if response.headers.get("Content-Length") else None
+    except urllib.error.HTTPError as e:
+        e.close()
+        if e.code != 416:
+            raise _Transient(f"HTTP {e.code} {e.reason} when asking for the size") from e
+        served = _total_from_content_range(e.headers.get("Content-Range", ""))
+    if served is None:
+        raise DownloadError(
+            f"cannot verify the download of {url}: the server stated no size (no Content-Length, no answer to a "
+            f"range request) and no sha256 is configured; the {size} bytes received are kept in {part}: give the "
+            "file's sha256 (the `sha256:` of its data source) and run again to check them without downloading again"
+        )
+    if served != size:
+        raise _Transient(f"the connection closed after {size} of {served} bytes")
+    log.info("%s: size %d bytes confirmed by a range request", url, size)
+
+
 def _total_from_content_range(value: str) -> int | None:
-    match = re.fullmatch(r"bytes \*/(\d+)", value.strip())
+    """The complete size from `bytes */N` (a 416) or `bytes A-B/N` (a 206); None if absent or `*`."""
+    match = re.fullmatch(r"bytes (?:\*|\d+-\d+)/(\d+)", value.strip())
     return int(match[1]) if match else None
 
 

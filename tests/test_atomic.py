@@ -1,9 +1,12 @@
+"""cs336lm.atomic: all-or-nothing writes, no temp files left behind, and never a rename onto a special file."""
+
 import os
+import re
 import stat
 
 import pytest
 
-from cs336lm.atomic import atomic_path, atomic_write_text
+from cs336lm.atomic import NotARegularFileError, atomic_path, atomic_write_text, move_into_place
 
 
 def test_atomic_path_replaces_the_file_on_success(tmp_path):
@@ -53,3 +56,72 @@ def test_permissions_follow_the_umask(tmp_path, umask):
         os.umask(old)
     assert (tmp_path / "out.txt").read_bytes() == "héllo\n".encode()
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~umask
+
+
+# Special files are tested through paths in tmp_path only (a FIFO, a symlink to /dev/null), so even a broken check
+# could only replace the FIFO or the symlink there, never a device of the machine.
+
+def special_destinations(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    null_link = tmp_path / "null"
+    null_link.symlink_to(os.devnull)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    return {"FIFO (named pipe)": fifo, "character device": null_link, "directory": folder}
+
+
+def assert_untouched(tmp_path):
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
+    assert os.readlink(tmp_path / "null") == os.devnull and stat.S_ISCHR(os.stat(tmp_path / "null").st_mode)
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert (tmp_path / "folder").is_dir() and not any((tmp_path / "folder").iterdir())
+    assert sorted(os.listdir(tmp_path)) == ["fifo", "folder", "null"], "a temp file was left behind"
+
+
+@pytest.mark.parametrize("kind", ["FIFO (named pipe)", "character device", "directory"])
+def test_special_files_are_refused_before_anything_is_written(tmp_path, kind):
+    target = special_destinations(tmp_path)[kind]
+    with pytest.raises(NotARegularFileError, match=rf"refusing to write {target}.*it is a {re.escape(kind)}, not a "
+                                                   "regular file"):
+        atomic_write_text(target, "data")
+    assert_untouched(tmp_path)
+
+
+def test_symlink_to_dev_null_names_its_target(tmp_path):
+    with pytest.raises(NotARegularFileError, match=rf"\(a symlink to {os.devnull}\): it is a character device"):
+        with atomic_path(special_destinations(tmp_path)["character device"]):
+            pytest.fail("the block ran although the destination is a device")
+    assert_untouched(tmp_path)
+
+
+def test_destination_that_turns_special_while_writing_is_not_replaced(tmp_path):
+    target = tmp_path / "out"
+    with pytest.raises(NotARegularFileError, match="FIFO"), atomic_path(target) as tmp:
+        tmp.write_text("data")
+        os.mkfifo(target)
+    assert stat.S_ISFIFO(os.lstat(target).st_mode)
+    assert os.listdir(tmp_path) == ["out"]
+
+
+def test_move_into_place_refuses_special_files_and_keeps_the_source(tmp_path):
+    destinations = special_destinations(tmp_path)
+    source = tmp_path / "finished"
+    source.write_text("data")
+    for target in destinations.values():
+        with pytest.raises(NotARegularFileError):
+            move_into_place(source, target)
+    source.rename(tmp_path / "kept")
+    assert (tmp_path / "kept").read_text() == "data"
+    (tmp_path / "kept").unlink()
+    assert_untouched(tmp_path)
+
+
+def test_symlink_to_a_regular_file_and_a_dangling_symlink_are_written(tmp_path):
+    (tmp_path / "real").write_text("old")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    atomic_write_text(tmp_path / "link", "new")
+    assert (tmp_path / "link").read_text() == "new"
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    atomic_write_text(tmp_path / "dangling", "new")
+    assert (tmp_path / "dangling").read_text() == "new"

@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import logging
+import os
 import random
 import re
 import socket
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from cs336lm.atomic import NotARegularFileError
 from cs336lm.download import DownloadError, download, sha256sum
 
 DATA = random.Random(0).randbytes(300_000)
@@ -22,7 +24,13 @@ FILES = {  # path -> served bytes; paths name the server's misbehaviour on the f
     "/norange.bin": DATA,  # ignores Range and always sends the whole file
     "/corpus.txt.gz": gzip.compress(TEXT, mtime=0),
     "/broken.gz": b"this is not gzip data" * 100,
+    "/nolength.bin": DATA,  # no Content-Length: the body ends when the connection closes
+    "/nolength_cut.bin": DATA,  # ... and the first response stops after FLAKY_BYTES, which looks like the end
+    "/nosize.bin": DATA,  # no Content-Length and ignores Range: the size cannot be known
 }
+NO_LENGTH = {"/nolength.bin", "/nolength_cut.bin", "/nosize.bin"}
+IGNORES_RANGE = {"/norange.bin", "/nosize.bin"}
+CUT_ONCE = {"/flaky.bin", "/nolength_cut.bin"}
 FLAKY_BYTES = 100_000
 FAST = {"chunk_size": 8192, "backoff_s": 0.01, "timeout": 5.0}
 
@@ -42,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data, start = FILES[self.path], 0
         wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
-        if wanted and self.path != "/norange.bin":
+        if wanted and self.path not in IGNORES_RANGE:
             start = int(wanted[1])
             if start >= len(data):
                 self.send_response(416)
@@ -54,10 +62,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
             self.send_response(200)
-        self.send_header("Content-Length", str(len(data) - start))
+        if self.path not in NO_LENGTH:
+            self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
         body = data[start:]
-        self.wfile.write(body[:FLAKY_BYTES] if self.path == "/flaky.bin" and first else body)
+        try:
+            self.wfile.write(body[:FLAKY_BYTES] if self.path in CUT_ONCE and first else body)
+        except ConnectionError:  # the client asked only for the headers (a size check) and hung up
+            pass
 
     def log_message(self, format, *args):  # keep the test output clean
         pass
@@ -200,3 +212,40 @@ def test_bad_scheme_is_named(tmp_path, url):
     scheme = url.split("://")[0] if "://" in url else ""
     with pytest.raises(ValueError, match=f"scheme '{scheme}'"):
         download(url, tmp_path / "out", **FAST)
+
+
+def test_no_content_length_is_verified_by_a_range_request(server, tmp_path):
+    base, requests = server
+    download(f"{base}/nolength.bin", tmp_path / "data.bin", **FAST)
+    assert (tmp_path / "data.bin").read_bytes() == DATA
+    assert requests == [("/nolength.bin", None), ("/nolength.bin", f"bytes={len(DATA)}-")]
+
+
+def test_no_content_length_and_a_dropped_connection_resumes(server, tmp_path):
+    base, requests = server
+    download(f"{base}/nolength_cut.bin", tmp_path / "data.bin", **FAST)
+    assert (tmp_path / "data.bin").read_bytes() == DATA
+    range_from_cut = ("/nolength_cut.bin", f"bytes={FLAKY_BYTES}-")
+    # the size check finds 300000 bytes where 100000 came; the resumed 206 states the size, so no second check
+    assert requests == [("/nolength_cut.bin", None), range_from_cut, range_from_cut]
+
+
+def test_no_size_and_no_checksum_is_a_clear_error_that_keeps_the_bytes(server, tmp_path):
+    base, _ = server
+    url = f"{base}/nosize.bin"
+    with pytest.raises(DownloadError, match=rf"cannot verify the download of {re.escape(url)}: the server stated "
+                                            r"no size .* no sha256 is configured; the 300000 bytes received are kept"):
+        download(url, tmp_path / "data.bin", **FAST)
+    assert not (tmp_path / "data.bin").exists()
+    assert (tmp_path / "data.bin.part").read_bytes() == DATA
+
+    download(url, tmp_path / "data.bin", sha256=_sha(DATA), **FAST)  # with the checksum the same run completes
+    assert (tmp_path / "data.bin").read_bytes() == DATA
+
+
+def test_a_destination_that_is_not_a_regular_file_is_refused_before_downloading(server, tmp_path):
+    base, requests = server
+    (tmp_path / "null").symlink_to(os.devnull)
+    with pytest.raises(NotARegularFileError, match="character device"):
+        download(f"{base}/data.bin", tmp_path / "null", **FAST)
+    assert requests == [] and os.readlink(tmp_path / "null") == os.devnull
