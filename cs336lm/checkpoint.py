@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from typing import IO, Any
 
 import torch
@@ -14,6 +15,7 @@ from torch import nn
 from cs336lm.atomic import atomic_path
 
 FORMAT_VERSION = 1
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive (since torch 1.6)
 
 Source = str | os.PathLike | IO[bytes]
 
@@ -62,11 +64,27 @@ def save_checkpoint(
 
 
 def read_checkpoint(src: Source) -> dict[str, Any]:
-    """The raw checkpoint dict, tensors on CPU, after checking it is readable and of this FORMAT_VERSION."""
+    """The raw checkpoint dict, tensors on CPU, after checking it is readable and of this FORMAT_VERSION.
+
+    The error says which of three things is wrong: not a torch.save file at all, a torch.save file holding Python
+    objects that weights_only loading refuses to unpickle (it could run code), or a truncated or corrupt file.
+    """
+    head = _head(src)
+    if head and not head.startswith(ZIP_MAGIC):
+        raise CheckpointError(f"{_name(src)} is not a cs336lm checkpoint: it is not a file written by torch.save "
+                              f"(a zip archive); it starts with {head!r}")
     try:
         ckpt = torch.load(src, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {_name(src)}: the file is truncated or corrupt ({exc})") from exc
+    except pickle.UnpicklingError as exc:
+        reason = re.search(r"WeightsUnpickler error: (.+?\.)(?: |$)", str(exc), re.M)
+        raise CheckpointError(
+            f"{_name(src)} is not a cs336lm checkpoint: torch.load(weights_only=True) refused to unpickle it, as it "
+            f"holds Python objects other than tensors and plain containers"
+            f"{f' ({reason[1]})' if reason else ''}; load it with weights_only=False only if you trust its source"
+        ) from exc
+    except (RuntimeError, EOFError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {_name(src)}: the file is truncated or corrupt "
+                              f"({str(exc) or 'it is empty'})") from exc
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise CheckpointError(f"{_name(src)} is not a cs336lm checkpoint: it has no format_version")
     if ckpt["format_version"] != FORMAT_VERSION:
@@ -89,6 +107,17 @@ def load_checkpoint(src: Source, model: nn.Module, optimizer: torch.optim.Optimi
     if optimizer is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
     return ckpt["iteration"]
+
+
+def _head(src: Source) -> bytes:
+    """The first bytes of a path or a seekable binary file, leaving the file's position where it was."""
+    if isinstance(src, str | os.PathLike):
+        with open(src, "rb") as f:
+            return f.read(len(ZIP_MAGIC))
+    position = src.tell()
+    head = src.read(len(ZIP_MAGIC))
+    src.seek(position)
+    return head
 
 
 def _check_fits(saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], name: str) -> None:

@@ -1,6 +1,7 @@
 """cs336lm.checkpoint: resume equals an uninterrupted run; version, corruption and architecture errors."""
 
 import io
+import pickle
 
 import numpy as np
 import pytest
@@ -109,3 +110,35 @@ def test_model_only_checkpoint_cannot_restore_an_optimizer(tmp_path):
     assert load_checkpoint(tmp_path / "model.pt", model) == 5
     with pytest.raises(CheckpointError, match="model.pt holds no optimizer state to restore"):
         load_checkpoint(tmp_path / "model.pt", model, optimizer)
+
+
+class _NotATensor:
+    """A Python object in a checkpoint: weights_only loading refuses it (unpickling it could run code)."""
+
+
+def test_checkpoint_with_python_objects_is_refused_not_called_truncated(tmp_path):
+    model, optimizer = _fresh()
+    path = tmp_path / "pickled.pt"
+    torch.save({"format_version": FORMAT_VERSION, "model": model.state_dict(), "extra": _NotATensor()}, path)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(path)
+    message = str(info.value)
+    assert "pickled.pt is not a cs336lm checkpoint: torch.load(weights_only=True) refused to unpickle it" in message
+    assert "_NotATensor" in message and "truncated" not in message
+    with open(path, "rb") as f, pytest.raises(CheckpointError, match="refused to unpickle"):
+        read_checkpoint(f)
+
+
+@pytest.mark.parametrize("content", [pickle.dumps({"format_version": 1}), b"step,loss\n1,3.2\n", b"\x00" * 64])
+def test_a_file_torch_save_did_not_write_is_named_as_such(tmp_path, content):
+    path = tmp_path / "other.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"other.pt is not a cs336lm checkpoint: it is not a file written by "
+                                              r"torch.save \(a zip archive\); it starts with b'"):
+        read_checkpoint(path)
+
+
+def test_empty_file_is_truncated(tmp_path):
+    (tmp_path / "empty.pt").touch()
+    with pytest.raises(CheckpointError, match=r"empty.pt: the file is truncated or corrupt \(it is empty\)"):
+        read_checkpoint(tmp_path / "empty.pt")
