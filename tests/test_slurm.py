@@ -1,6 +1,7 @@
 """profiles/slurm on a real single-node Slurm cluster with fake H100 GPUs (ci/slurm/start-local-slurm.sh).
 
-The cluster tests need root and apt (Debian); they start the cluster once for the module and always stop it.
+The cluster tests need root and apt (Debian) and run only under CI or with CS336_SLURM_TESTS=1 (tests/conftest.py);
+they start the cluster once for the module and remove what they started and installed again.
 They run the tiny test configuration (tests/data/tiny_config.yaml, cut to one lr sweep of two runs) through
 the profile, preempt one training run with `scancel --signal=TERM`, and check from sacct where every job ran.
 The site is supplied as a site would supply it: CS336_* environment variables (README, "Running on a Slurm cluster").
@@ -94,25 +95,43 @@ def test_check_site_without_sbatch_says_so(tmp_path):
 
 # ---- on a local Slurm cluster --------------------------------------------------------------------------------
 
+def cluster_running() -> bool:
+    """Whether start-local-slurm.sh's controller runs now (its pid file names a live slurmctld)."""
+    state = Path(os.environ.get("SLURM_LOCAL_STATE_DIR", "/var/spool/slurm-local"))
+    try:
+        pid = (state / "slurmctld.pid").read_text().strip()
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "slurmctld"
+    except (OSError, ValueError):
+        return False
+
+
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    """Start the local cluster (installing Slurm with apt if needed) for this module; always stop it."""
+    """The local cluster for this module, started (Slurm installed with apt if needed) unless it already runs.
+
+    A cluster this fixture started is purged afterwards, packages it installed included: Slurm's clients without a
+    controller make every later `snakemake` call on the machine wait ~10 s. Failing to start is a failure, not a
+    skip: these tests run only where asked for (CI, or CS336_SLURM_TESTS=1).
+    """
     if os.geteuid() != 0:
-        pytest.skip("the local Slurm cluster needs root (it writes /etc/slurm and starts daemons)")
+        pytest.fail("the local Slurm cluster needs root (it installs packages, writes /etc/slurm, starts daemons)")
     if not shutil.which("sbatch") and not shutil.which("apt-get"):
-        pytest.skip("no Slurm installed and no apt-get to install it (ci/slurm/start-local-slurm.sh is for Debian)")
+        pytest.fail("no Slurm installed and no apt-get to install it (ci/slurm/start-local-slurm.sh is for Debian)")
+    if cluster_running():
+        yield
+        return
     try:
         started = subprocess.run(["bash", str(CI_SLURM / "start-local-slurm.sh")], capture_output=True, text=True,
                                  timeout=300)
-    except subprocess.TimeoutExpired:
-        started = None
-    try:
-        if started is None or started.returncode != 0:
-            tail = "timed out after 300 s" if started is None else started.stderr.strip()[-1500:]
-            pytest.skip(f"could not start the local Slurm cluster: {tail}")
+        if started.returncode != 0:
+            pytest.fail(f"could not start the local Slurm cluster: {started.stderr.strip()[-1500:]}")
         yield
+    except subprocess.TimeoutExpired:
+        pytest.fail("could not start the local Slurm cluster: ci/slurm/start-local-slurm.sh timed out after 300 s")
     finally:
-        subprocess.run(["bash", str(CI_SLURM / "stop-local-slurm.sh")], capture_output=True, timeout=180)
+        stopped = subprocess.run(["bash", str(CI_SLURM / "stop-local-slurm.sh"), "--purge"], capture_output=True,
+                                 text=True, timeout=600)
+        assert stopped.returncode == 0, stopped.stderr[-1500:]
 
 
 @pytest.fixture
@@ -128,7 +147,7 @@ def slurm_test_config(tmp_path: Path) -> Path:
     lr sweep; `long` trains for 25 s of wall clock so it can be preempted while it runs; samples from both runs
     exercise generate_samples."""
     if not TINY_CONFIG.exists():
-        pytest.skip(f"{TINY_CONFIG.relative_to(REPO)} (the workflow's tiny test configuration) is missing")
+        pytest.fail(f"{TINY_CONFIG.relative_to(REPO)} (the workflow's tiny test configuration) is missing")
     config = yaml.safe_load(TINY_CONFIG.read_text())
     dataset = config.get("defaults", {}).get("dataset") or next(iter(config["data"]))
     config["results_root"] = "results"

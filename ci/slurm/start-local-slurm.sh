@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# (Project copy of ../shared/slurm/start-local-slurm.sh, unchanged but for this line; CI runs this copy.)
+# (Project copy of ../shared/slurm/start-local-slurm.sh; CI runs this copy. Changed here: it records the packages
+# it installs, so that stop-local-slurm.sh --purge can remove them again.)
 # start-local-slurm.sh -- start a throw-away single-node Slurm cluster on this
 # machine (Debian 12, root, no systemd needed), for testing a Snakemake
 # `profiles/slurm` profile end-to-end with snakemake-executor-plugin-slurm.
 #
 # What it does (idempotent: safe to run again, only starts what is not running):
 #   1. apt-get installs munge + Debian's Slurm 22.05 (slurmctld, slurmd,
-#      slurm-client) [+ slurmdbd + mariadb-server] if they are missing.
+#      slurm-client) [+ slurmdbd + mariadb-server] if they are missing, and
+#      records every package that install added (stop-local-slurm.sh --purge
+#      removes them: installed Slurm clients with no controller running make
+#      each later `snakemake` call wait ~10 s on `scontrol`).
 #   2. writes /etc/slurm/slurm.conf, gres.conf [, slurmdbd.conf] (only if the
 #      existing files were written by this script or do not exist).
 #   3. creates fake GPU "devices" (private character-device nodes with the
@@ -66,6 +70,7 @@ CONF_DIR=/etc/slurm            # where Debian's Slurm clients look for slurm.con
 MARK="# managed by start-local-slurm.sh"
 NODE=$(hostname -s)
 STARTED="$STATE/started-by-start-local-slurm"   # daemons this script started
+INSTALLED="$STATE/installed-by-start-local-slurm"   # packages this script installed
 DB_PASS=slurm-local-ci         # local-only MariaDB password (loopback, test db)
 T0=$(date +%s)
 
@@ -111,10 +116,14 @@ if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     log "apt-get update done after $(( $(date +%s) - T0 )) s"
+    installed_packages() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" {print $2}' | sort; }
+    before=$(installed_packages)
     # Without systemd the packages' own service starts fail or are skipped
     # (policy-rc.d); this script starts the daemons itself below.
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    log "packages installed after $(( $(date +%s) - T0 )) s"
+    mkdir -p "$STATE"
+    comm -13 <(echo "$before") <(installed_packages) >> "$INSTALLED"
+    log "packages installed after $(( $(date +%s) - T0 )) s (recorded in $INSTALLED)"
 fi
 
 mkdir -p "$STATE/ctld" "$STATE/d" "$LOGS"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# (Project copy of ../shared/slurm/stop-local-slurm.sh, unchanged but for this line; CI runs this copy.)
+# (Project copy of ../shared/slurm/stop-local-slurm.sh; CI runs this copy. Changed here: --purge also removes the
+# packages start-local-slurm.sh recorded as installed by it.)
 # stop-local-slurm.sh -- stop the single-node Slurm cluster that
 # start-local-slurm.sh started.
 #
@@ -9,17 +10,24 @@
 #      (slurmd, slurmctld, slurmdbd, mariadbd, munged), by the PIDs in their
 #      pid files (never by process name), TERM then KILL after 15 s.
 # Daemons it found already running (e.g. a system munged) are left alone.
-# Installed packages are kept, so a later start takes only a few seconds.
+# Installed packages are kept, so a later start takes only a few seconds; but
+# while Slurm's clients are installed and no controller runs, every
+# `snakemake` call on the machine waits ~10 s (its Slurm executor plugin asks
+# `scontrol show config` when it loads), so leave no stopped cluster behind:
 #
-#   ./stop-local-slurm.sh           stop daemons, keep state/config/logs
-#   ./stop-local-slurm.sh --purge   also remove the state dir (job queue, fake
-#                                   GPU device nodes) and the /etc/slurm files
-#                                   it wrote (logs in /var/log/slurm-local stay)
+#   ./stop-local-slurm.sh           stop daemons, keep state/config/logs/packages
+#   ./stop-local-slurm.sh --purge   also remove the packages start-local-slurm.sh
+#                                   installed (apt-get purge), the state dir (job
+#                                   queue, fake GPU device nodes) and the
+#                                   /etc/slurm files it wrote (logs in
+#                                   /var/log/slurm-local stay); packages that
+#                                   were there before it are kept
 # Uses the same SLURM_LOCAL_STATE_DIR as start-local-slurm.sh.
 set -euo pipefail
 
 STATE=${SLURM_LOCAL_STATE_DIR:-/var/spool/slurm-local}
 STARTED="$STATE/started-by-start-local-slurm"
+INSTALLED="$STATE/installed-by-start-local-slurm"
 MARK="# managed by start-local-slurm.sh"
 log() { echo "[stop-local-slurm] $*" >&2; }
 
@@ -80,6 +88,14 @@ done
 if [ -n "$left" ]; then log "WARNING: slurmstepd still running, pids:$left"; fi
 
 if [ "${1:-}" = --purge ]; then
+    if [ -s "$INSTALLED" ]; then   # those of them still installed
+        mapfile -t packages < <(xargs dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' < "$INSTALLED" \
+                                2>/dev/null | awk '$1 == "ii" {print $2}')
+        if [ ${#packages[@]} -gt 0 ]; then
+            log "removing the packages start-local-slurm.sh installed: ${packages[*]}"
+            DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "${packages[@]}" >/dev/null
+        fi
+    fi
     for f in /etc/slurm/slurm.conf /etc/slurm/gres.conf /etc/slurm/slurmdbd.conf; do
         if [ -e "$f" ] && head -1 "$f" | grep -qxF "$MARK"; then rm -f "$f"; log "removed $f"; fi
     done
