@@ -117,7 +117,7 @@ def test_wall_clock_budget_stops_with_status_ok(tmp_path, corpus):
     assert summary["status"] == "ok" and summary["stopped_early"] == "wall_clock"
     assert 0 < summary["steps"] < cfg.num_iterations
     assert summary["final_val_loss"] is not None, "the last step before the budget runs is evaluated"
-    assert 1.0 <= summary["wall_time_s"] < 20
+    assert summary["wall_time_s"] >= 1.0  # (no upper bound: speed is for bench/, not a test on a loaded machine)
 
 
 def test_token_ids_beyond_vocab_are_an_error_and_nothing_is_overwritten(tmp_path, corpus):
