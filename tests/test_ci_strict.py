@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real pytest subprocesses
+
 CONFTEST = Path(__file__).with_name("conftest.py")
 MODULE = '''
 import pytest
@@ -42,14 +46,15 @@ def test_expected_failure():
 SKIPPED_MODULE = 'import pytest\npytest.importorskip("no_such_module_for_this_test")\n\ndef test_never():\n    pass\n'
 
 
-def run_pytest(tmp_path: Path, **env: str) -> dict[str, str]:
+def run_pytest(tmp_path: Path, module: str = MODULE, **env: str) -> dict[str, str]:
     """{test name: outcome} of the module under tests/conftest.py, with `env` on top of a CI-free environment.
 
     Outcomes come from the JUnit XML: passed, failed, error (a failure outside the test call), skipped, xfail.
     """
     (tmp_path / "conftest.py").write_text(CONFTEST.read_text())
-    (tmp_path / "test_module.py").write_text(MODULE)
-    (tmp_path / "test_skipped_module.py").write_text(SKIPPED_MODULE)
+    (tmp_path / "test_module.py").write_text(module)
+    if module == MODULE:
+        (tmp_path / "test_skipped_module.py").write_text(SKIPPED_MODULE)
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    gpu: CUDA\n    slurm: Slurm\n")
     base = {k: v for k, v in os.environ.items() if k not in ("CI", "CS336_SLURM_TESTS", "CS336_FIXTURES")}
     junit = tmp_path / "junit.xml"
@@ -76,7 +81,8 @@ def test_outside_ci_skips_stay_skips_and_slurm_is_opt_in(tmp_path):
 
 
 def test_slurm_opt_in_runs_the_slurm_tests(tmp_path):
-    assert run_pytest(tmp_path, CS336_SLURM_TESTS="1")["test_slurm"] == "passed"
+    slurm_only = "import pytest\n\n@pytest.mark.slurm\ndef test_slurm():\n    pass\n"
+    assert run_pytest(tmp_path, slurm_only, CS336_SLURM_TESTS="1") == {"test_slurm": "passed"}
 
 
 def test_under_ci_every_skip_but_a_gpu_tests_fails(tmp_path):
