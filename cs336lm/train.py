@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cs336lm.atomic import atomic_write_text
+from cs336lm.atomic import atomic_write_text, check_replaceable, move_into_place
 from cs336lm.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from cs336lm.config import RunConfig
 from cs336lm.data import check_tokens, get_batch, open_tokens
@@ -140,6 +140,8 @@ def train(
     A diverged run returns normally with status "diverged". SIGTERM/SIGUSR1 raise `Preempted` after a checkpoint.
     """
     model_path, metrics_path, summary_path = Path(model_path), Path(metrics_path), Path(summary_path)
+    for path in (model_path, metrics_path, summary_path):
+        check_replaceable(path)  # a device or FIFO as an output is refused now, not after the training
     progress_dir = Path(progress_dir) if progress_dir is not None else model_path.parent / "progress"
     progress_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, partial_metrics = progress_dir / PROGRESS_CHECKPOINT, progress_dir / PROGRESS_METRICS
@@ -403,7 +405,7 @@ def _finish(model: nn.Module, cfg: RunConfig, state: _Progress,
     save_checkpoint(model, None, state.step, model_path, config=cfg.to_dict(), extra={"status": summary["status"]})
     if not partial_metrics.exists():
         partial_metrics.touch()
-    os.replace(partial_metrics, metrics_path)
+    move_into_place(partial_metrics, metrics_path)
     atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     ckpt_path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):

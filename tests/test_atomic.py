@@ -125,3 +125,16 @@ def test_symlink_to_a_regular_file_and_a_dangling_symlink_are_written(tmp_path):
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     atomic_write_text(tmp_path / "dangling", "new")
     assert (tmp_path / "dangling").read_text() == "new"
+
+
+def test_training_refuses_a_special_file_as_an_output_before_it_trains(tmp_path):
+    from cs336lm.train import train
+    from tests.test_train import make_corpus, outputs, tiny_config
+
+    paths = outputs(tmp_path / "run")
+    paths["metrics_path"].parent.mkdir(parents=True)
+    paths["metrics_path"].symlink_to(os.devnull)
+    with pytest.raises(NotARegularFileError, match="metrics.jsonl .*a symlink to /dev/null"):
+        train(tiny_config(), *make_corpus(tmp_path / "data"), **paths)
+    assert os.readlink(paths["metrics_path"]) == os.devnull
+    assert not (tmp_path / "run" / "progress").exists(), "nothing ran"
