@@ -178,7 +178,8 @@ class RunConfig:
         if self.tokens_per_step > self.train.token_budget:
             raise ConfigError(
                 f"train.token_budget = {self.train.token_budget} is less than one step of "
-                f"train.batch_size × model.context_length = {self.tokens_per_step} tokens", "train.token_budget"
+                f"train.batch_size × model.context_length = {self.tokens_per_step} tokens",
+                "train.token_budget", "train.batch_size", "model.context_length"
             )
 
     @property

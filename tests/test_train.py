@@ -141,10 +141,11 @@ def test_token_file_shorter_than_one_context_is_an_error(tmp_path, corpus):
 def test_corrupt_progress_checkpoint_is_an_error_and_kept(tmp_path, corpus):
     progress = tmp_path / "run" / "progress"
     progress.mkdir(parents=True)
-    (progress / PROGRESS_CHECKPOINT).write_bytes(b"not a checkpoint")
+    cut_off = b"PK\x03\x04 and then nothing"  # the start of a torch.save zip archive
+    (progress / PROGRESS_CHECKPOINT).write_bytes(cut_off)
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         train(tiny_config(), *corpus, **outputs(tmp_path / "run"))
-    assert (progress / PROGRESS_CHECKPOINT).read_bytes() == b"not a checkpoint"
+    assert (progress / PROGRESS_CHECKPOINT).read_bytes() == cut_off
 
 
 def test_progress_of_another_config_is_set_aside(tmp_path, corpus, caplog):
