@@ -6,6 +6,7 @@ from __future__ import annotations
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from cs336lm import accounting
 from cs336lm.attention import KVCache, MultiHeadSelfAttention, RotaryPositionalEmbedding
 from cs336lm.config import ModelConfig
 from cs336lm.layers import Embedding, Linear, RMSNorm, SiLUFeedForward, SwiGLU, first_out_of_range
@@ -91,15 +92,5 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 
 
 def flops_per_token(config: ModelConfig) -> float:
-    """Training FLOPs per token at full context: 3 × forward matmul FLOPs (backward ≈ 2 × forward).
-
-    The forward pass counts 2·m·n·k per matmul as in handout §3.6: per layer the q/k/v/output projections
-    (4 · 2·d²), the attention scores Q Kᵀ and the weighted sum over V (2 · 2·T·d, the full T × T matrix as
-    the handout counts it, not the causal half), and the FFN (3 matrices for SwiGLU, 2 for SiLU, each 2·d·d_ff);
-    then the lm_head (2·d·V). Norms, softmax and RoPE are elementwise and left out.
-    """
-    d, T = config.d_model, config.context_length
-    ffn_matrices = 3 if config.ffn == "swiglu" else 2
-    per_layer = 4 * 2 * d * d + 2 * 2 * T * d + ffn_matrices * 2 * d * config.d_ff
-    forward = config.num_layers * per_layer + 2 * d * config.vocab_size
-    return 3.0 * forward
+    """Training FLOPs per token at full context (3 × forward matmul FLOPs); counted in cs336lm.accounting."""
+    return accounting.flops_per_token(config)
