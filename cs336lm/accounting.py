@@ -62,8 +62,10 @@ def forward_flops(config: ModelConfig, batch_size: int = 1) -> dict[str, int]:
     """
     d, L, T, V = config.d_model, config.num_layers, config.context_length, config.vocab_size
     flops = {
-        "attention projections (Q, K, V, output)": L * 4 * 2 * T * d * d,
-        "attention scores and weighted sum (QKᵀ, AV)": L * 2 * 2 * T * T * d,
+        "Q, K, V projections": L * 3 * 2 * T * d * d,
+        "attention scores QKᵀ": L * 2 * T * T * d,
+        "attention-weighted values AV": L * 2 * T * T * d,
+        "attention output projection": L * 2 * T * d * d,
         "feed-forward": L * _ffn_matrices(config) * 2 * T * d * config.d_ff,
         "LM head": 2 * T * d * V,
     }

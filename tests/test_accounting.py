@@ -66,7 +66,7 @@ def test_shares_move_as_the_handout_expects():
     small, xl = shares["GPT-2 small"], shares["GPT-2 XL"]
     assert xl["feed-forward"] > small["feed-forward"] and xl["LM head"] < small["LM head"]
     long = accounting.forward_flops(accounting.gpt2_config("GPT-2 XL", 16_384))
-    assert long["attention scores and weighted sum (QKᵀ, AV)"] / long["total"] > 0.5
+    assert (long["attention scores QKᵀ"] + long["attention-weighted values AV"]) / long["total"] > 0.5
 
 
 def test_activations_by_hand():

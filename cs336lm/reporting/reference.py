@@ -1,0 +1,63 @@
+"""Other setups' published numbers (workflow/report/reference.yaml) for the report's "reference" column: shown
+beside ours, each with its source, and replaced by "not comparable" when our numbers come from demo data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NOT_COMPARABLE = "not comparable (demo data)"
+
+
+@dataclass(frozen=True)
+class ReferenceValue:
+    value: Any
+    source: str
+    unit: str | None = None
+    note: str | None = None
+
+
+class Reference:
+    """The reference numbers and their sources; `demo` hides the values (demo data is another scale entirely)."""
+
+    def __init__(self, path: str | os.PathLike | None, demo: bool):
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else {}
+        self.sources: dict[str, dict[str, str]] = data.get("sources", {})
+        self.values = {key: ReferenceValue(**spec) for key, spec in data.get("values", {}).items()}
+        self.demo = demo
+        self.used: set[str] = set()
+
+    def get(self, key: str) -> ReferenceValue | None:
+        value = self.values.get(key)
+        if value is not None:
+            self.used.add(value.source)
+        return value
+
+    def cell(self, key: str, fmt=None) -> str:
+        """The column entry for one quantity: its value (formatted by `fmt`), "not comparable", or "—" if none."""
+        value = self.get(key)
+        if value is None:
+            return "—"
+        if self.demo:
+            return NOT_COMPARABLE
+        text = fmt(value.value) if fmt and not isinstance(value.value, str) else str(value.value)
+        marker = f"[{self.source_marker(value.source)}]"
+        return f"{text} {marker}" + (f" ({value.note})" if value.note else "")
+
+    def source_marker(self, source: str) -> str:
+        return source.replace("_", " ")
+
+    def sources_note(self) -> str:
+        """One line naming every source this section's column used, with its setup."""
+        if not self.used:
+            return ""
+        if self.demo:
+            return ("_Reference column: published numbers of complete course runs exist for these quantities "
+                    "(workflow/report/reference.yaml) but are not comparable with the demo's synthetic data._")
+        parts = [f"[{self.source_marker(s)}] = {self.sources[s]['title']} ({self.sources[s]['setup']})"
+                 for s in sorted(self.used) if s in self.sources]
+        return "_Reference column: another setup's numbers, not ours: " + "; ".join(parts) + "._"
