@@ -1,0 +1,76 @@
+"""What makes generated text good or bad (handout §7.2 `generate`), measured: samples from one model over a grid of
+temperature × top-p, each scored by simple proxies: distinct-n (unique n-grams over all n-grams of the sample's
+words, Li et al. 2016), the repetition rate (n-grams that already occurred earlier in the same sample), length,
+and whether the model ended the text itself with <|endoftext|>."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from cs336lm.decode import generate, load_model
+from cs336lm.device import resolve_device
+
+
+def _ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+
+
+def distinct_n(text: str, n: int) -> float | None:
+    """Unique word n-grams / all word n-grams of `text` (1.0: nothing repeats); None if it has no n-gram."""
+    grams = _ngrams(text.lower().split(), n)
+    return len(set(grams)) / len(grams) if grams else None
+
+
+def repetition_rate(text: str, n: int = 4) -> float | None:
+    """Share of word n-grams that repeat an earlier n-gram of the same text (0.0: no loops); None if too short."""
+    grams = _ngrams(text.lower().split(), n)
+    if not grams:
+        return None
+    seen, repeats = set(), 0
+    for gram in grams:
+        repeats += gram in seen
+        seen.add(gram)
+    return repeats / len(grams)
+
+
+def sample_grid(model_path: str | os.PathLike, tokenizer: Any, prompts: Sequence[str], *,
+                temperatures: Sequence[float], top_ps: Sequence[float], samples_per_prompt: int = 1,
+                max_new_tokens: int = 256, seed: int = 0, eos_token: str = "<|endoftext|>",
+                device: str = "auto") -> pd.DataFrame:
+    """One row per sample: its setting (temperature, top_p), prompt, seed, completion text and quality proxies.
+
+    Every setting draws from the same seeds, so settings differ only in how they sample. `tokenizer` needs
+    encode(str) -> list[int] and decode(list[int]) -> str.
+    """
+    model, _ = load_model(model_path, device=resolve_device(device))
+    eos_ids = tokenizer.encode(eos_token)
+    eos_id = eos_ids[0] if len(eos_ids) == 1 else None
+    rows = []
+    for temperature, top_p in itertools.product(temperatures, top_ps):
+        for p, prompt in enumerate(prompts):
+            for s in range(samples_per_prompt):
+                sample_seed = seed + p * samples_per_prompt + s
+                ids = generate(model, tokenizer.encode(prompt) or eos_ids, max_new_tokens, temperature, top_p,
+                               eos_id=eos_id, seed=sample_seed)
+                stopped = bool(ids) and ids[-1] == eos_id
+                text = tokenizer.decode(ids[:-1] if stopped else ids)
+                rows.append({"temperature": temperature, "top_p": top_p, "prompt": prompt, "seed": sample_seed,
+                             "new_tokens": len(ids), "stopped_at_eos": stopped, "distinct_1": distinct_n(text, 1),
+                             "distinct_2": distinct_n(text, 2), "repetition_4": repetition_rate(text, 4),
+                             "completion": text})
+    return pd.DataFrame(rows)
+
+
+def grid_summary(samples: pd.DataFrame) -> pd.DataFrame:
+    """Mean proxies per (temperature, top_p): samples, new tokens, share stopped at <|endoftext|>, distinct-1/2,
+    repetition rate."""
+    return (samples.groupby(["temperature", "top_p"], sort=True)
+            .agg(samples=("seed", "size"), new_tokens=("new_tokens", "mean"), stopped_at_eos=("stopped_at_eos", "mean"),
+                 distinct_1=("distinct_1", "mean"), distinct_2=("distinct_2", "mean"),
+                 repetition_4=("repetition_4", "mean"))
+            .reset_index())
