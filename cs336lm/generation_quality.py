@@ -42,7 +42,8 @@ def sample_grid(model_path: str | os.PathLike, tokenizer: Any, prompts: Sequence
                 temperatures: Sequence[float], top_ps: Sequence[float], samples_per_prompt: int = 1,
                 max_new_tokens: int = 256, seed: int = 0, eos_token: str = "<|endoftext|>",
                 device: str = "auto") -> pd.DataFrame:
-    """One row per sample: its setting (temperature, top_p), prompt, seed, completion text and quality proxies.
+    """One row per sample: the model file, its setting (temperature, top_p), prompt, seed, completion text and
+    quality proxies.
 
     Every setting draws from the same seeds, so settings differ only in how they sample. `tokenizer` needs
     encode(str) -> list[int] and decode(list[int]) -> str.
@@ -59,7 +60,8 @@ def sample_grid(model_path: str | os.PathLike, tokenizer: Any, prompts: Sequence
                                eos_id=eos_id, seed=sample_seed)
                 stopped = bool(ids) and ids[-1] == eos_id
                 text = tokenizer.decode(ids[:-1] if stopped else ids)
-                rows.append({"temperature": temperature, "top_p": top_p, "prompt": prompt, "seed": sample_seed,
+                rows.append({"model": os.fspath(model_path), "temperature": temperature, "top_p": top_p,
+                             "prompt": prompt, "seed": sample_seed,
                              "new_tokens": len(ids), "stopped_at_eos": stopped, "distinct_1": distinct_n(text, 1),
                              "distinct_2": distinct_n(text, 2), "repetition_4": repetition_rate(text, 4),
                              "completion": text})

@@ -40,33 +40,30 @@ def unicode1() -> pd.DataFrame:
 
 
 def encoded_lengths(samples: Mapping[str, str]) -> pd.DataFrame:
-    """Bytes per character of each sample in UTF-8, UTF-16 and UTF-32 (no byte-order mark), and zero bytes in each."""
+    """Characters of each sample and its bytes (and zero bytes) in UTF-8, UTF-16 and UTF-32, without byte-order mark."""
     rows = []
     for name, text in samples.items():
-        row = {"sample": name, "characters": len(text)}
+        row = {"input": name, "characters": len(text)}
         for codec in ("utf-8", "utf-16-le", "utf-32-le"):
             data = text.encode(codec)
-            label = codec.removesuffix("-le").upper()
-            row[f"{label} bytes"] = len(data)
-            row[f"{label} zero bytes"] = data.count(0)
+            label = codec.removesuffix("-le").replace("-", "")
+            row[f"{label}_bytes"] = len(data)
+            row[f"{label}_zero_bytes"] = data.count(0)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def unicode2(samples: Mapping[str, str]) -> pd.DataFrame:
-    """(a) encoded lengths of the handout's example and the given text samples; (b) the per-byte decoder on ASCII
-    and on a multi-byte character; (c) two-byte sequences that decode to nothing. One table, `part` says which."""
-    lengths = encoded_lengths({"handout example": HANDOUT_SAMPLE, **samples})
-    rows = [{"part": "(a)", "input": r["sample"], "result": ", ".join(
-        f"{codec} {r[f'{codec} bytes']:,} bytes ({r[f'{codec} bytes'] / max(r['characters'], 1):.2f}/char, "
-        f"{r[f'{codec} zero bytes']:,} zero)" for codec in ("UTF-8", "UTF-16", "UTF-32"))}
-        for r in lengths.to_dict("records")]
-    for text in ("hello", "héllo"):
-        data = text.encode("utf-8")
-        rows.append({"part": "(b)", "input": repr(data), "result": _outcome(decode_utf8_bytes_to_str_wrong, data)})
-    for data in NOT_UTF8:
-        rows.append({"part": "(c)", "input": repr(data), "result": _outcome(lambda b: b.decode("utf-8"), data)})
-    return pd.DataFrame(rows)
+    """One table, `part` saying which question a row answers: (a) encoded lengths of the handout's example and the
+    given text samples; (b) the per-byte decoder on ASCII and on a multi-byte character; (c) two-byte sequences
+    that decode to nothing (`result` holds what decoding gave)."""
+    lengths = encoded_lengths({"handout example": HANDOUT_SAMPLE, **samples}).assign(part="(a)", result="")
+    rows = [{"part": "(b)", "input": repr(text.encode("utf-8")),
+             "result": _outcome(decode_utf8_bytes_to_str_wrong, text.encode("utf-8"))} for text in ("hello", "héllo")]
+    rows += [{"part": "(c)", "input": repr(data), "result": _outcome(lambda b: b.decode("utf-8"), data)}
+             for data in NOT_UTF8]
+    table = pd.concat([lengths, pd.DataFrame(rows)], ignore_index=True)
+    return table[["part", "input", *(c for c in table.columns if c not in ("part", "input", "result")), "result"]]
 
 
 def _outcome(decode, data: bytes) -> str:

@@ -1,4 +1,6 @@
-"""Hand-written run directories (metrics.jsonl + summary.json) for the report and writeup tests."""
+"""A hand-made results tree for the report tests: run directories (metrics.jsonl + summary.json) for every
+experiment role, the written problems' tables, tokenizers with their benchmark and stats files, token files,
+samples and a generation grid, and the manifest (ReportInputs) that points at them."""
 
 from __future__ import annotations
 
@@ -6,9 +8,23 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from cs336lm.bpe import train_bpe
+from cs336lm.reporting.inputs import ReportInputs
+from cs336lm.reporting.problems import PROBLEMS, solve_problem
+from cs336lm.tokenizer import Tokenizer
+
+REFERENCE = Path(__file__).resolve().parent.parent / "workflow" / "report" / "reference.yaml"
+STORY = "Once upon a time there was a little dog named Tom. Tom liked to run in the park with his friend.<|endoftext|>"
+WEB = "The city council voted 7-2 on Tuesday to approve the 2024 budget, officials said.<|endoftext|>"
+
 
 def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float | None = 2.0, diverged: bool = False,
-             steps: int = 40, norm: str = "rmsnorm", budget: float = 0.0, non_embedding: int = 1000) -> Path:
+             steps: int = 40, norm: str = "rmsnorm", norm_position: str = "pre", pos_emb: str = "rope",
+             ffn: str = "swiglu", budget: float = 0.0, non_embedding: int = 1000, seed: int = 0,
+             dataset: str = "tinystories", selected: dict | None = None) -> Path:
     """A run directory with a plausible falling (or exploding) loss curve and its summary."""
     path.mkdir(parents=True)
     start = 7.0
@@ -24,11 +40,16 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
     summary = {
         "status": "diverged" if diverged else "ok", "stopped_early": "diverged" if diverged else None,
         "final_val_loss": None if diverged else final, "best_val_loss": None if diverged else final,
-        "final_train_loss": None if diverged else final, "steps": steps, "tokens": steps * batch_size * 8,
-        "wall_time_s": steps * 0.1, "tokens_per_s": 1000.0 * batch_size, "mfu": None,
-        "parameters": {"total": non_embedding + 500, "non_embedding": non_embedding}, "flops_per_token": 1e4,
-        "config": {"model": {"norm": norm, "norm_position": "pre", "pos_emb": "rope", "ffn": "swiglu", "d_ff": 96},
-                   "optim": {"lr_max": lr}, "train": {"batch_size": batch_size, "wall_clock_budget_s": budget}},
+        "final_train_loss": None if diverged else final, "steps": steps, "num_iterations": steps,
+        "tokens": steps * batch_size * 8, "wall_time_s": steps * 0.1, "tokens_per_s": 1000.0 * batch_size,
+        "mfu": None, "parameters": {"total": non_embedding + 500, "non_embedding": non_embedding},
+        "flops_per_token": 1e4,
+        "config": {"model": {"vocab_size": 400, "norm": norm, "norm_position": norm_position, "pos_emb": pos_emb,
+                             "ffn": ffn, "d_ff": 96 if ffn == "swiglu" else 144},
+                   "optim": {"lr_max": lr},
+                   "train": {"batch_size": batch_size, "wall_clock_budget_s": budget, "seed": seed,
+                             "divergence_factor": 2.0}},
+        "dataset": {"name": dataset, "source": "test"}, "selected": selected or {},
         "code": {"git_sha": "abc", "git_dirty": False}, "versions": {}, "device": "cpu",
     }
     (path / "summary.json").write_text(json.dumps(summary))
@@ -36,16 +57,93 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
 
 
 def make_runs(r: Path) -> dict[str, dict[str, Path]]:
-    """{experiment: {variant: run dir}} for every report layout entry, one lr and one ablation diverged."""
+    """{experiment: {variant: run dir}}: one lr and one ablation diverged, the baseline repeated with seed 1."""
+    tuned = {"optim.lr_max": {"value": 1e-2, "source": "selections/lr_sweep.json"}}
     return {
         "lr_sweep": {"lr_max~0.001": make_run(r / "lr1", lr=1e-3, final=2.5),
                      "lr_max~0.01": make_run(r / "lr2", lr=1e-2, final=2.0),
-                     "lr_max~1": make_run(r / "lr3", lr=1.0, diverged=True)},
-        "batch_size": {"batch_size~4": make_run(r / "b4", batch_size=4, final=2.2),
-                       "batch_size~64": make_run(r / "b64", batch_size=64, final=2.6)},
-        "ablations": {"baseline": make_run(r / "base", final=2.0),
-                      "no_rmsnorm": make_run(r / "nonorm", norm="none", diverged=True, non_embedding=990)},
+                     "lr_max~0.03": make_run(r / "lr3", lr=3e-2, final=2.3),
+                     "lr_max~1": make_run(r / "lr4", lr=1.0, diverged=True)},
+        "batch_size": {"batch_size~4": make_run(r / "b4", lr=1e-2, batch_size=4, steps=160, final=2.2,
+                                                selected=tuned),
+                       "batch_size~64": make_run(r / "b64", lr=1e-2, batch_size=64, steps=10, final=2.6,
+                                                 selected=tuned)},
+        "ablations": {"baseline": make_run(r / "base", lr=1e-2, final=2.0, selected=tuned),
+                      "baseline_seed1": make_run(r / "base1", lr=1e-2, final=2.02, seed=1, selected=tuned),
+                      "no_rmsnorm": make_run(r / "nonorm", lr=1e-2, norm="none", diverged=True, non_embedding=990),
+                      "no_rmsnorm_low_lr": make_run(r / "nonorm_low", lr=1e-3, norm="none", final=2.4,
+                                                    non_embedding=990),
+                      "post_norm": make_run(r / "post", lr=1e-2, norm_position="post", final=2.01),
+                      "nope": make_run(r / "nope", lr=1e-2, pos_emb="none", final=2.3, non_embedding=1000),
+                      "silu": make_run(r / "silu", lr=1e-2, ffn="silu", final=1.8, non_embedding=1010)},
         "ts_main": {"main": make_run(r / "ts", final=1.9)},
-        "owt_main": {"main": make_run(r / "owt", final=3.4)},
-        "leaderboard": {"main": make_run(r / "lb", final=3.3, budget=5400.0)},
+        "owt_main": {"main": make_run(r / "owt", final=3.4, dataset="owt")},
+        "leaderboard": {"main": make_run(r / "lb", final=3.3, budget=5400.0, dataset="owt")},
     }
+
+
+def _tokenizer(root: Path, dataset: str, text: str, synthetic: bool) -> dict[str, str]:
+    """Train a tiny BPE on `text`, save it with a benchmark and stats file, tokenize a validation split."""
+    corpus = root / "corpora" / dataset
+    corpus.mkdir(parents=True)
+    (corpus / "train.txt").write_text(text * 40)
+    (corpus / "valid.txt").write_text(text * 5)
+    vocab, merges = train_bpe(corpus / "train.txt", 300, ["<|endoftext|>"])
+    tokenizer = Tokenizer(vocab, merges, ["<|endoftext|>"])
+    tok_dir = root / "tokenizers" / dataset
+    tokenizer.save(tok_dir)
+    (tok_dir / "train_stats.json").write_text(json.dumps(
+        {"phases_s": {"pre-token counting": 1.5, "merging": 3.0, "saving": 0.1}, "peak_rss_bytes": 2.5e8,
+         "unique_pretokens": 1234}))
+    bench = root / "benchmarks" / "train_bpe" / f"{dataset}.tsv"
+    bench.parent.mkdir(parents=True, exist_ok=True)
+    bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                     "4.7\t0:00:04\t243.2\t500\t200\t210\t1\t1\t90\t4.5\n")
+    tokens = root / "tokens" / dataset / "valid.npy"
+    tokens.parent.mkdir(parents=True)
+    np.save(tokens, np.array(tokenizer.encode((corpus / "valid.txt").read_text()), dtype=np.uint16))
+    return {f"vocab/{dataset}": str(tok_dir / "vocab.json"), f"merges/{dataset}": str(tok_dir / "merges.txt"),
+            f"bpe_stats/{dataset}": str(tok_dir / "train_stats.json"), f"bpe_benchmark/{dataset}": str(bench),
+            f"valid_text/{dataset}": str(corpus / "valid.txt"), f"valid_tokens/{dataset}": str(tokens)}
+
+
+def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
+    """A whole results tree under `root` and its manifest; `synthetic` marks the corpora as the demo's."""
+    experiments = {e: {v: str(d) for v, d in variants.items()} for e, variants in make_runs(root / "runs").items()}
+    files = {**_tokenizer(root, "tinystories", STORY, synthetic), **_tokenizer(root, "owt", WEB, synthetic)}
+    problems = root / "problems"
+    problems.mkdir()
+    for name in PROBLEMS:
+        solve_problem(name, {"tinystories": files["valid_text/tinystories"]}, problems / f"{name}.csv")
+        files[f"problem/{name}"] = str(problems / f"{name}.csv")
+    tables = root / "tables"
+    tables.mkdir()
+    pd.DataFrame([{"tokenizer": t, "corpus": c, "documents": 3, "bytes": 100, "tokens": 25, "bytes_per_token": bpt,
+                   "encoder": encoder, "mb_per_s": speed, "longest_token": " together", "longest_token_bytes": 9}
+                  for t, c, bpt in [("tinystories", "tinystories", 4.0), ("owt", "tinystories", 3.5),
+                                    ("tinystories", "owt", 3.0), ("owt", "owt", 4.5)]
+                  for encoder, speed in (("from-scratch", 0.5), ("fast", 2.0))]).to_csv(
+        tables / "tokenizer_stats.csv", index=False)
+    files["tokenizer_stats"] = str(tables / "tokenizer_stats.csv")
+    samples = root / "samples" / "ts_main" / "main.md"
+    samples.parent.mkdir(parents=True)
+    samples.write_text("# Samples\n\n## Sample 1\n\nOnce upon a time there was a test.\n")
+    files["samples/ts_main/main"] = str(samples)
+    grid = pd.DataFrame([{"model": experiments["ts_main"]["main"] + "/model.pt", "temperature": t, "top_p": p,
+                          "prompt": "Once upon a time", "seed": s, "new_tokens": 20 + s, "stopped_at_eos": s == 0,
+                          "distinct_1": 0.5 + t / 4, "distinct_2": 0.6 + t / 4 - (1 - p) / 10,
+                          "repetition_4": 0.3 - t / 10, "completion": f" there was a dog {t} {p} {s}."}
+                         for t in (0.5, 1.0) for p in (0.9, 1.0) for s in (0, 1)])
+    grid.to_csv(root / "samples" / "generation_grid.csv", index=False)
+    files["generation_grid"] = str(root / "samples" / "generation_grid.csv")
+    source = "synthetic (tinystories style, 1,000 bytes, seed 0)" if synthetic else "https://example.org/corpus.txt"
+    return ReportInputs(
+        results_root=str(root), experiments=experiments,
+        roles={"lr_sweep": ["lr_sweep"], "batch_size": ["batch_size"], "ablations": ["ablations"],
+               "main": ["ts_main", "owt_main"], "leaderboard": ["leaderboard"], "samples": ["ts_main"]},
+        baseline="baseline",
+        datasets={"tinystories": {"source": source, "synthetic": synthetic, "vocab_size": 300},
+                  "owt": {"source": source, "synthetic": synthetic, "vocab_size": 300}},
+        experiment_datasets={"lr_sweep": "tinystories", "batch_size": "tinystories", "ablations": "tinystories",
+                             "ts_main": "tinystories", "owt_main": "owt", "leaderboard": "owt"},
+        files=files, reference=str(REFERENCE))

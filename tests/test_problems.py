@@ -49,8 +49,8 @@ def test_unicode1_shows_repr_against_printed_form():
 
 def test_utf8_is_shortest_on_english_and_has_no_zero_bytes():
     lengths = encoded_lengths({"english": "Once upon a time there was a dog."}).iloc[0]
-    assert lengths["UTF-8 bytes"] == 33 < lengths["UTF-16 bytes"] == 66 < lengths["UTF-32 bytes"] == 132
-    assert lengths["UTF-8 zero bytes"] == 0 and lengths["UTF-16 zero bytes"] == 33
+    assert lengths["utf8_bytes"] == 33 < lengths["utf16_bytes"] == 66 < lengths["utf32_bytes"] == 132
+    assert lengths["utf8_zero_bytes"] == 0 and lengths["utf16_zero_bytes"] == 33
 
 
 def test_wrong_decoder_fails_on_multibyte_characters():
@@ -64,6 +64,7 @@ def test_wrong_decoder_fails_on_multibyte_characters():
     table = unicode2({"story": "Once upon a time."})
     assert table.part.tolist() == ["(a)", "(a)", "(b)", "(b)", "(c)", "(c)", "(c)"]
     assert table.result.iloc[3].startswith("UnicodeDecodeError") and table.result.iloc[2] == "decodes to 'hello'"
+    assert table.utf8_bytes.iloc[0] == len("hello! こんにちは!".encode()) == 23
 
 
 def test_solve_problem_writes_each_table(tmp_path):

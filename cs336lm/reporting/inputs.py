@@ -18,9 +18,9 @@ ROLES = ("lr_sweep", "batch_size", "ablations", "main", "leaderboard", "samples"
 @dataclass(frozen=True)
 class ReportInputs:
     """experiments: {experiment: {variant: run dir}}; roles: {role: [experiment, ...]}; baseline: the ablation
-    baseline's variant; datasets: {dataset: {"source": text, "synthetic": bool, "vocab_size": int}};
-    experiment_datasets: {experiment: dataset}; files: {key: path} (keys like `problem/unicode1`,
-    `bpe_benchmark/owt`, `figure/learning_rate`); reference: the reference-numbers YAML."""
+    baseline's variant; datasets: {dataset: {"source": text, "synthetic": bool, "vocab_size": int,
+    "special_tokens": [...]}}; experiment_datasets: {experiment: dataset}; files: {key: path} (keys like
+    `problem/unicode1`, `bpe_benchmark/owt`, `figure/lr_sweep`); reference: the reference-numbers YAML."""
 
     results_root: str
     experiments: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -41,17 +41,22 @@ class ReportInputs:
 
     # ---- runs --------------------------------------------------------------------------------------------
 
-    def runs(self, role: str) -> dict[str, str]:
-        """{label: run dir} of a role's experiments: labelled by variant for one experiment, otherwise by
-        experiment (one variant) or experiment/variant."""
+    def members(self, role: str) -> list[tuple[str, str, str, str]]:
+        """(label, experiment, variant, run dir) of a role's runs, labelled by variant when the role has one
+        experiment, otherwise by experiment (one variant) or experiment/variant."""
         experiments = [e for e in self.roles.get(role, []) if e in self.experiments]
-        labels = {}
+        members = []
         for experiment in experiments:
             variants = self.experiments[experiment]
             for variant, run_dir in variants.items():
-                single = len(experiments) == 1
-                labels[variant if single else experiment if len(variants) == 1 else f"{experiment}/{variant}"] = run_dir
-        return labels
+                label = variant if len(experiments) == 1 else experiment if len(variants) == 1 else \
+                    f"{experiment}/{variant}"
+                members.append((label, experiment, variant, run_dir))
+        return members
+
+    def runs(self, role: str) -> dict[str, str]:
+        """{label: run dir} of a role's runs (labels as in `members`)."""
+        return {label: run_dir for label, _, _, run_dir in self.members(role)}
 
     def summaries(self, role: str) -> dict[str, Any]:
         return {label: self.summary(run_dir) for label, run_dir in self.runs(role).items()}
@@ -89,6 +94,9 @@ class ReportInputs:
 
     def datasets_of(self, role: str) -> list[str]:
         return sorted({self.experiment_datasets[e] for e in self.roles.get(role, []) if e in self.experiment_datasets})
+
+    def special_tokens(self, dataset: str) -> list[str]:
+        return list(self.datasets.get(dataset, {}).get("special_tokens", ["<|endoftext|>"]))
 
     def synthetic(self, datasets: list[str]) -> bool | None:
         """True if every dataset is the embedded synthetic demo text, False if none is, None if mixed or none."""

@@ -4,6 +4,7 @@ one table, `problems/<name>.csv`, that the writeup quotes. §2 unicode1/unicode2
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 
@@ -47,6 +48,9 @@ def transformer_accounting() -> pd.DataFrame:
                  for k, v in params.items()]
         rows.append({**base, "quantity": "float32 bytes to load", "component": "total",
                      "value": accounting.FLOAT32_BYTES * params["total"], "share": 1.0})
+        wide = dataclasses.replace(config, d_ff=4 * config.d_model)  # GPT-2's own feed-forward width
+        rows.append({**base, "quantity": "parameters with d_ff = 4·d_model", "component": "total",
+                     "value": accounting.parameter_counts(wide)["total"], "share": 1.0})
         rows += [{**base, "quantity": "forward FLOPs", "component": k, "value": v, "share": v / flops["total"]}
                  for k, v in flops.items()]
     return pd.DataFrame(rows)

@@ -52,12 +52,16 @@ class Reference:
         return source.replace("_", " ")
 
     def sources_note(self) -> str:
-        """One line naming every source this section's column used, with its setup."""
+        """One line under a section that used the reference: whose numbers they are (or why they are hidden)."""
         if not self.used:
             return ""
         if self.demo:
-            return ("_Reference column: published numbers of complete course runs exist for these quantities "
-                    "(workflow/report/reference.yaml) but are not comparable with the demo's synthetic data._")
-        parts = [f"[{self.source_marker(s)}] = {self.sources[s]['title']} ({self.sources[s]['setup']})"
-                 for s in sorted(self.used) if s in self.sources]
-        return "_Reference column: another setup's numbers, not ours: " + "; ".join(parts) + "._"
+            return ("_Reference: published numbers of complete course runs exist for these quantities but are not "
+                    "comparable with the demo's synthetic data._")
+        markers = ", ".join(f"[{self.source_marker(s)}]" for s in sorted(self.used))
+        return f"_Reference: another setup's numbers, not ours ({markers}: see \"Reference numbers\" at the top)._"
+
+    def describe_sources(self) -> str:
+        """Every source with its setup, for the top of the report."""
+        return "\n".join(f"- [{self.source_marker(name)}] {spec['title']}: {spec['setup']}."
+                         for name, spec in self.sources.items())

@@ -64,3 +64,44 @@ def outcome(summary: Any) -> str:
     loss = summary.final_val_loss
     loss_text = f"{loss:.4g}" if loss is not None and math.isfinite(loss) else "not measured"
     return f"final validation loss {loss_text} after {summary.steps:,} steps"
+
+
+def divergence_rule(summary: Any) -> str:
+    """The rule that marked runs as diverged, in one sentence (from the run's resolved config)."""
+    factor = summary.config["train"].get("divergence_factor")
+    return (f"a run counts as diverged when its training loss is not finite or rises above {factor:g}× its first "
+            "logged value; it then stops early with status `diverged`, and its final loss is not compared")
+
+
+def stability_edge(summaries: Mapping[str, Any], key: str = "optim.lr_max") -> tuple[float | None, float | None]:
+    """(largest finished value below the smallest diverged one, smallest diverged value) of a sweep over `key`."""
+    values = {label: config_value(s, key) for label, s in summaries.items()}
+    diverged = sorted(values[k] for k, s in summaries.items() if s.status == "diverged")
+    if not diverged:
+        return max((values[k] for k, s in summaries.items() if finished(s)), default=None), None
+    stable = [values[k] for k, s in summaries.items() if finished(s) and values[k] < diverged[0]]
+    return (max(stable) if stable else None), diverged[0]
+
+
+def _training_config(summary: Any) -> dict[str, Any]:
+    """The resolved config without the seed and without settings that do not change what is learned."""
+    flat = {f"{s}.{k}": v for s, values in summary.config.items() for k, v in values.items()}
+    ignored = {"train.seed", "train.device", "train.log_interval", "train.checkpoint_interval",
+               "train.checkpoint_minutes"}
+    return {k: v for k, v in flat.items() if k not in ignored}
+
+
+def seed_noise(summaries: Mapping[Any, Any]) -> tuple[float, list[tuple[Any, Any]]] | None:
+    """Run-to-run noise from runs repeated with another seed: the largest |difference| of final validation loss
+    among finished runs whose configs differ only in `train.seed`, and those pairs; None if nothing was repeated."""
+    done = {label: s for label, s in summaries.items() if finished(s)}
+    pairs = []
+    labels = list(done)
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            same = _training_config(done[a]) == _training_config(done[b])
+            if same and done[a].config["train"]["seed"] != done[b].config["train"]["seed"]:
+                pairs.append((a, b))
+    if not pairs:
+        return None
+    return max(abs(done[a].final_val_loss - done[b].final_val_loss) for a, b in pairs), pairs

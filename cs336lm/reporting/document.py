@@ -1,0 +1,131 @@
+"""Markdown building blocks of the writeup: a Section collects one deliverable's paragraphs, tables, figures and
+the files its numbers come from; number formatting is defined once here so every section reads the same."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cs336lm.reporting.inputs import ReportInputs
+from cs336lm.reporting.reference import Reference
+
+MISSING = "—"
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    """`value` to `digits` significant digits; a dash when there is no finite value."""
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return MISSING
+    return f"{value:.{digits}g}"
+
+
+def count(value: float | None) -> str:
+    return MISSING if value is None or not math.isfinite(value) else f"{value:,.0f}"
+
+
+def size(n_bytes: float | None) -> str:
+    """Bytes in decimal units (GB = 10⁹ bytes, as memory budgets are stated)."""
+    if n_bytes is None or not math.isfinite(n_bytes):
+        return MISSING
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.3g} {unit}"
+    return f"{n_bytes:.0f} B"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return MISSING
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def flops(value: float) -> str:
+    """FLOPs in engineering units (1.23 TFLOP)."""
+    for unit, scale in (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
+        if value >= scale:
+            return f"{value / scale:.4g} {unit}"
+    return f"{value:.4g} FLOP"
+
+
+def percent(share: float | None) -> str:
+    return MISSING if share is None or not math.isfinite(share) else f"{100 * share:.1f}%"
+
+
+def markdown_table(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> str:
+    """A markdown table of already-formatted cells (numbers are formatted by the caller, so tables agree with
+    the prose), or a placeholder when there is no row."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    if not len(frame):
+        return "_(no rows)_"
+    return frame.astype(str).to_markdown(index=False, disable_numparse=True)
+
+
+class Section:
+    """One deliverable's part of the writeup. `figures` maps figure name -> caption (the registry's)."""
+
+    def __init__(self, inputs: ReportInputs, reference: Reference, out_dir: str | os.PathLike,
+                 figures: Mapping[str, str]):
+        self.inputs, self.reference, self.out_dir = inputs, reference, Path(out_dir)
+        self.figures = dict(figures)
+        self.lines: list[str] = []
+        self.placed: set[str] = set()
+        self.sources: list[str] = []
+
+    def say(self, *paragraphs: str) -> None:
+        self.lines += [p.rstrip() for p in paragraphs if p]
+
+    def bullets(self, items: Iterable[str]) -> None:
+        self.say("\n".join(f"- {item}" for item in items))
+
+    def table(self, rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> None:
+        self.say(markdown_table(rows))
+
+    def figure(self, name: str) -> None:
+        """Place a registered figure (once), with its caption; nothing if this configuration did not draw it."""
+        path = self.inputs.file(f"figure/{name}")
+        if path is None or name in self.placed:
+            return
+        self.placed.add(name)
+        caption = self.figures.get(name, name)
+        self.say(f"![{caption}]({os.path.relpath(path, self.out_dir)})", f"*Figure `{name}`: {caption}*")
+
+    def remaining_figures(self) -> None:
+        for name in self.figures:
+            self.figure(name)
+
+    def read_from(self, *paths: str | os.PathLike) -> None:
+        """Record the files this section's numbers come from (shown once at its end, relative to the results
+        root); a pattern such as `runs/*/*/summary.json` is shown as given."""
+        for path in paths:
+            text = str(path) if "*" in str(path) else self.inputs.relative(path)
+            if text not in self.sources:
+                self.sources.append(text)
+
+    def data_note(self, datasets: Sequence[str]) -> None:
+        """Say whether this section's numbers come from the demo's synthetic text or the course's corpora; on
+        demo data the reference column reads "not comparable"."""
+        synthetic = self.inputs.synthetic(list(datasets))
+        self.reference.demo = synthetic is not False
+        notes = [f"`{d}` = {self.inputs.datasets[d].get('source', 'unknown')}" for d in datasets
+                 if d in self.inputs.datasets]
+        kind = {True: "**demo numbers (synthetic corpus)**", False: "**course-scale data**",
+                None: "**mixed: synthetic demo and course-scale corpora**"}[synthetic]
+        self.say(f"_Data: {kind}" + (f"; {'; '.join(notes)}" if notes else "") + "._")
+
+    def finish(self) -> str:
+        self.remaining_figures()
+        note = self.reference.sources_note()
+        if note:
+            self.say(note)
+        if self.sources:
+            self.say("_Read from: " + ", ".join(f"`{s}`" for s in self.sources) + "._")
+        return "\n\n".join(self.lines)

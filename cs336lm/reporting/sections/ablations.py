@@ -1,0 +1,110 @@
+"""Handout §7.3: the four architecture ablations (`layer_norm_ablation`, `pre_norm_ablation`, `no_pos_emb`,
+`swiglu_ablation`), each an ablation variant against the baseline, judged against run-to-run noise and against
+what the handout expects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cs336lm.reporting.document import Section, count, num
+from cs336lm.reporting.inputs import ReportInputs
+from cs336lm.reporting.runs import config_value, finished, outcome
+from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
+
+
+@dataclass(frozen=True)
+class Ablation:
+    key: str  # the config key the ablation changes ...
+    value: str  # ... to this value
+    expected: str  # what the handout leads us to expect, as a clause: "removing RMSNorm ..."
+    expect_worse: bool = True  # the variant should end above the baseline (or diverge)
+
+
+LAYER_NORM = Ablation("model.norm", "none", "without RMSNorm, training at the baseline's (previously optimal) rate "
+                      "becomes unstable, and a lower rate trains stably but ends worse than the baseline")
+PRE_NORM = Ablation("model.norm_position", "post", "post-norm trains worse than pre-norm (the reason modern "
+                    "Transformers moved the norm into the residual branch)")
+NO_POS_EMB = Ablation("model.pos_emb", "none", "NoPE ends somewhat worse than RoPE: the causal mask lets a "
+                      "decoder infer positions, so it still learns, but explicit rotary positions help")
+SWIGLU = Ablation("model.ffn", "silu", "a SiLU feed-forward at a matched parameter count ends worse than SwiGLU")
+
+
+def _changes(run: Any, base: Any) -> str:
+    flat = {f"{s}.{k}": v for s, values in run.config.items() for k, v in values.items()}
+    base_flat = {f"{s}.{k}": v for s, values in base.config.items() for k, v in values.items()}
+    changed = {k: v for k, v in flat.items() if base_flat.get(k) != v}
+    return ", ".join(f"{k} = {v}" for k, v in changed.items()) or "same config"
+
+
+def _reason(inputs: ReportInputs, delta: float | None, noise: float | None) -> str:
+    if noise is not None and delta is not None and abs(delta) <= noise:
+        return "the difference is within run-to-run noise, so this run cannot tell the two apart"
+    if inputs.synthetic(inputs.datasets_of("ablations")):
+        return ("at demo scale (a tiny model trained for a few hundred steps on synthetic text) the effect the "
+                "handout describes need not show")
+    return ("the variant trained at the baseline's tuned learning rate, which need not suit it, and for one "
+            "seed only")
+
+
+def ablation(spec: Ablation):
+    """The writer of one ablation deliverable: every ablation variant with spec.key = spec.value."""
+
+    def write(s: Section, inputs: ReportInputs) -> None:
+        s.data_note(inputs.datasets_of("ablations"))
+        runs, summaries = inputs.runs("ablations"), inputs.summaries("ablations")
+        base_name = inputs.baseline
+        base = summaries[base_name]
+        variants = [k for k, sm in summaries.items() if k != base_name and config_value(sm, spec.key) == spec.value]
+        base_lr = config_value(base, "optim.lr_max")
+        s.say(f"Baseline `{base_name}` (pre-norm, RMSNorm, RoPE, SwiGLU): lr {base_lr:g}"
+              f"{selected_note(base, 'optim.lr_max')}, {outcome(base)}, "
+              f"{count(base.parameters['non_embedding'])} non-embedding parameters.")
+        if not variants:
+            s.say(f"_No ablation variant sets {spec.key} = {spec.value} in this configuration._")
+            return
+        noise, how = noise_estimate(inputs)
+        rows = [{"run": base_name, "change": "—", "status": base.status, "final val loss": final_loss(base),
+                 "Δ vs baseline": "—", "non-embedding parameters": count(base.parameters["non_embedding"]),
+                 "reference": s.reference.cell(f"ablation_val_loss/{base_name}", lambda v: f"{v:.4g}")}]
+        verdicts = []
+        for name in variants:
+            run = summaries[name]
+            delta = run.final_val_loss - base.final_val_loss if finished(run) and finished(base) else None
+            params = run.parameters["non_embedding"]
+            base_params = base.parameters["non_embedding"]
+            rows.append({"run": name, "change": _changes(run, base), "status": run.status,
+                         "final val loss": final_loss(run), "Δ vs baseline": num(delta, 3) if delta is not None
+                         else "—",
+                         "non-embedding parameters": f"{count(params)} ({(params - base_params) / base_params:+.1%})",
+                         "reference": s.reference.cell(f"ablation_val_loss/{name}", lambda v: f"{v:.4g}")})
+            verdicts.append(_verdict(inputs, spec, name, run, base, delta, noise))
+        s.table(rows)
+        s.say(*verdicts, how)
+        s.say(f"Handout expectation: {spec.expected}.")
+        s.read_from(*(f"{runs[k]}/summary.json" for k in [base_name, *variants]))
+
+    return write
+
+
+def _verdict(inputs: ReportInputs, spec: Ablation, name: str, run: Any, base: Any, delta: float | None,
+             noise: float | None) -> str:
+    """One sentence: what the variant did, and whether that agrees with the handout's expectation."""
+    lr, base_lr = config_value(run, "optim.lr_max"), config_value(base, "optim.lr_max")
+    at = "at the baseline's rate" if lr == base_lr else f"at lr {lr:g} ({lr / base_lr:.3g}× the baseline's)"
+    if run.status == "diverged":
+        agrees = spec.expect_worse and lr >= base_lr
+        return (f"`{name}` {at} diverged at step {count(run.steps)}, while the baseline trained stably"
+                + (": as the handout expects." if agrees else
+                   f"; this contradicts the handout's expectation, likely because {_reason(inputs, None, noise)}."))
+    if delta is None:
+        return f"`{name}` {at}: {outcome(run)}."
+    resolved = noise is None or abs(delta) > noise
+    worse = delta > 0
+    text = (f"`{name}` {at} ended {num(abs(delta), 3)} nats {'above' if worse else 'below'} the baseline "
+            f"({'worse' if worse else 'better'})" + ("" if resolved else f", within the noise of {num(noise, 3)}"))
+    if not resolved:
+        return text + ": no measurable effect in this run."
+    if worse == spec.expect_worse:
+        return text + ": as the handout expects."
+    return text + f"; this contradicts the handout's expectation, likely because {_reason(inputs, delta, noise)}."

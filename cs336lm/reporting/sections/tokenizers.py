@@ -1,0 +1,202 @@
+"""Handout §2: Unicode (`unicode1`, `unicode2`), BPE training on TinyStories and OpenWebText (`train_bpe_*`) and
+the tokenizer experiments (`tokenizer_experiments`), answered from problems/*.csv, the train_bpe benchmark and
+stats files, the tokenizers and tables/tokenizer_stats.csv."""
+
+from __future__ import annotations
+
+import ast
+
+import pandas as pd
+
+from cs336lm.reporting.datasets import (
+    describe_token,
+    longest_tokens,
+    read_benchmark,
+    read_json,
+    read_vocab,
+)
+from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, size
+from cs336lm.reporting.inputs import ReportInputs
+
+PILE_BYTES = 825e9  # the Pile, for tokenizer_experiments (c)
+UINT16_IDS = 2**16
+
+
+def unicode1(s: Section, inputs: ReportInputs) -> None:
+    path = inputs.file("problem/unicode1")
+    table = pd.read_csv(path, keep_default_na=False)
+    value = dict(zip(table["expression"], table["value (repr)"], strict=True))
+    text = ast.literal_eval(value['"this is a test" + chr(0) + "string"'])
+    s.table(table)
+    s.bullets([
+        f"(a) `chr(0)` returns {value['chr(0)']}, U+0000, the NULL control character.",
+        f"(b) Its `__repr__()` is the visible escape sequence {value['repr(chr(0))']}, while `print` writes the "
+        "character itself, which a terminal shows as nothing.",
+        f"(c) In text it is an ordinary, invisible character: the string above has {len(text)} characters "
+        f"({len(text) - 1} visible), and printing it shows `{text.replace(chr(0), '')}` with the NUL unseen "
+        "between 'test' and 'string'.",
+    ])
+    s.read_from(path)
+
+
+def unicode2(s: Section, inputs: ReportInputs) -> None:
+    path = inputs.file("problem/unicode2")
+    table = pd.read_csv(path)
+    lengths = table[table.part == "(a)"]
+    rows = []
+    for r in lengths.itertuples():
+        chars = int(r.characters)
+        rows.append({"text": r.input, "characters": count(chars), **{
+            label: f"{count(int(getattr(r, f'{c}_bytes')))} ({int(getattr(r, f'{c}_bytes')) / chars:.2f}/char, "
+                   f"{percent(int(getattr(r, f'{c}_zero_bytes')) / max(int(getattr(r, f'{c}_bytes')), 1))} zeros)"
+            for c, label in (("utf8", "UTF-8 bytes"), ("utf16", "UTF-16 bytes"), ("utf32", "UTF-32 bytes"))}})
+    s.say("(a) Encoded size of the handout's example and of the first 64 KiB of each validation corpus:")
+    s.table(rows)
+    corpus = lengths.iloc[-1]
+    s.say(f"On `{corpus.input}` text UTF-8 takes {int(corpus.utf8_bytes) / int(corpus.characters):.2f} bytes per "
+          f"character against {int(corpus.utf16_bytes) / int(corpus.characters):.2f} (UTF-16) and "
+          f"{int(corpus.utf32_bytes) / int(corpus.characters):.2f} (UTF-32), and "
+          f"{percent(int(corpus.utf32_zero_bytes) / int(corpus.utf32_bytes))} of UTF-32's bytes are zeros. A "
+          "byte-level tokenizer trained on UTF-8 therefore starts from the shortest sequences, with no byte spent on "
+          "padding zeros, its 256 base tokens cover every byte that occurs, and ASCII text maps one character to one "
+          "byte; UTF-8 is also how the corpora are stored.")
+    wrong, bad = table[table.part == "(b)"], table[table.part == "(c)"]
+    s.say("(b) The handout's `decode_utf8_bytes_to_str_wrong` decodes each byte on its own:")
+    s.bullets(f"`{r.input}`: {r.result}" for r in wrong.itertuples())
+    s.say("It is wrong for every non-ASCII character: UTF-8 writes those as 2–4 bytes, none of which is a character "
+          "by itself (the first byte announces a multi-byte sequence, so decoding it alone ends too early). It only "
+          "works when every character is one byte, i.e. on ASCII.")
+    s.say("(c) Two-byte sequences that do not decode to any Unicode character:")
+    s.bullets(f"`{r.input}`: {r.result}" for r in bad.itertuples())
+    s.say("`0xC0` can only begin an overlong encoding, which UTF-8 forbids; `0x80` is a continuation byte and "
+          "cannot start a character; `0xE3` announces three bytes and gets two.")
+    s.read_from(path)
+
+
+def train_bpe(dataset: str, compare_with: str | None = None):
+    """The writer of `train_bpe_<dataset>`: time, memory, longest token, where the time went; `compare_with`
+    names the other tokenizer to contrast it with (handout (b) of train_bpe_expts_owt)."""
+
+    def write(s: Section, inputs: ReportInputs) -> None:
+        s.data_note([dataset])
+        bench_path = inputs.file(f"bpe_benchmark/{dataset}")
+        bench = read_benchmark(bench_path)
+        vocab = read_vocab(inputs.file(f"vocab/{dataset}"), inputs.file(f"merges/{dataset}"),
+                           inputs.special_tokens(dataset))
+        stats_path = inputs.file(f"bpe_stats/{dataset}")
+        stats = read_json(stats_path) if stats_path else {}
+        longest = longest_tokens(vocab)[0]
+        ref = s.reference
+        rows = [
+            {"quantity": "vocabulary size (without special tokens)", "ours": count(len(vocab)),
+             "reference": MISSING},
+            {"quantity": "training time (whole train_bpe job)", "ours": duration(bench.seconds),
+             "reference": ref.cell(f"bpe_time_s/{dataset}", lambda v: f"{v:g} s")},
+            {"quantity": "peak memory (resident, all processes)",
+             "ours": size(stats.get("peak_rss_bytes") or bench.max_rss_bytes),
+             "reference": ref.cell(f"bpe_peak_memory_bytes/{dataset}", size)},
+            {"quantity": "longest token", "ours": f"{longest.decode('utf-8', errors='replace')!r} ({len(longest)} "
+             "bytes)", "reference": ref.cell(f"bpe_longest_token/{dataset}")},
+            {"quantity": "handout budget", "ours": MISSING, "reference": ref.cell(f"bpe_budget/{dataset}")},
+        ]
+        s.table(rows)
+        s.say(f"The longest token, {longest.decode('utf-8', errors='replace')!r}, is {describe_token(longest)}.")
+        _where_the_time_went(s, stats, bench.seconds)
+        s.read_from(bench_path, inputs.file(f"vocab/{dataset}"), *([stats_path] if stats_path else []))
+        if compare_with:
+            _compare_tokenizers(s, inputs, dataset, compare_with, vocab)
+
+    return write
+
+
+def _where_the_time_went(s: Section, stats: dict, job_seconds: float) -> None:
+    phases = stats.get("phases_s") or {}
+    if not phases:
+        s.say("_No phase timings: this tokenizer's train_bpe did not write train_stats.json._")
+        return
+    total = sum(phases.values())
+    worst = max(phases, key=phases.get)
+    s.say("Where the time went (phase timings of the real run, from train_stats.json): " + ", ".join(
+        f"{name} {duration(sec)} ({percent(sec / total)})" for name, sec in phases.items())
+        + f". The largest share is {worst}" + (f"; {count(stats['unique_pretokens'])} unique pre-tokens were "
+                                                "counted" if stats.get("unique_pretokens") else "")
+        + f". The phases add up to {duration(total)} of the job's {duration(job_seconds)} (the rest is "
+        "interpreter start-up and workflow overhead).")
+
+
+def _compare_tokenizers(s: Section, inputs: ReportInputs, dataset: str, other: str, vocab: dict) -> None:
+    if inputs.file(f"vocab/{other}") is None:
+        return
+    other_vocab = read_vocab(inputs.file(f"vocab/{other}"), inputs.file(f"merges/{other}"),
+                             inputs.special_tokens(other))
+    ours, theirs = set(vocab.values()), set(other_vocab.values())
+    shared = ours & theirs
+    only = sorted(ours - theirs, key=lambda t: (-len(t), t))[:5]
+    s.say(f"Compared with the `{other}` tokenizer ({count(len(other_vocab))} tokens): {count(len(shared))} tokens "
+          f"are in both ({percent(len(shared) / len(theirs))} of `{other}`'s vocabulary). The longest tokens only "
+          f"`{dataset}` has are " + ", ".join(f"`{t.decode('utf-8', errors='replace')!r}`" for t in only)
+          + f": `{dataset}`'s merges follow its own text (for web text: names, code, numbers and other languages), "
+          f"while `{other}`'s vocabulary spends its merges on the words of its own corpus.")
+    stats = inputs.file("tokenizer_stats")
+    if stats is not None:
+        table = pd.read_csv(stats)
+        cross = table[(table.tokenizer == other) & (table.corpus == dataset)]
+        own = table[(table.tokenizer == dataset) & (table.corpus == dataset)]
+        if len(cross) and len(own):
+            s.say(f"On `{dataset}` text the `{other}` tokenizer compresses to {num(cross.bytes_per_token.iloc[0], 3)} "
+                  f"bytes per token against {num(own.bytes_per_token.iloc[0], 3)} for `{dataset}`'s own "
+                  "(see tokenizer_experiments).")
+        s.read_from(stats)
+
+
+def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
+    path = inputs.file("tokenizer_stats")
+    table = pd.read_csv(path, keep_default_na=False)
+    datasets = sorted(set(table.tokenizer) | set(table.corpus))
+    s.data_note(datasets)
+    ref = s.reference
+    compression = table.drop_duplicates(["tokenizer", "corpus"])
+    rows = [{"tokenizer": r.tokenizer, "on corpus": r.corpus, "documents": count(r.documents),
+             "bytes per token": num(r.bytes_per_token, 4),
+             "reference": ref.cell(f"bytes_per_token/{r.tokenizer}/{r.corpus}", lambda v: f"{v:.4g}")}
+            for r in compression.itertuples()]
+    s.say("(a), (b) Compression ratio (bytes per token) on documents sampled at random from each corpus:")
+    s.table(rows)
+    own = {r.tokenizer: r.bytes_per_token for r in compression.itertuples() if r.tokenizer == r.corpus}
+    for r in compression.itertuples():
+        if r.tokenizer != r.corpus and r.corpus in own:
+            s.say(f"The `{r.tokenizer}` tokenizer gets {num(r.bytes_per_token, 3)} bytes per token on `{r.corpus}` "
+                  f"text against {num(own[r.corpus], 3)} for `{r.corpus}`'s own tokenizer "
+                  f"({percent(own[r.corpus] / r.bytes_per_token - 1)} more tokens for the same text): words its "
+                  "vocabulary never merged fall apart into shorter pieces.")
+    _throughput(s, table)
+    largest = max(inputs.datasets[d].get("vocab_size", 0) for d in datasets if d in inputs.datasets)
+    s.say(f"(d) Token ids are stored as uint16: the largest vocabulary here has {count(largest)} entries, "
+          f"{'below' if largest <= UINT16_IDS else 'ABOVE'} 2¹⁶ = 65,536, so every id fits in two bytes, half of "
+          "int32's size (and a tenth of Python's int objects), which matters for the memory-mapped training "
+          "data.")
+    s.read_from(path)
+
+
+def _throughput(s: Section, table: pd.DataFrame) -> None:
+    """(c): encoding throughput, saying which encoder path produced each number."""
+    path_column = next((c for c in ("encoder", "backend") if c in table.columns), None)
+    if path_column is None:
+        s.say("(c) Throughput: this table does not say which encoder path (from-scratch or fast) produced it, so "
+              "no throughput is quoted.")
+        return
+    rows = []
+    for r in table.itertuples():
+        rate = r.mb_per_s * 1e6
+        rows.append({"tokenizer": r.tokenizer, "on corpus": r.corpus, "encoder": getattr(r, path_column),
+                     "throughput": f"{size(rate)}/s", "825 GB Pile, one process": duration(PILE_BYTES / rate),
+                     "reference": s.reference.cell(f"encode_bytes_per_s/{r.corpus}", lambda v: f"{size(v)}/s")
+                     if r.tokenizer == r.corpus else MISSING})
+    s.say("(c) Encoding throughput in one process, by encoder path:")
+    s.table(rows)
+    slowest = table.loc[table.mb_per_s.idxmin()]
+    fastest = table.loc[table.mb_per_s.idxmax()]
+    s.say(f"The fastest path ({fastest[path_column]}) would tokenize the 825 GB Pile in "
+          f"{duration(PILE_BYTES / (fastest.mb_per_s * 1e6))} in one process, the slowest "
+          f"({slowest[path_column]}) in {duration(PILE_BYTES / (slowest.mb_per_s * 1e6))}; tokenize_corpus divides "
+          "this by its worker count.")

@@ -1,0 +1,170 @@
+"""The report registry and writeup on a hand-made results tree (tests/run_dirs.py): every deliverable has its
+heading and answer, sentences follow the numbers, the reference column shows for course data and not for demo
+data, figures are drawn, and a deliverable added to the registry appears without other edits."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cs336lm.reporting import registry, writeup
+from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token
+from cs336lm.reporting.inputs import ReportInputs
+from cs336lm.reporting.reference import NOT_COMPARABLE, Reference
+from tests.run_dirs import REFERENCE, make_results
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> ReportInputs:
+    """The results tree with every figure drawn, as course-scale data."""
+    root = tmp_path_factory.mktemp("results")
+    inputs = make_results(root, synthetic=False)
+    files = dict(inputs.files)
+    for name, figure in registry.all_figures().items():
+        figure.plot(inputs, root / "figures" / f"{name}.png")
+        files[f"figure/{name}"] = str(root / "figures" / f"{name}.png")
+    return dataclasses.replace(inputs, files=files)
+
+
+@pytest.fixture(scope="module")
+def demo(course) -> ReportInputs:
+    """The same tree, its corpora marked as the demo's synthetic text."""
+    datasets = {d: {**spec, "synthetic": True, "source": "synthetic (demo)"} for d, spec in course.datasets.items()}
+    return dataclasses.replace(course, datasets=datasets)
+
+
+def render(inputs: ReportInputs, **kwargs) -> str:
+    return writeup.render(inputs, inputs.results_root, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def course_text(course) -> str:
+    return render(course)
+
+
+def section(text: str, name: str) -> str:
+    start = text.index(f" `{name}`: ")
+    end = text.find("\n## ", start)
+    return text[start:end if end >= 0 else None]
+
+
+def test_figures_are_pngs(course):
+    for name in registry.all_figures():
+        assert Path(course.files[f"figure/{name}"]).read_bytes()[:8] == PNG_MAGIC, name
+
+
+def test_every_deliverable_is_answered_in_handout_order(course_text):
+    positions = [course_text.index(writeup.heading(d)) for d in registry.DELIVERABLES]
+    assert positions == sorted(positions)
+    assert "Not run in this configuration" not in course_text
+    assert "n/a" not in course_text.lower()
+    for deliverable in registry.DELIVERABLES:
+        body = section(course_text, deliverable.name)
+        assert f"**Question.** {deliverable.question}" in body
+        assert "_Read from: `" in body, deliverable.name
+        for figure in deliverable.figures:
+            assert f"(figures/{figure.name}.png)" in body, figure.name
+
+
+def test_sentences_follow_the_numbers(course_text):
+    lr = section(course_text, "learning_rate")
+    assert "The best rate is 0.01, final validation loss 2." in lr
+    assert "between 0.03 (largest stable) and 1 (smallest diverged), a bracket of 33.3×" in lr
+    assert "not finite or rises above 2× its first logged value" in lr
+    assert "The best TinyStories model here reaches 1.9: above the handout's target of 1.45" in lr
+    batch = section(course_text, "batch_size_experiment")
+    assert "The lowest final validation loss came from batch 4 (2.2)" in batch and "16× fewer steps" in batch
+    assert "Each batch size used its own tuned learning rate" in batch
+    norm = section(course_text, "layer_norm_ablation")
+    assert "`no_rmsnorm` at the baseline's rate diverged at step 40" in norm and "as the handout expects" in norm
+    assert "`no_rmsnorm_low_lr` at lr 0.001 (0.1× the baseline's) ended 0.4 nats above" in norm
+    assert "up to 0.02 nats" in norm  # the seed-repeated baseline measures the noise
+    assert "within the noise of 0.02: no measurable effect" in section(course_text, "pre_norm_ablation")
+    assert "this contradicts the handout's expectation" in section(course_text, "swiglu_ablation")
+    toy = section(course_text, "learning_rate_tuning")
+    assert "at lr 1000 the loss diverges" in toy and "the larger the rate the faster the decay" in toy
+    assert "**1,640,452,800 trainable parameters**" in section(course_text, "transformer_accounting")
+    assert "largest batch that fits in 80 GB is **3**" in section(course_text, "adamwAccounting")
+    assert "beating the 5.0 baseline by 1.7" in section(course_text, "leaderboard")
+
+
+def test_bits_per_byte_compare_across_tokenizers(course, course_text):
+    owt = section(course_text, "main_experiment")
+    ratio = bytes_per_token(course.files["valid_text/owt"], course.files["valid_tokens/owt"])
+    assert ratio == pytest.approx(Path(course.files["valid_text/owt"]).stat().st_size /
+                                  len(np.load(course.files["valid_tokens/owt"])))
+    assert bits_per_byte(3.4, ratio) == pytest.approx(3.4 / math.log(2) / ratio)
+    assert f"| {bits_per_byte(3.4, ratio):.4g} " in owt
+    assert "higher per byte" in owt
+
+
+def test_reference_column_for_course_data_not_for_demo_data(course_text, demo):
+    demo_text = render(demo)
+    for name, value in [("no_pos_emb", "1.654 [student run]"), ("train_bpe_tinystories", "36.58 s [student run]"),
+                        ("tokenizer_experiments", "4.248 [student run]"), ("main_experiment", "4.037 [student run]")]:
+        assert value in section(course_text, name), name
+        assert value not in section(demo_text, name) and NOT_COMPARABLE in section(demo_text, name), name
+    assert "demo numbers (synthetic corpus)" in demo_text and "course-scale data" not in demo_text
+    assert "course-scale data" in course_text and "demo numbers" not in course_text
+    # the written problems do not depend on the data, so their reference stays comparable
+    assert "[student run]" in section(demo_text, "learning_rate_tuning")
+    assert "beating" not in section(demo_text, "leaderboard") and "does not apply" in section(demo_text, "leaderboard")
+
+
+def test_missing_runs_and_files_say_not_run(course):
+    partial = dataclasses.replace(course, roles={**course.roles, "batch_size": []},
+                                  files={k: v for k, v in course.files.items() if k != "problem/unicode1"})
+    text = render(partial)
+    assert "_Not run in this configuration: it needs runs of `batch_size`._" in section(text, "batch_size_experiment")
+    assert "it needs `problem/unicode1`" in section(text, "unicode1")
+    assert text.count("_Not run in this configuration") == 2
+
+
+def test_edge_comes_from_the_selection_file(course, tmp_path):
+    selection = tmp_path / "lr_sweep.json"
+    selection.write_text(json.dumps({
+        "experiment": "lr_sweep", "key": "optim.lr_max", "value": 0.01, "variant": "lr_max~0.01",
+        "final_val_loss": 2.0, "rule": "lowest final validation loss among runs that did not diverge",
+        "why": "lr_max~0.01 ended lowest.", "candidates": [],
+        "edge": {"largest_stable": 0.01, "smallest_diverged": 0.02, "factor": 2.0, "target_factor": 2.0}}))
+    text = render(dataclasses.replace(course, files={**course.files, "selection/lr_sweep": str(selection)}))
+    lr = section(text, "learning_rate")
+    assert "The choice rule: lowest final validation loss among runs that did not diverge." in lr
+    assert "between 0.01 (largest stable) and 0.02 (smallest diverged), a bracket of 2× (target ≤ 2×)" in lr
+    assert "The best rate is the largest stable one" in lr
+
+
+def test_a_deliverable_added_to_the_registry_appears_without_other_edits(course, tmp_path):
+    def plot(inputs, out_path):
+        registry.figures.toy_sgd(inputs, out_path)
+
+    def write(s, inputs):
+        s.say(f"The extra answer reads {len(inputs.runs('lr_sweep'))} sweep runs.")
+
+    extra = registry.Deliverable("extra_problem", "9.9", "An extra problem", "Does the registry drive the report?",
+                                 write, roles=("lr_sweep",),
+                                 figures=(registry.Figure("extra_figure", plot, "An extra caption.",
+                                                          files=("problem/learning_rate_tuning",)),))
+    figure = tmp_path / "extra_figure.png"
+    extra.figures[0].plot(course, figure)
+    inputs = dataclasses.replace(course, files={**course.files, "figure/extra_figure": str(figure)})
+    text = render(inputs, deliverables=[*registry.DELIVERABLES, extra])
+    body = section(text, "extra_problem")
+    assert "## 9.9 `extra_problem`: An extra problem" in text and "The extra answer reads 4 sweep runs." in body
+    assert "*Figure `extra_figure`: An extra caption.*" in body
+    assert "| 9.9 | `extra_problem`" in text
+
+
+def test_reference_cells():
+    course, demo = Reference(REFERENCE, demo=False), Reference(REFERENCE, demo=True)
+    assert course.cell("bpe_time_s/owt", lambda v: f"{v:g} s") == "836.67 s [student run]"
+    assert demo.cell("bpe_time_s/owt") == NOT_COMPARABLE
+    assert course.cell("no_such_quantity") == "—"
+    assert "student run" in course.sources_note() and "not comparable" in demo.sources_note()
