@@ -12,9 +12,6 @@ from typing import Any
 
 import pandas as pd
 
-from cs336lm.decode import generate, load_model
-from cs336lm.device import resolve_device
-
 
 def _ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
@@ -48,6 +45,10 @@ def sample_grid(model_path: str | os.PathLike, tokenizer: Any, prompts: Sequence
     Every setting draws from the same seeds, so settings differ only in how they sample. `tokenizer` needs
     encode(str) -> list[int] and decode(list[int]) -> str.
     """
+    # Imported here so that the proxies, which the report's figures and sections use, do not load torch.
+    from cs336lm.decode import generate, load_model
+    from cs336lm.device import resolve_device
+
     model, _ = load_model(model_path, device=resolve_device(device))
     eos_ids = tokenizer.encode(eos_token)
     eos_id = eos_ids[0] if len(eos_ids) == 1 else None

@@ -56,6 +56,11 @@ def flops(value: float) -> str:
     return f"{value:.4g} FLOP"
 
 
+def times(factor: float) -> str:
+    """A ratio as `3.16×` or `1,000×`."""
+    return f"{factor:,.0f}×" if factor >= 100 else f"{factor:.3g}×"
+
+
 def percent(share: float | None) -> str:
     return MISSING if share is None or not math.isfinite(share) else f"{100 * share:.1f}%"
 

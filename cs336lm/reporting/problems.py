@@ -12,7 +12,6 @@ import pandas as pd
 
 from cs336lm import accounting
 from cs336lm.atomic import atomic_path
-from cs336lm.toy_sgd import learning_rate_tuning
 from cs336lm.unicode_demos import unicode1, unicode2
 
 SAMPLE_BYTES = 1 << 16  # text sample per corpus for the encoding-length comparison
@@ -31,6 +30,12 @@ def _text_samples(paths: Mapping[str, str | os.PathLike]) -> dict[str, str]:
         with open(path, "rb") as f:
             samples[name] = f.read(SAMPLE_BYTES).decode("utf-8", errors="ignore")
     return samples
+
+
+def _toy_sgd() -> pd.DataFrame:
+    from cs336lm.toy_sgd import learning_rate_tuning  # torch, loaded only for the one problem that runs it
+
+    return learning_rate_tuning()
 
 
 def transformer_accounting() -> pd.DataFrame:
@@ -92,7 +97,7 @@ PROBLEMS: dict[str, Callable[[Mapping[str, str]], pd.DataFrame]] = {
     "unicode1": lambda files: unicode1(),
     "unicode2": lambda files: unicode2(_text_samples(files)),
     "transformer_accounting": lambda files: transformer_accounting(),
-    "learning_rate_tuning": lambda files: learning_rate_tuning(),
+    "learning_rate_tuning": lambda files: _toy_sgd(),
     "adamw_accounting": lambda files: adamw_accounting(),
 }
 

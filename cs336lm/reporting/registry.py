@@ -20,14 +20,16 @@ Writer = Callable[[Section, ReportInputs], None]
 
 @dataclass(frozen=True)
 class Figure:
-    """A figure `figures/<name>.png`: drawn by `plot` from the runs of `roles` and the manifest files `files`
-    (`{dataset}` in a key stands for every dataset of the config)."""
+    """A figure `figures/<name>.png`: drawn by `plot` from the runs of `roles`, the manifest files `files` it
+    needs and those of `optional` it reads when the configuration makes them (`{dataset}` in a key stands for
+    every dataset of the config)."""
 
     name: str
     plot: Plot
     caption: str
     roles: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ DELIVERABLES: list[Deliverable] = [
                                 "diverged.", roles=("lr_sweep",)),
                          Figure("lr_edge", figures.lr_edge, "Final validation loss against the learning rate (log "
                                 "x): finished rates as dots, the best as a star, diverged rates as crosses, and the "
-                                "edge of stability shaded.", roles=("lr_sweep",), files=("selection/lr_sweep",)))),
+                                "edge of stability shaded.", roles=("lr_sweep",), optional=("selection/lr_sweep",)))),
     Deliverable("batch_size_experiment", "7.2", "Batch size variations",
                 "Vary the batch size from 1 up to the memory limit at equal tokens (re-tuning the learning rate as "
                 "needed): how does it change training?", training.batch_size_experiment, roles=("batch_size",),

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from cs336lm.atomic import atomic_path
 from cs336lm.metrics import read_metrics
 
 Runs = Mapping[str, str | os.PathLike]  # label -> run directory
@@ -105,3 +106,25 @@ def seed_noise(summaries: Mapping[Any, Any]) -> tuple[float, list[tuple[Any, Any
     if not pairs:
         return None
     return max(abs(done[a].final_val_loss - done[b].final_val_loss) for a, b in pairs), pairs
+
+
+def runs_table(experiments: Mapping[str, Runs]) -> pd.DataFrame:
+    """The experiment log: one row per run of {experiment: {variant: run dir}} with its outcome and costs."""
+    rows = []
+    for experiment, variants in experiments.items():
+        for variant, run_dir in variants.items():
+            s = read_run(run_dir)
+            rows.append({
+                "experiment": experiment, "variant": variant, "status": s.status,
+                "stopped_early": s.stopped_early or "", "final_val_loss": s.final_val_loss,
+                "best_val_loss": s.best_val_loss, "final_train_loss": s.final_train_loss, "steps": s.steps,
+                "tokens": s.tokens, "wall_time_s": s.wall_time_s, "tokens_per_s": s.tokens_per_s, "mfu": s.mfu,
+                "parameters": s.parameters.get("total"), "non_embedding_parameters": s.parameters.get("non_embedding"),
+                "device": s.device or "",
+            })
+    return pd.DataFrame(rows)
+
+
+def write_runs_table(experiments: Mapping[str, Runs], csv_path: str | os.PathLike) -> None:
+    with atomic_path(csv_path) as tmp:
+        runs_table(experiments).to_csv(tmp, index=False)

@@ -91,25 +91,9 @@ def build_runs():
     return runs
 
 
-def check_report_layout():
-    """Every experiment the report section names must exist."""
-    layout = config["report"]
-    for key, value in layout.items():
-        for experiment in value if isinstance(value, list) else [value]:
-            if key != "ablation_baseline" and experiment is not None and experiment not in config["experiments"]:
-                raise ConfigError(f"report.{key} = {experiment!r} is not an experiment "
-                                  f"(defined: {', '.join(config['experiments'])})")
-    ablations = layout.get("ablations")
-    if ablations and (ablations, layout["ablation_baseline"]) not in RUNS:
-        raise ConfigError(f"report.ablation_baseline = {layout['ablation_baseline']!r} is not a variant of "
-                          f"experiments.{ablations}")
-
-
 if DEFAULT_DATASET not in config["data"]:
     raise ConfigError(f"defaults.dataset = {DEFAULT_DATASET!r} is not defined under data")
 RUNS = build_runs()
-check_report_layout()
-REPORT = config["report"]
 
 
 # ---- paths and inputs ------------------------------------------------------------------------------------
@@ -172,54 +156,7 @@ def data_threads():
     return config["threads"]["data_max"]
 
 
-# ---- what the report needs -------------------------------------------------------------------------------
-
-def runs_of(experiment):
-    """{variant: run dir} of one experiment, in config order."""
-    return {variant: run_dir(e, variant) for (e, variant) in RUNS if e == experiment}
-
-
-def run_files(experiments, names=("metrics.jsonl", "summary.json")):
-    return [f"{run_dir(e, v)}/{name}" for (e, v) in RUNS if e in experiments for name in names]
-
-
-def all_run_dirs():
-    """{experiment: {variant: run dir}} for every run."""
-    return {experiment: runs_of(experiment) for experiment in config["experiments"]}
-
-
-def ablation_variants():
-    """Ablation variants plotted against the baseline (the baseline itself excluded)."""
-    if not REPORT.get("ablations"):
-        return []
-    return [v for v in runs_of(REPORT["ablations"]) if v != REPORT["ablation_baseline"]]
-
-
-def figure_files():
-    """Every figure this config's report section asks for."""
-    names = [name for name in ("lr_sweep", "batch_size", "leaderboard") if REPORT.get(name)]
-    names += ["main"] if REPORT.get("main") else []
-    names += [f"ablations/{variant}" for variant in ablation_variants()]
-    return {name: f"{ROOT}/figures/{name}.png" for name in names}
-
-
-def data_sources():
-    """One line per corpus saying where it came from, so the report can tell demo numbers from course ones."""
-    def describe(source):
-        if "synthetic" in source:
-            s = source["synthetic"]
-            return f"synthetic ({s.get('style', 'tinystories')} style, {s['bytes']:,} bytes, seed {s.get('seed', 0)})"
-        return source["url"]
-    return {f"{d}/{split}": describe(config["data"][d][split]) for d in config["data"] for split in SPLITS}
-
-
-def experiment_datasets():
-    return {experiment: run.dataset for (experiment, _), run in RUNS.items()}
-
-
-def tokenizer_sizes():
-    return {dataset: spec["tokenizer"]["vocab_size"] for dataset, spec in config["data"].items()}
-
+# ---- data and tokenizer rules ------------------------------------------------------------------------
 
 def source_url(wildcards):
     return config["data"][wildcards.dataset][wildcards.split]["url"]
@@ -249,44 +186,3 @@ def tokenizer_stats_inputs(wildcards):
         inputs[f"merges_{dataset}"] = f"{ROOT}/tokenizers/{dataset}/merges.txt"
         inputs[f"text_{dataset}"] = corpus_text(dataset, "valid")
     return inputs
-
-
-def ablation_runs(wildcards):
-    """{label: run dir} of the ablation baseline and one variant."""
-    experiment, baseline = REPORT["ablations"], REPORT["ablation_baseline"]
-    return {baseline: run_dir(experiment, baseline), wildcards.variant: run_dir(experiment, wildcards.variant)}
-
-
-def ablation_run_files(wildcards):
-    return [f"{path}/{name}" for path in ablation_runs(wildcards).values() for name in ("metrics.jsonl", "summary.json")]
-
-
-def main_runs():
-    """{label: run dir} of the main runs; an experiment with one variant is labelled by the experiment alone."""
-    labels = {}
-    for experiment in REPORT.get("main", []):
-        variants = runs_of(experiment)
-        for variant, path in variants.items():
-            labels[experiment if len(variants) == 1 else f"{experiment}/{variant}"] = path
-    return labels
-
-
-def sample_paths():
-    """{"experiment/variant": samples file} for the experiments the report samples from."""
-    return {f"{e}/{v}": f"{ROOT}/samples/{e}/{v}.md" for (e, v) in RUNS if e in REPORT.get("samples", [])}
-
-
-def report_inputs(wildcards):
-    return {
-        "runs": run_files(config["experiments"]),
-        "figures": list(figure_files().values()),
-        "samples": list(sample_paths().values()),
-        "runs_table": f"{ROOT}/tables/runs.csv",
-        "tokenizer_stats": f"{ROOT}/tables/tokenizer_stats.csv",
-    }
-
-
-def final_outputs():
-    """The default target: the report and every file it draws on."""
-    return [f"{ROOT}/report.md", f"{ROOT}/tables/runs.md", f"{ROOT}/tables/tokenizer_stats.md",
-            *figure_files().values(), *sample_paths().values()]

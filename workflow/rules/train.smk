@@ -1,4 +1,4 @@
-"""Training runs (handout §4–§5, §7) and text samples from the trained models (§6)."""
+"""Training runs (handout §4–§5, §7)."""
 
 
 rule train_lm:
@@ -23,23 +23,3 @@ rule train_lm:
     script:
         "../scripts/train_lm.py"
 
-
-rule generate_samples:
-    input:
-        unpack(tokenizer_of_run),
-        model=f"{ROOT}/runs/{{experiment}}/{{variant}}/model.pt",
-    output:
-        samples=report(f"{ROOT}/samples/{{experiment}}/{{variant}}.md", caption="../report/samples.rst",
-                       category="Generated text"),
-    log:
-        f"{ROOT}/logs/generate_samples/{{experiment}}/{{variant}}.log",
-    benchmark:
-        f"{ROOT}/benchmarks/generate_samples/{{experiment}}/{{variant}}.tsv"
-    params:
-        special_tokens=special_tokens_of_run,
-        generate=config["generate"],
-    threads: 1
-    resources:
-        gpu=1,
-    script:
-        "../scripts/generate_samples.py"

@@ -11,7 +11,7 @@ import pandas as pd
 
 from cs336lm.generation_quality import grid_summary
 from cs336lm.reporting.datasets import read_json
-from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent
+from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, times
 from cs336lm.reporting.figures import TINYSTORIES_TARGET
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import (
@@ -21,25 +21,26 @@ from cs336lm.reporting.runs import (
     finished,
     load_metrics,
     outcome,
+    runs_table,
     stability_edge,
 )
 from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
 
 
 def experiment_log(s: Section, inputs: ReportInputs) -> None:
-    summaries = inputs.all_summaries()
     s.say("Every run logs one JSON line per log step to `runs/<experiment>/<variant>/metrics.jsonl` (step, tokens, "
           "wall-clock seconds, learning rate, training loss, gradient norm, throughput, and the validation loss on "
           "evaluation steps) and ends with `summary.json` (status, final and best validation loss, tokens, wall "
           "time, parameters, MFU, the resolved config, code version and device). Every curve and number of this "
-          "report is read from those files; the table below is the experiment log of every run.")
-    rows = [{"experiment": e, "variant": v, "status": sm.status + (f" ({sm.stopped_early})" if sm.stopped_early
-                                                                  and sm.stopped_early != sm.status else ""),
-             "final val loss": final_loss(sm), "best val loss": num(sm.best_val_loss), "steps": count(sm.steps),
-             "tokens": count(sm.tokens), "wall time": duration(sm.wall_time_s),
-             "tokens/s": count(sm.tokens_per_s), "device": sm.device or MISSING}
-            for (e, v), sm in summaries.items()]
-    s.table(rows)
+          "report is read from those files; the table below is the experiment log of every run (also "
+          "`tables/runs.csv`).")
+    table = runs_table(inputs.experiments)
+    s.table([{"experiment": r.experiment, "variant": r.variant,
+              "status": r.status + (f" ({r.stopped_early})" if r.stopped_early and r.stopped_early != r.status
+                                    else ""),
+              "final val loss": num(r.final_val_loss), "best val loss": num(r.best_val_loss), "steps": count(r.steps),
+              "tokens": count(r.tokens), "wall time": duration(r.wall_time_s), "tokens/s": count(r.tokens_per_s),
+              "device": r.device or MISSING} for r in table.itertuples()])
     s.read_from("runs/*/*/summary.json", "runs/*/*/metrics.jsonl")
 
 
@@ -72,8 +73,10 @@ def learning_rate(s: Section, inputs: ReportInputs) -> None:
               "val loss at half of training": num(_mid_training_val(runs[k])), "steps": count(summaries[k].steps)}
              for k in order])
     ref = s.reference
-    s.say("Reference: best lr " + ref.cell("lr_sweep_best_lr", lambda v: f"{v:g}") + ", best validation loss "
-          + ref.cell("lr_sweep_best_val_loss", lambda v: f"{v:.4g}") + "; " + ref.cell("lr_sweep_high_rates") + ".")
+    s.say("Reference: " + (ref.cell("lr_sweep_best_lr") if ref.demo else
+                           "best lr " + ref.cell("lr_sweep_best_lr", lambda v: f"{v:g}") + ", best validation loss "
+                           + ref.cell("lr_sweep_best_val_loss", lambda v: f"{v:.4g}") + "; "
+                           + ref.cell("lr_sweep_high_rates")) + ".")
     best = best_run(summaries)
     if best is None:
         s.say("No rate finished without diverging: the grid starts too high.")
@@ -123,22 +126,26 @@ def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | No
     else:
         factor = diverged / stable
         target = (edge or {}).get("target_factor")
+        located = factor <= (target or 4)
         s.say(f"The edge of stability lies between {stable:g} (largest stable) and {diverged:g} (smallest diverged), "
-              f"a bracket of {factor:.3g}×" + (f" (target ≤ {target:g}×)" if target else "") + ".")
+              f"a bracket of {times(factor)}" + (f" (target ≤ {times(target)})" if target else "") + "."
+              + ("" if located else " That bracket is too wide to locate the edge: the sweep needs rates between "
+                                    "them."))
         gap = diverged / lr[best]
-        if lr[best] == stable:
-            s.say(f"The best rate is the largest stable one, a factor {gap:.3g} below the smallest diverging rate: "
-                  "it sits at the edge of stability, as the folklore the handout quotes says.")
+        if lr[best] == stable and located:
+            s.say(f"The best rate is the largest stable one, {times(gap)} below the smallest diverging rate: it "
+                  "sits at the edge of stability, as the folklore the handout quotes says.")
+        elif lr[best] == stable:
+            s.say("The best rate is the largest stable rate tried; whether it is near the edge is open until the "
+                  "bracket is refined.")
         elif gap <= 4:
-            s.say(f"The best rate is a factor {gap:.3g} below the smallest diverging rate, close to the edge; the "
-                  f"stable rates above it (up to {stable:g}) train, but lose some of the gain to instability.")
+            s.say(f"The best rate is {times(gap)} below the smallest diverging rate, close to the edge; the stable "
+                  f"rates above it (up to {stable:g}) train, but lose some of the gain to instability.")
         else:
-            s.say(f"The best rate is a factor {stable / lr[best]:.3g} below the largest stable rate and {gap:.3g} "
-                  "below the smallest diverging one. That contradicts the handout's expectation that the best rate "
-                  "sits near the edge" + (f"; with a bracket of {factor:.3g}× the edge is not located precisely, and"
-                                          if factor > (target or 2) else ";")
-                  + " rates above the best may already be unstable without tripping the divergence rule, or the "
-                  "runs are too short for large rates to pay off.")
+            s.say(f"The best rate is {times(stable / lr[best])} below the largest stable rate and {times(gap)} below "
+                  "the smallest diverging one. That contradicts the handout's expectation that the best rate sits "
+                  "near the edge; rates above the best may already be unstable without tripping the divergence "
+                  "rule, or the runs are too short for large rates to pay off.")
     s.figure("lr_edge")
 
 
@@ -165,7 +172,7 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
             f"The lowest final validation loss came from batch {size[best]} "
             f"({num(summaries[best].final_val_loss)}). Throughput rose from {count(speeds[first])} tokens/s at batch "
             f"{size[first]} to {count(speeds[last])} at batch {size[last]} "
-            f"({num(speeds[last] / max(speeds[first], 1e-9), 3)}×): bigger matmuls use the device better. ")
+            f"({times(speeds[last] / max(speeds[first], 1e-9))}): bigger matmuls use the device better. ")
     text += ("Each batch size used its own tuned learning rate. " if tuned else
              f"All batch sizes used lr {lrs.pop():g}, not re-tuned per batch, so the comparison favours the batch "
              "that rate was tuned for. " if len(lrs) == 1 else "The learning rates differ between batch sizes. ")
@@ -174,7 +181,7 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
         resolved = noise is None or gap > noise
         text += (f"The largest batch ended {num(gap, 3)} above the best"
                  + ("" if resolved else ", within run-to-run noise") + f": at equal tokens it took "
-                 f"{summaries[best].steps / max(summaries[last].steps, 1):.3g}× fewer steps. ")
+                 f"{times(summaries[best].steps / max(summaries[last].steps, 1))} fewer steps. ")
     s.say(text, how)
     s.figure("batch_size")
     s.read_from(*(f"{inputs.runs('batch_size')[k]}/summary.json" for k in order))
@@ -223,18 +230,19 @@ def _grid_findings(s: Section, summary: pd.DataFrame) -> None:
     low_t, high_t = by_temp.index.min(), by_temp.index.max()
     low_p, high_p = by_top_p.index.min(), by_top_p.index.max()
 
-    def direction(a: float, b: float, up: str, down: str) -> str:
-        return up if b > a else down if b < a else "left unchanged"
+    def change(name: str, table: pd.DataFrame, low: float, high: float) -> str:
+        d2, rep = table.distinct_2, table.repetition_4
+        moved = (f"distinct-2 went from {num(d2[low], 3)} to {num(d2[high], 3)} and repeated 4-grams from "
+                 f"{percent(rep[low])} to {percent(rep[high])}")
+        if d2[high] == d2[low] and rep[high] == rep[low]:
+            return f"{name}: from {low:g} to {high:g} the proxies did not move ({moved})."
+        varied = "more" if d2[high] > d2[low] else "less" if d2[high] < d2[low] else "equally"
+        loops = "more" if rep[high] > rep[low] else "less" if rep[high] < rep[low] else "equally"
+        return f"{name}: from {low:g} to {high:g}, {moved}: {varied} varied and {loops} repetitive text."
 
-    s.say(f"Temperature: from {low_t:g} to {high_t:g}, distinct-2 went from {num(by_temp.distinct_2[low_t], 3)} to "
-          f"{num(by_temp.distinct_2[high_t], 3)} and repeated 4-grams from {percent(by_temp.repetition_4[low_t])} to "
-          f"{percent(by_temp.repetition_4[high_t])}: a higher temperature flattens the distribution, "
-          + direction(by_temp.repetition_4[low_t], by_temp.repetition_4[high_t], "adding loops",
-                      "breaking loops") + " and " + direction(by_temp.distinct_2[low_t], by_temp.distinct_2[high_t],
-                                                               "adding variety", "reducing variety")
-          + " (too high and the text drifts into rare, incoherent tokens; too low and it repeats itself).")
+    s.say(change("Temperature", by_temp, low_t, high_t) + " A higher temperature flattens the next-token "
+          "distribution: too high and the text drifts into rare, incoherent tokens; too low and it falls into "
+          "loops of the likeliest phrase.")
     if low_p != high_p:
-        s.say(f"Top-p: from {low_p:g} to {high_p:g}, distinct-2 went from {num(by_top_p.distinct_2[low_p], 3)} to "
-              f"{num(by_top_p.distinct_2[high_p], 3)} and repeated 4-grams from "
-              f"{percent(by_top_p.repetition_4[low_p])} to {percent(by_top_p.repetition_4[high_p])}: a smaller "
-              "nucleus cuts the unlikely tail, which keeps the text on topic at the price of variety.")
+        s.say(change("Top-p", by_top_p, low_p, high_p) + " A smaller nucleus cuts the unlikely tail, which keeps "
+              "the text on topic at the price of variety.")

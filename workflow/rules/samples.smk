@@ -1,0 +1,56 @@
+"""Text from the trained models (handout §6, §7.2 `generate`): sample sheets for the runs the report samples, and
+the temperature × top-p grid on one of them with its quality proxies."""
+
+
+def grid_model_inputs(wildcards):
+    """The model and tokenizer of the run the generation grid samples (the first run of report.samples)."""
+    experiment, variant = grid_run()
+    dataset = RUNS[experiment, variant].dataset
+    return {"model": f"{run_dir(experiment, variant)}/model.pt", "vocab": f"{ROOT}/tokenizers/{dataset}/vocab.json",
+            "merges": f"{ROOT}/tokenizers/{dataset}/merges.txt"}
+
+
+def grid_special_tokens(wildcards):
+    experiment, variant = grid_run()
+    return special_tokens(RUNS[experiment, variant].dataset)
+
+
+rule generate_samples:
+    input:
+        unpack(tokenizer_of_run),
+        model=f"{ROOT}/runs/{{experiment}}/{{variant}}/model.pt",
+    output:
+        samples=report(f"{ROOT}/samples/{{experiment}}/{{variant}}.md", caption="../report/samples.rst",
+                       category="7.2 generate"),
+    log:
+        f"{ROOT}/logs/generate_samples/{{experiment}}/{{variant}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/generate_samples/{{experiment}}/{{variant}}.tsv"
+    params:
+        special_tokens=special_tokens_of_run,
+        generate=config["generate"],
+    threads: 1
+    resources:
+        gpu=1,
+    script:
+        "../scripts/generate_samples.py"
+
+
+rule sample_grid:
+    input:
+        unpack(grid_model_inputs),
+    output:
+        grid=report(f"{ROOT}/samples/generation_grid.csv", caption="../report/generation_grid.rst",
+                    category="7.2 generate"),
+    log:
+        f"{ROOT}/logs/sample_grid/all.log",
+    benchmark:
+        f"{ROOT}/benchmarks/sample_grid/all.tsv"
+    params:
+        special_tokens=grid_special_tokens,
+        generate=config["generate"],
+    threads: 1
+    resources:
+        gpu=1,
+    script:
+        "../scripts/sample_grid.py"
