@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import matplotlib
@@ -23,13 +24,15 @@ LEADERBOARD_BASELINE = 5.0  # handout §7.5: the OpenWebText validation loss to 
 
 
 def _curves(ax: plt.Axes, runs: Runs, x: str, y: str, xlabel: str, scale: float = 1.0,
-            transform=None) -> None:
-    """One line per run. A diverged run is dashed and ends in a cross at its last logged step, drawn at the top
-    edge when its loss was off the chart or not finite; the y range ignores its blow-up."""
+            transforms: Mapping[str, Callable[[float], float]] | None = None) -> None:
+    """One line per run (its y values through `transforms[label]` if given). A diverged run is dashed and ends in
+    a cross at its last logged step, drawn at the top edge when its loss was off the chart or not finite; the y
+    range ignores its blow-up."""
     tops, finite, crosses = [], [], []
     for label, run_dir in runs.items():
         frame, summary = load_metrics(run_dir), read_run(run_dir)
         points = frame[[x, y]].dropna() if len(frame) else pd.DataFrame(columns=[x, y])
+        transform = (transforms or {}).get(label)
         values = points[y].map(transform) if transform else points[y]
         diverged = summary.status == "diverged"
         line, = ax.plot(points[x] / scale, values, "--" if diverged else "-",
@@ -46,7 +49,7 @@ def _curves(ax: plt.Axes, runs: Runs, x: str, y: str, xlabel: str, scale: float 
         ax.set_ylim(low - pad, top + pad)
     top_edge = ax.get_ylim()[1]
     for x_value, y_value, color in crosses:
-        on_chart = y_value is not None and math.isfinite(y_value) and y_value <= top_edge and not transform
+        on_chart = y_value is not None and math.isfinite(y_value) and y_value <= top_edge and not transforms
         ax.plot(x_value, y_value if on_chart else top_edge, "x", color=color, markersize=10, markeredgewidth=2,
                 clip_on=False)
     ax.set_xlabel(xlabel)
@@ -183,14 +186,12 @@ def main_runs(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     _curves(axes[0], runs, "tokens", "val_loss", "tokens (M)", 1e6)
     axes[0].set_ylabel("validation loss (nats per token)")
-    for label, experiment, _, run_dir in members:
+    ratios = {}
+    for label, experiment, _, _ in members:
         dataset = inputs.experiment_datasets.get(experiment)
-        text, tokens = inputs.file(f"valid_text/{dataset}"), inputs.file(f"valid_tokens/{dataset}")
-        if text is None or tokens is None:
-            continue
-        ratio = bytes_per_token(text, tokens)
-        _curves(axes[1], {label: run_dir}, "tokens", "val_loss", "tokens (M)", 1e6,
-                transform=lambda loss, r=ratio: bits_per_byte(loss, r) if loss is not None else float("nan"))
+        ratios[label] = bytes_per_token(inputs.file(f"valid_text/{dataset}"), inputs.file(f"valid_tokens/{dataset}"))
+    _curves(axes[1], runs, "tokens", "val_loss", "tokens (M)", 1e6,
+            transforms={label: (lambda loss, r=r: bits_per_byte(loss, r)) for label, r in ratios.items()})
     axes[1].set_ylabel("validation loss (bits per byte of text)")
     if inputs.synthetic(inputs.datasets_of("main")) is False and "tinystories" in inputs.datasets_of("main"):
         axes[0].axhline(TINYSTORIES_TARGET, color="grey", linestyle=":", label="TinyStories target 1.45")
