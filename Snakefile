@@ -24,6 +24,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/tokenizer.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/report_inputs.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/samples.smk"
 

@@ -17,8 +17,13 @@ import sys
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+
+from cs336lm.reporting.problems import PROBLEMS
+from cs336lm.reporting.registry import DELIVERABLES, all_figures
+from cs336lm.reporting.writeup import heading
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEFILE = REPO / "Snakefile"
@@ -78,8 +83,11 @@ def test_course_config_dry_run_lists_every_run(tmp_path):
     ablations = {w["variant"] for w in runs if w["experiment"] == "ablations"}
     assert {"baseline", "no_rmsnorm", "no_rmsnorm_low_lr", "post_norm", "nope", "silu"} <= ablations
     assert {rule for rule, _ in planned_jobs(result)} >= {"download_corpus", "train_bpe", "tokenize_corpus",
-                                                          "tokenizer_stats", "generate_samples", "plot_lr_sweep",
-                                                          "make_tables", "write_report"}
+                                                          "tokenizer_stats", "generate_samples", "sample_grid",
+                                                          "solve_problem", "plot_figure", "make_tables",
+                                                          "write_report"}
+    figures = {w["figure"] for rule, w in planned_jobs(result) if rule == "plot_figure"}
+    assert figures == set(all_figures())  # the course config draws every figure of the registry
     assert not (tmp_path / "results").exists(), "a dry run must not touch data"
 
 
@@ -152,6 +160,19 @@ def test_largest_vocabulary_that_fits_uint16_token_files_is_accepted(tmp_path):
     assert result.returncode == 0, output(result)
 
 
+# ---- the written problems ---------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_toy_sgd_rule_decays_at_1e1_and_diverges_at_1e3(tmp_path):
+    target = "results-tiny/problems/learning_rate_tuning.csv"
+    result = snakemake(tmp_path, target)
+    assert result.returncode == 0, output(result)
+    losses = pd.read_csv(tmp_path / target).pivot(index="step", columns="lr", values="loss")
+    assert list(losses.columns) == [1.0, 10.0, 100.0, 1000.0] and len(losses) == 10
+    assert losses[10.0].is_monotonic_decreasing and losses[10.0].iloc[-1] < losses[10.0].iloc[0] / 5
+    assert losses[1000.0].is_monotonic_increasing and losses[1000.0].iloc[-1] > 1e15 * losses[1000.0].iloc[0]
+
+
 # ---- the tiny end-to-end run -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -167,18 +188,23 @@ def test_tiny_run_makes_every_output(tiny_run):
     root = tiny_run / "results-tiny"
     config = yaml.safe_load(TINY_CONFIG.read_text())
     figures = sorted((root / "figures").rglob("*.png"))
-    assert {f.relative_to(root / "figures").as_posix() for f in figures} == {
-        "lr_sweep.png", "batch_size.png", "main.png", "leaderboard.png",
-        *(f"ablations/{v}.png" for v in config["experiments"]["ablations"]["variants"] if v != "baseline")}
+    assert {f.relative_to(root / "figures").as_posix() for f in figures} == {f"{name}.png" for name in all_figures()}
     for figure in figures:
         assert figure.read_bytes()[:8] == PNG_MAGIC, figure
-    for name in ("runs.csv", "runs.md", "tokenizer_stats.csv", "tokenizer_stats.md"):
+    for name in ("runs.csv", "tokenizer_stats.csv", "tokenizer_stats.md"):
         assert (root / "tables" / name).stat().st_size > 0, name
+    for name in PROBLEMS:
+        assert (root / "problems" / f"{name}.csv").stat().st_size > 0, name
     for experiment in ("ts_main", "owt_main"):
         assert (root / "samples" / experiment / "main.md").stat().st_size > 0
+    grid = pd.read_csv(root / "samples" / "generation_grid.csv")
+    assert len(grid) == len(config["generate"]["prompts"]) * 2  # 2 temperatures x 1 top-p x 1 sample
     for kind in ("logs", "benchmarks"):
         assert (root / kind / "train_lm" / "ts_main" / ("main.log" if kind == "logs" else "main.tsv")).exists()
     report = (root / "report.md").read_text()
+    for deliverable in DELIVERABLES:
+        assert heading(deliverable) in report, deliverable.name
+    assert "Not run in this configuration" not in report and "n/a" not in report
     for experiment, spec in config["experiments"].items():
         assert experiment in report
         variants = spec["variants"] if "variants" in spec else [f"lr_max~{v:g}" for v in spec["grid"].get(
@@ -200,9 +226,10 @@ def test_tiny_run_is_complete_then_one_lr_change_reruns_that_run_and_its_plots(t
     result = snakemake(tiny_run, "-n", configfile=changed)
     assert result.returncode == 0, output(result)
     jobs = planned_jobs(result)
-    assert sorted(rule for rule, _ in jobs) == ["all", "make_tables", "plot_ablation", "train_lm", "write_report"]
-    rerun = sorted((rule, w.get("variant")) for rule, w in jobs if rule in ("train_lm", "plot_ablation"))
-    assert rerun == [("plot_ablation", "no_rmsnorm_low_lr"), ("train_lm", "no_rmsnorm_low_lr")]
+    assert sorted(rule for rule, _ in jobs) == ["all", "make_tables", "plot_figure", "train_lm", "write_report"]
+    rerun = sorted((rule, w.get("variant") or w.get("figure")) for rule, w in jobs
+                   if rule in ("train_lm", "plot_figure"))
+    assert rerun == [("plot_figure", "layer_norm_ablation"), ("train_lm", "no_rmsnorm_low_lr")]
 
 
 @pytest.mark.slow
@@ -210,7 +237,11 @@ def test_tiny_run_html_report(tiny_run):
     result = snakemake(tiny_run, "--report", "report.html")
     assert result.returncode == 0, output(result)
     html = (tiny_run / "report.html").read_text(errors="replace")
-    assert "lr_sweep.png" in html and "Learning-rate sweep" in html
+    for name, figure in all_figures().items():
+        assert f"{name}.png" in html and figure.caption.split(":")[0] in html, name
+    tables = ("report.md", "runs.csv", "tokenizer_stats.csv", "generation_grid.csv", *(f"{p}.csv" for p in PROBLEMS))
+    for name in tables:
+        assert name in html, name
 
 
 # ---- the download rule, against a local server -----------------------------------------------------------

@@ -2,19 +2,6 @@
 the temperature × top-p grid on one of them with its quality proxies."""
 
 
-def grid_model_inputs(wildcards):
-    """The model and tokenizer of the run the generation grid samples (the first run of report.samples)."""
-    experiment, variant = grid_run()
-    dataset = RUNS[experiment, variant].dataset
-    return {"model": f"{run_dir(experiment, variant)}/model.pt", "vocab": f"{ROOT}/tokenizers/{dataset}/vocab.json",
-            "merges": f"{ROOT}/tokenizers/{dataset}/merges.txt"}
-
-
-def grid_special_tokens(wildcards):
-    experiment, variant = grid_run()
-    return special_tokens(RUNS[experiment, variant].dataset)
-
-
 rule generate_samples:
     input:
         unpack(tokenizer_of_run),
