@@ -42,7 +42,7 @@ SITE = {
     "CS336_SLURM_INIT_SECONDS": "1",
     "CS336_SLURM_KEEP_LOGS": "true",
 }
-GPU_RULES = {"train_lm", "generate_samples"}
+GPU_RULES = {"train_lm", "generate_samples", "sample_grid"}
 PREEMPTED = "long"  # the lr_sweep variant that gets SIGTERM while it trains
 RUN_LIMIT_S = 420  # the whole profile run, preemption and retry included
 
@@ -270,7 +270,7 @@ def test_profile_places_jobs_and_survives_preemption(slurm_cluster, site_env, tm
 
     # Every output of the tiny workflow exists.
     results = work / "results"
-    for name in ("report.md", "tables/runs.md", "tables/tokenizer_stats.md", "figures/lr_sweep.png",
+    for name in ("report.md", "tables/runs.csv", "tables/tokenizer_stats.md", "figures/lr_sweep.png",
                  "samples/lr_sweep/short.md", f"samples/lr_sweep/{PREEMPTED}.md"):
         assert (results / name).is_file(), name
     for variant in ("short", PREEMPTED):
@@ -281,7 +281,7 @@ def test_profile_places_jobs_and_survives_preemption(slurm_cluster, site_env, tm
     jobs = submitted_jobs(log)
     rows = sacct_jobs([job_id for _, _, job_id in jobs])
     assert {rule for rule, _, _ in jobs} >= GPU_RULES | {"train_bpe", "tokenize_corpus"}, jobs
-    local = {"plot_lr_sweep", "make_tables", "write_report"} & {rule for rule, _, _ in jobs}
+    local = {"solve_problem", "plot_figure", "make_tables", "write_report"} & {rule for rule, _, _ in jobs}
     assert not local, f"local rules were submitted to Slurm: {local}"
     for rule, wildcards, job_id in jobs:
         row = rows[job_id]
