@@ -92,9 +92,12 @@ def _tokenizer(root: Path, dataset: str, text: str, synthetic: bool) -> dict[str
     tokenizer = Tokenizer(vocab, merges, ["<|endoftext|>"])
     tok_dir = root / "tokenizers" / dataset
     tokenizer.save(tok_dir)
-    (tok_dir / "train_stats.json").write_text(json.dumps(
-        {"phases_s": {"pre-token counting": 1.5, "merging": 3.0, "saving": 0.1}, "peak_rss_bytes": 2.5e8,
-         "unique_pretokens": 1234}))
+    (tok_dir / "train_stats.json").write_text(json.dumps(  # the format train_bpe writes
+        {"num_shards": 2, "unique_pretokens": 1234, "pretokens": 9876, "vocab_size": 300, "merges": 43,
+         "seconds": {"counting_total": 3.0, "counting_longest_shard": 1.5, "reading_counts": 0.2, "merging": 4.0,
+                     "saving": 0.1},
+         "peak_rss_mb": {"counting_largest_shard_job": 120.0, "counting_largest_worker": 80.0, "training": 250.0},
+         "longest_token": {"text": " friend", "bytes": 7}, "shards": []}))
     bench = root / "benchmarks" / "train_bpe" / f"{dataset}.tsv"
     bench.parent.mkdir(parents=True, exist_ok=True)
     bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"

@@ -79,49 +79,71 @@ def train_bpe(dataset: str, compare_with: str | None = None):
 
     def write(s: Section, inputs: ReportInputs) -> None:
         s.data_note([dataset])
-        bench_path = inputs.file(f"bpe_benchmark/{dataset}")
-        bench = read_benchmark(bench_path)
         vocab = read_vocab(inputs.file(f"vocab/{dataset}"), inputs.file(f"merges/{dataset}"),
                            inputs.special_tokens(dataset))
         stats_path = inputs.file(f"bpe_stats/{dataset}")
         stats = read_json(stats_path) if stats_path else {}
         longest = longest_tokens(vocab)[0]
+        bench_path = None if stats else inputs.file(f"bpe_benchmark/{dataset}")
+        seconds, memory = _costs(stats, bench_path)
         ref = s.reference
-        rows = [
+        s.table([
             {"quantity": "vocabulary size (without special tokens)", "ours": count(len(vocab)),
              "reference": MISSING},
-            {"quantity": "training time (whole train_bpe job)", "ours": duration(bench.seconds),
-             "reference": ref.cell(f"bpe_time_s/{dataset}", lambda v: f"{v:g} s")},
-            {"quantity": "peak memory (resident, all processes)",
-             "ours": size(stats.get("peak_rss_bytes") or bench.max_rss_bytes),
+            {"quantity": "training time", "ours": seconds, "reference": ref.cell(f"bpe_time_s/{dataset}",
+                                                                                 lambda v: f"{v:g} s")},
+            {"quantity": "peak memory (resident)", "ours": memory,
              "reference": ref.cell(f"bpe_peak_memory_bytes/{dataset}", size)},
             {"quantity": "longest token", "ours": f"{longest.decode('utf-8', errors='replace')!r} ({len(longest)} "
              "bytes)", "reference": ref.cell(f"bpe_longest_token/{dataset}")},
             {"quantity": "handout budget", "ours": MISSING, "reference": ref.cell(f"bpe_budget/{dataset}")},
-        ]
-        s.table(rows)
+        ])
         s.say(f"The longest token, {longest.decode('utf-8', errors='replace')!r}, is {describe_token(longest)}.")
-        _where_the_time_went(s, stats, bench.seconds)
-        s.read_from(bench_path, inputs.file(f"vocab/{dataset}"), *([stats_path] if stats_path else []))
+        _where_the_time_went(s, stats)
+        s.read_from(stats_path or bench_path, inputs.file(f"vocab/{dataset}"))
         if compare_with:
             _compare_tokenizers(s, inputs, dataset, compare_with, vocab)
 
     return write
 
 
-def _where_the_time_went(s: Section, stats: dict, job_seconds: float) -> None:
-    phases = stats.get("phases_s") or {}
-    if not phases:
-        s.say("_No phase timings: this tokenizer's train_bpe did not write train_stats.json._")
+def _costs(stats: dict, bench_path) -> tuple[str, str]:
+    """Training time and peak memory in words: from train_stats.json (every phase, the pre-token counting jobs
+    included) when the run wrote one, otherwise from the train_bpe job's Snakemake benchmark file."""
+    if not stats:
+        bench = read_benchmark(bench_path)
+        return f"{duration(bench.seconds)} (the train_bpe job)", size(bench.max_rss_bytes)
+    phases = stats["seconds"]
+    after_counting = phases["reading_counts"] + phases["merging"] + phases["saving"]
+    wall = phases["counting_longest_shard"] + after_counting
+    total = phases["counting_total"] + after_counting
+    shards = stats.get("num_shards", 1)
+    time = f"{duration(wall)}" + (f" with its {shards} counting jobs in parallel ({duration(total)} of job time)"
+                                  if shards > 1 else "")
+    rss = stats["peak_rss_mb"]
+    memory = (f"{size(max(rss.values()) * 1e6)} (counting job {size(rss['counting_largest_shard_job'] * 1e6)}, "
+              f"its largest worker {size(rss['counting_largest_worker'] * 1e6)}, merging "
+              f"{size(rss['training'] * 1e6)})")
+    return time, memory
+
+
+def _where_the_time_went(s: Section, stats: dict) -> None:
+    if not stats:
+        s.say("_No phase timings: this configuration's train_bpe does not write train_stats.json._")
         return
+    phases = {"pre-token counting": stats["seconds"]["counting_total"],
+              "reading the counts": stats["seconds"]["reading_counts"], "merging": stats["seconds"]["merging"],
+              "saving": stats["seconds"]["saving"]}
     total = sum(phases.values())
     worst = max(phases, key=phases.get)
-    s.say("Where the time went (phase timings of the real run, from train_stats.json): " + ", ".join(
+    s.say("Where the time went (phase timings of the real run, train_stats.json): " + ", ".join(
         f"{name} {duration(sec)} ({percent(sec / total)})" for name, sec in phases.items())
-        + f". The largest share is {worst}" + (f"; {count(stats['unique_pretokens'])} unique pre-tokens were "
-                                                "counted" if stats.get("unique_pretokens") else "")
-        + f". The phases add up to {duration(total)} of the job's {duration(job_seconds)} (the rest is "
-        "interpreter start-up and workflow overhead).")
+        + f". The largest share is {worst}, over {count(stats['pretokens'])} pre-tokens "
+        f"({count(stats['unique_pretokens'])} unique)" + (
+            ": pre-tokenizing the text with the GPT-2 regex dominates, and it is what the parallel counting jobs "
+            "split" if worst == "pre-token counting" else
+            ": the merge loop dominates, since each of the merges updates the pair counts of the words it touches"
+            if worst == "merging" else "") + ".")
 
 
 def _compare_tokenizers(s: Section, inputs: ReportInputs, dataset: str, other: str, vocab: dict) -> None:
