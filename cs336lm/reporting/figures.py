@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pandas as pd  # noqa: E402
 
+from cs336lm.generation_quality import grid_summary  # noqa: E402
 from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token  # noqa: E402
 from cs336lm.reporting.inputs import ReportInputs  # noqa: E402
 from cs336lm.reporting.runs import Runs, best_run, config_value, finished, load_metrics, read_run  # noqa: E402
@@ -144,8 +145,6 @@ def batch_size(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
 
 def generation_grid(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
     """§7.2 `generate`: distinct-2 and the repetition rate of samples against temperature, one line per top-p."""
-    from cs336lm.generation_quality import grid_summary
-
     summary = grid_summary(pd.read_csv(inputs.file("generation_grid")))
     panels = (("distinct_2", "distinct-2 (higher: more varied)"),
               ("repetition_4", "repeated 4-grams (lower: fewer loops)"), ("new_tokens", "new tokens per sample"))
