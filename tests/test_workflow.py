@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -237,8 +238,8 @@ def test_tiny_run_html_report(tiny_run):
     result = snakemake(tiny_run, "--report", "report.html")
     assert result.returncode == 0, output(result)
     html = (tiny_run / "report.html").read_text(errors="replace")
-    for name, figure in all_figures().items():
-        assert f"{name}.png" in html and figure.caption.split(":")[0] in html, name
+    for name, figure in all_figures().items():  # captions sit in the page's JSON, non-ASCII escaped
+        assert f"{name}.png" in html and json.dumps(figure.caption.split(":")[0])[1:-1] in html, name
     tables = ("report.md", "runs.csv", "tokenizer_stats.csv", "generation_grid.csv", *(f"{p}.csv" for p in PROBLEMS))
     for name in tables:
         assert name in html, name

@@ -20,9 +20,9 @@ Writer = Callable[[Section, ReportInputs], None]
 
 @dataclass(frozen=True)
 class Figure:
-    """A figure `figures/<name>.png`: drawn by `plot` from the runs of `roles`, the manifest files `files` it
-    needs and those of `optional` it reads when the configuration makes them (`{dataset}` in a key stands for
-    every dataset of the config)."""
+    """A figure `figures/<name>.png`: drawn by `plot` from the runs of `roles` (only the ablation baseline and the
+    runs whose config has `only` = (dotted key, value), when given), the manifest files `files` it needs and those
+    of `optional` it reads when the configuration makes them (`{dataset}` in a key stands for every dataset)."""
 
     name: str
     plot: Plot
@@ -30,6 +30,7 @@ class Figure:
     roles: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
+    only: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class Deliverable:
 
 def _ablation(name: str, title: str, question: str, spec: ablations.Ablation, caption: str) -> Deliverable:
     return Deliverable(name, "7.3", title, question, ablations.ablation(spec), roles=("ablations",),
-                       figures=(Figure(name, figures.ablation(spec.key, spec.value), caption, roles=("ablations",)),))
+                       figures=(Figure(name, figures.ablation(spec.key, spec.value), caption, roles=("ablations",),
+                                       only=(spec.key, spec.value)),))
 
 
 DELIVERABLES: list[Deliverable] = [

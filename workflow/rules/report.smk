@@ -49,7 +49,7 @@ rule plot_figure:
 
 rule make_tables:
     input:
-        run_files(config["experiments"]),
+        run_files(all_run_dirs()),
     output:
         csv=report(f"{ROOT}/tables/runs.csv", caption="../report/runs_table.rst", category="7.1 experiment_log"),
     log:

@@ -119,15 +119,24 @@ def manifest(roles, files):
 
 
 def run_files(experiments):
-    return [f"{d}/{name}" for e in experiments for d in all_run_dirs()[e].values()
+    """The metrics and summary files of {experiment: {variant: run dir}}."""
+    return [f"{d}/{name}" for variants in experiments.values() for d in variants.values()
             for name in ("metrics.jsonl", "summary.json")]
 
 
 def figure_manifest(wildcards):
+    """The manifest of one figure: its roles' runs (narrowed by `only`, so an ablation's figure reruns only when
+    its own runs change) and the files it reads."""
     figure = all_figures()[wildcards.figure]
     files = report_files()
     keys = expand_keys(figure.files + figure.optional)
-    return manifest(figure.roles, {k: files[k] for k in keys if k in files})
+    spec = manifest(figure.roles, {k: files[k] for k in keys if k in files})
+    if figure.only is not None:
+        key, value = figure.only
+        spec["experiments"] = {e: {v: d for v, d in variants.items()
+                                   if v == spec["baseline"] or RUNS[e, v].config.to_flat()[key] == value}
+                               for e, variants in spec["experiments"].items()}
+    return spec
 
 
 def figure_inputs(wildcards):
