@@ -199,9 +199,10 @@ def generate(s: Section, inputs: ReportInputs) -> None:
         s.say(("\n" + path.read_text(encoding="utf-8")).replace("\n#", "\n####").strip())
         s.read_from(path)
     grid_path = inputs.file("generation_grid")
-    if grid_path is None:
+    grid = pd.read_csv(grid_path, keep_default_na=False) if grid_path else None
+    _fluency(s, inputs, grid)
+    if grid is None:
         return
-    grid = pd.read_csv(grid_path, keep_default_na=False)
     summary = grid_summary(grid)
     s.say("Two decoding factors, measured: every (temperature, top-p) setting below sampled the same prompts with "
           f"the same seeds from `{inputs.relative(grid.model.iloc[0])}`. Proxies per setting (means): "
@@ -221,6 +222,27 @@ def generate(s: Section, inputs: ReportInputs) -> None:
               + "\n```")
     s.figure("generation_grid")
     s.read_from(grid_path)
+
+
+def _fluency(s: Section, inputs: ReportInputs, grid: pd.DataFrame | None) -> None:
+    """A comment on fluency from what can be measured: the TinyStories model's loss against the handout's mark for
+    mostly fluent text, and how often samples end on their own."""
+    runs = {f"{e}/{v}": inputs.summary(d) for _, e, v, d in inputs.members("samples")}
+    stories = [(label, sm) for label, sm in runs.items()
+               if (sm.dataset or {}).get("name") == "tinystories" and finished(sm)]
+    ended = f" Over the whole grid, {percent(grid.stopped_at_eos.mean())} of the samples ended with <|endoftext|> " \
+            "on their own (a finished story) rather than at the token limit." if grid is not None else ""
+    if inputs.synthetic(inputs.datasets_of("samples")) is not False:
+        s.say("Fluency: the demo's models train for seconds on synthetic text, so fluent English is not expected; "
+              "the samples show the pipeline (prompt, sampling, stopping) and how decoding settings change the "
+              "text." + ended)
+        return
+    for label, sm in stories:
+        fluent = sm.final_val_loss <= TINYSTORIES_TARGET
+        reads = "mostly fluent" if fluent else "English-like but often incoherent"
+        s.say(f"Fluency: `{label}` reached a validation loss of {num(sm.final_val_loss)}, "
+              f"{'below' if fluent else 'above'} the {TINYSTORIES_TARGET} at which the handout finds TinyStories "
+              f"text mostly fluent, so its samples should read as {reads} short stories; judge them above." + ended)
 
 
 def _grid_findings(s: Section, summary: pd.DataFrame) -> None:
