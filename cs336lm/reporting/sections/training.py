@@ -104,7 +104,8 @@ def _target_sentence(s: Section, inputs: ReportInputs, best: Any) -> None:
         s.say("The handout's target (TinyStories validation loss ≤ 1.45) does not apply to the demo's synthetic "
               "text.")
         return
-    main = [sm for sm in inputs.summaries("main").values() if (sm.dataset or {}).get("name") == "tinystories"]
+    main = [inputs.summary(d) for _, e, _, d in inputs.members("main")
+            if inputs.experiment_datasets.get(e) == "tinystories"]
     candidates = [best, *main]
     low = min((sm.final_val_loss for sm in candidates if finished(sm)), default=None)
     reached = low is not None and low <= TINYSTORIES_TARGET
@@ -227,9 +228,8 @@ def generate(s: Section, inputs: ReportInputs) -> None:
 def _fluency(s: Section, inputs: ReportInputs, grid: pd.DataFrame | None) -> None:
     """A comment on fluency from what can be measured: the TinyStories model's loss against the handout's mark for
     mostly fluent text, and how often samples end on their own."""
-    runs = {f"{e}/{v}": inputs.summary(d) for _, e, v, d in inputs.members("samples")}
-    stories = [(label, sm) for label, sm in runs.items()
-               if (sm.dataset or {}).get("name") == "tinystories" and finished(sm)]
+    stories = [(f"{e}/{v}", inputs.summary(d)) for _, e, v, d in inputs.members("samples")
+               if inputs.experiment_datasets.get(e) == "tinystories" and finished(inputs.summary(d))]
     ended = f" Over the whole grid, {percent(grid.stopped_at_eos.mean())} of the samples ended with <|endoftext|> " \
             "on their own (a finished story) rather than at the token limit." if grid is not None else ""
     if inputs.synthetic(inputs.datasets_of("samples")) is not False:
