@@ -36,9 +36,6 @@ class ReportInputs:
     def from_dict(cls, values: Mapping[str, Any]) -> ReportInputs:
         return cls(**{key: values[key] for key in cls.__dataclass_fields__ if key in values})
 
-    def to_dict(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in self.__dataclass_fields__ if not key.startswith("_")}
-
     # ---- runs --------------------------------------------------------------------------------------------
 
     def members(self, role: str) -> list[tuple[str, str, str, str]]:

@@ -146,6 +146,6 @@ DELIVERABLES: list[Deliverable] = [
 ]
 
 
-def all_figures(deliverables: list[Deliverable] | None = None) -> dict[str, Figure]:
+def all_figures() -> dict[str, Figure]:
     """{figure name: Figure} of every deliverable."""
-    return {f.name: f for d in (DELIVERABLES if deliverables is None else deliverables) for f in d.figures}
+    return {f.name: f for d in DELIVERABLES for f in d.figures}
