@@ -40,8 +40,8 @@ def demo(course) -> ReportInputs:
     return dataclasses.replace(course, datasets=datasets)
 
 
-def render(inputs: ReportInputs, **kwargs) -> str:
-    return writeup.render(inputs, inputs.results_root, **kwargs)
+def render(inputs: ReportInputs) -> str:
+    return writeup.render(inputs, inputs.results_root)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_edge_comes_from_the_selection_file(course, tmp_path):
     assert "The best rate is the largest stable one" in lr
 
 
-def test_a_deliverable_added_to_the_registry_appears_without_other_edits(course, tmp_path):
+def test_a_deliverable_added_to_the_registry_appears_without_other_edits(course, tmp_path, monkeypatch):
     def plot(inputs, out_path):
         registry.figures.toy_sgd(inputs, out_path)
 
@@ -152,10 +152,12 @@ def test_a_deliverable_added_to_the_registry_appears_without_other_edits(course,
                                  write, roles=("lr_sweep",),
                                  figures=(registry.Figure("extra_figure", plot, "An extra caption.",
                                                           files=("problem/learning_rate_tuning",)),))
+    monkeypatch.setattr(registry, "DELIVERABLES", [*registry.DELIVERABLES, extra])
+    assert registry.all_figures()["extra_figure"] is extra.figures[0]  # what the workflow's plot rule draws
     figure = tmp_path / "extra_figure.png"
-    extra.figures[0].plot(course, figure)
+    registry.all_figures()["extra_figure"].plot(course, figure)
     inputs = dataclasses.replace(course, files={**course.files, "figure/extra_figure": str(figure)})
-    text = render(inputs, deliverables=[*registry.DELIVERABLES, extra])
+    text = render(inputs)
     body = section(text, "extra_problem")
     assert "## 9.9 `extra_problem`: An extra problem" in text and "The extra answer reads 4 sweep runs." in body
     assert "*Figure `extra_figure`: An extra caption.*" in body

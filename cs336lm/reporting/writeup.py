@@ -8,10 +8,11 @@ import os
 from pathlib import Path
 
 from cs336lm.atomic import atomic_write_text
+from cs336lm.reporting import registry
 from cs336lm.reporting.document import Section, markdown_table
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.reference import Reference
-from cs336lm.reporting.registry import DELIVERABLES, Deliverable
+from cs336lm.reporting.registry import Deliverable
 
 
 def heading(deliverable: Deliverable) -> str:
@@ -30,9 +31,10 @@ def render_section(deliverable: Deliverable, inputs: ReportInputs, reference: Re
     return section.finish()
 
 
-def render(inputs: ReportInputs, out_dir: str | os.PathLike, deliverables: list[Deliverable] | None = None) -> str:
-    """The whole writeup as markdown; figure links are relative to `out_dir` (where report.md goes)."""
-    deliverables = DELIVERABLES if deliverables is None else deliverables
+def render(inputs: ReportInputs, out_dir: str | os.PathLike) -> str:
+    """The whole writeup as markdown, one section per registry entry; figure links are relative to `out_dir`
+    (where report.md goes)."""
+    deliverables = registry.DELIVERABLES
     reference = Reference(inputs.reference, demo=False)
     synthetic = sorted(d for d, spec in inputs.datasets.items() if spec.get("synthetic"))
     parts = [
