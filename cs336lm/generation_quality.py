@@ -35,12 +35,29 @@ def repetition_rate(text: str, n: int = 4) -> float | None:
     return repeats / len(grams)
 
 
+def decode_known(tokenizer: Any, ids: Sequence[int]) -> tuple[str, int]:
+    """(text, number of unknown ids): ids the tokenizer's vocabulary lacks become U+FFFD. A model's vocabulary can
+    be larger than the merges its BPE found, and high temperatures do sample those never-trained ids."""
+    vocab = getattr(tokenizer, "vocab", None)
+    if vocab is None or all(i in vocab for i in ids):
+        return tokenizer.decode(list(ids)), 0
+    pieces, run = [], []
+    for i in ids:
+        if i in vocab:
+            run.append(i)
+        else:
+            pieces += [tokenizer.decode(run), "\ufffd"]
+            run = []
+    pieces.append(tokenizer.decode(run))
+    return "".join(pieces), sum(i not in vocab for i in ids)
+
+
 def sample_grid(model_path: str | os.PathLike, tokenizer: Any, prompts: Sequence[str], *,
                 temperatures: Sequence[float], top_ps: Sequence[float], samples_per_prompt: int = 1,
                 max_new_tokens: int = 256, seed: int = 0, eos_token: str = "<|endoftext|>",
                 device: str = "auto") -> pd.DataFrame:
     """One row per sample: the model file, its setting (temperature, top_p), prompt, seed, completion text and
-    quality proxies.
+    quality proxies (and how many sampled ids the tokenizer does not have).
 
     Every setting draws from the same seeds, so settings differ only in how they sample. `tokenizer` needs
     encode(str) -> list[int] and decode(list[int]) -> str.
@@ -60,20 +77,20 @@ def sample_grid(model_path: str | os.PathLike, tokenizer: Any, prompts: Sequence
                 ids = generate(model, tokenizer.encode(prompt) or eos_ids, max_new_tokens, temperature, top_p,
                                eos_id=eos_id, seed=sample_seed)
                 stopped = bool(ids) and ids[-1] == eos_id
-                text = tokenizer.decode(ids[:-1] if stopped else ids)
+                text, unknown = decode_known(tokenizer, ids[:-1] if stopped else ids)
                 rows.append({"model": os.fspath(model_path), "temperature": temperature, "top_p": top_p,
                              "prompt": prompt, "seed": sample_seed,
                              "new_tokens": len(ids), "stopped_at_eos": stopped, "distinct_1": distinct_n(text, 1),
                              "distinct_2": distinct_n(text, 2), "repetition_4": repetition_rate(text, 4),
-                             "completion": text})
+                             "unknown_tokens": unknown, "completion": text})
     return pd.DataFrame(rows)
 
 
 def grid_summary(samples: pd.DataFrame) -> pd.DataFrame:
     """Mean proxies per (temperature, top_p): samples, new tokens, share stopped at <|endoftext|>, distinct-1/2,
-    repetition rate."""
+    repetition rate, and the total of sampled ids the tokenizer does not have."""
     return (samples.groupby(["temperature", "top_p"], sort=True)
             .agg(samples=("seed", "size"), new_tokens=("new_tokens", "mean"), stopped_at_eos=("stopped_at_eos", "mean"),
                  distinct_1=("distinct_1", "mean"), distinct_2=("distinct_2", "mean"),
-                 repetition_4=("repetition_4", "mean"))
+                 repetition_4=("repetition_4", "mean"), unknown_tokens=("unknown_tokens", "sum"))
             .reset_index())

@@ -135,7 +135,8 @@ def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
     grid = pd.DataFrame([{"model": experiments["ts_main"]["main"] + "/model.pt", "temperature": t, "top_p": p,
                           "prompt": "Once upon a time", "seed": s, "new_tokens": 20 + s, "stopped_at_eos": s == 0,
                           "distinct_1": 0.5 + t / 4, "distinct_2": 0.6 + t / 4 - (1 - p) / 10,
-                          "repetition_4": 0.3 - t / 10, "completion": f" there was a dog {t} {p} {s}."}
+                          "repetition_4": 0.3 - t / 10, "unknown_tokens": int(t > 0.5 and s == 1),
+                          "completion": f" there was a dog {t} {p} {s}."}
                          for t in (0.5, 1.0) for p in (0.9, 1.0) for s in (0, 1)])
     grid.to_csv(root / "samples" / "generation_grid.csv", index=False)
     files["generation_grid"] = str(root / "samples" / "generation_grid.csv")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cs336lm.checkpoint import save_checkpoint
-from cs336lm.generation_quality import distinct_n, grid_summary, repetition_rate, sample_grid
+from cs336lm.generation_quality import decode_known, distinct_n, grid_summary, repetition_rate, sample_grid
 from tests.test_decode import ByteTokenizer, tiny_model
 from tests.test_train import one_thread, tiny_config  # noqa: F401 (fixture)
 
@@ -22,6 +22,14 @@ def test_repetition_rate_counts_ngrams_seen_before():
     assert repetition_rate("a b c d e f", 2) == 0.0
     assert repetition_rate("a b a b a b", 2) == 3 / 5  # (a b) (b a) [a b] [b a] [a b]
     assert repetition_rate("a b c", 4) is None
+
+
+def test_ids_the_tokenizer_lacks_decode_to_a_replacement_character():
+    class Partial(ByteTokenizer):
+        vocab = {i: bytes([96 + i]) for i in range(1, 27)}  # the letters a…z only
+
+    assert decode_known(Partial(), [3, 1, 20]) == ("cat", 0)
+    assert decode_known(Partial(), [3, 40, 1, 20, 41]) == ("c\ufffdat\ufffd", 2)
 
 
 def test_sample_grid_on_a_real_model(tmp_path):

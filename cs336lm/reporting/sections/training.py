@@ -213,8 +213,14 @@ def generate(s: Section, inputs: ReportInputs) -> None:
     s.table([{"temperature": f"{r.temperature:g}", "top-p": f"{r.top_p:g}", "samples": r.samples,
               "new tokens": num(r.new_tokens, 3), "stopped at <|endoftext|>": percent(r.stopped_at_eos),
               "distinct-1": num(r.distinct_1, 3), "distinct-2": num(r.distinct_2, 3),
-              "repeated 4-grams": percent(r.repetition_4)} for r in summary.itertuples()])
+              "repeated 4-grams": percent(r.repetition_4), "ids without a token": count(r.unknown_tokens)}
+             for r in summary.itertuples()])
     _grid_findings(s, summary)
+    unknown = summary[summary.unknown_tokens > 0]
+    if len(unknown):
+        s.say(f"At temperature {unknown.temperature.min():g} and above, the model sampled ids its tokenizer does "
+              "not have (shown as �): the model's vocabulary is larger than the merges BPE found on this corpus, and "
+              "their never-trained logits get real probability once the distribution is flattened.")
     cold = grid[(grid.temperature == grid.temperature.min()) & (grid.top_p == grid.top_p.min())].iloc[0]
     hot = grid[(grid.temperature == grid.temperature.max()) & (grid.top_p == grid.top_p.max())].iloc[0]
     for name, row in (("most conservative", cold), ("most random", hot)):
