@@ -41,6 +41,10 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
         s.say(f"`{hard}` ({hard_data}) ends {num(hard_nats - easy_nats, 3)} nats per token above `{easy}` "
               f"({easy_data}), and {num(hard_bpb / easy_bpb, 3)}× higher per byte ({num(hard_bpb, 3)} against "
               f"{num(easy_bpb, 3)} bits), so the gap is in the text, not only in the tokenizers.")
+        tokens = {label: inputs.summary(d).tokens for label, _, _, d in inputs.members("main")}
+        if tokens[hard] != tokens[easy]:
+            s.say(f"The two runs did not train on the same number of tokens ({count(tokens[hard])} for `{hard}`, "
+                  f"{count(tokens[easy])} for `{easy}`), so part of the gap is training length, not data.")
         if hard_data == "owt":
             s.say("With the same model and token budget, web text (many topics, names, numbers, code, several "
                   "languages) leaves far more to predict than stories written in a small children's vocabulary; "

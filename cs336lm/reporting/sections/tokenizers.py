@@ -99,6 +99,12 @@ def train_bpe(dataset: str, compare_with: str | None = None):
             {"quantity": "handout budget", "ours": MISSING, "reference": ref.cell(f"bpe_budget/{dataset}")},
         ])
         s.say(f"The longest token, {longest.decode('utf-8', errors='replace')!r}, is {describe_token(longest)}.")
+        wanted = inputs.datasets.get(dataset, {}).get("vocab_size")
+        learned = len(vocab) + len(inputs.special_tokens(dataset))
+        if wanted and learned < wanted:
+            s.say(f"BPE stopped at {count(learned)} of the {count(wanted)} vocabulary entries configured: no pair "
+                  "of tokens occurs in this corpus any more. The model keeps the configured size, so its "
+                  f"{count(wanted - learned)} extra ids are never trained.")
         _where_the_time_went(s, stats)
         s.read_from(stats_path or bench_path, inputs.file(f"vocab/{dataset}"))
         if compare_with:
@@ -194,9 +200,9 @@ def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
     _throughput(s, table)
     largest = max(inputs.datasets[d].get("vocab_size", 0) for d in datasets if d in inputs.datasets)
     s.say(f"(d) Token ids are stored as uint16: the largest vocabulary here has {count(largest)} entries, "
-          f"{'below' if largest <= UINT16_IDS else 'ABOVE'} 2¹⁶ = 65,536, so every id fits in two bytes, half of "
-          "int32's size (and a tenth of Python's int objects), which matters for the memory-mapped training "
-          "data.")
+          f"{'below' if largest <= UINT16_IDS else 'ABOVE'} 2¹⁶ = 65,536, so every id fits in two bytes: half of "
+          "int32 and a fraction of a Python int's 28 bytes, which matters for token arrays of billions of ids "
+          "memory-mapped during training.")
     s.read_from(path)
 
 
@@ -204,9 +210,11 @@ def _throughput(s: Section, table: pd.DataFrame) -> None:
     """(c): encoding throughput, saying which encoder path produced each number."""
     path_column = next((c for c in ("encoder", "backend") if c in table.columns), None)
     if path_column is None:
-        s.say("(c) Throughput: this table does not say which encoder path (from-scratch or fast) produced it, so "
-              "no throughput is quoted.")
-        return
+        table = table.assign(encoder="Tokenizer.encode (path not recorded)")
+        path_column = "encoder"
+        s.say("This table does not record which encoder path ran: `Tokenizer.encode` hands long texts to tiktoken's "
+              "Rust core built from our merges when it reproduces them exactly, and uses the from-scratch Python "
+              "encoder otherwise, so these rates are most likely the fast path's.")
     rows = []
     for r in table.itertuples():
         rate = r.mb_per_s * 1e6

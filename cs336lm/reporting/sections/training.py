@@ -175,8 +175,9 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
             f"{size[first]} to {count(speeds[last])} at batch {size[last]} "
             f"({times(speeds[last] / max(speeds[first], 1e-9))}): bigger matmuls use the device better. ")
     text += ("Each batch size used its own tuned learning rate. " if tuned else
-             f"All batch sizes used lr {lrs.pop():g}, not re-tuned per batch, so the comparison favours the batch "
-             "that rate was tuned for. " if len(lrs) == 1 else "The learning rates differ between batch sizes. ")
+             f"All batch sizes used lr {lrs.pop():g}, the same for every batch size rather than re-tuned, so the "
+             "larger batches, with fewer steps, are held back unless their rate is raised. " if len(lrs) == 1 else
+             "The learning rates differ between batch sizes. ")
     if best != last and finished(summaries[last]):
         gap = summaries[last].final_val_loss - summaries[best].final_val_loss
         resolved = noise is None or gap > noise
@@ -239,9 +240,10 @@ def _fluency(s: Section, inputs: ReportInputs, grid: pd.DataFrame | None) -> Non
     ended = f" Over the whole grid, {percent(grid.stopped_at_eos.mean())} of the samples ended with <|endoftext|> " \
             "on their own (a finished story) rather than at the token limit." if grid is not None else ""
     if inputs.synthetic(inputs.datasets_of("samples")) is not False:
-        s.say("Fluency: the demo's models train for seconds on synthetic text, so fluent English is not expected; "
-              "the samples show the pipeline (prompt, sampling, stopping) and how decoding settings change the "
-              "text." + ended)
+        s.say("Fluency: the demo's corpus is generated from a small set of sentence templates, which even a tiny "
+              "model imitates within seconds, so grammatical sentences here say little; what to judge is whether "
+              "they hold together as a story. The handout's fluency mark (TinyStories validation loss ≤ 1.45) does "
+              "not apply to synthetic text." + ended)
         return
     for label, sm in stories:
         fluent = sm.final_val_loss <= TINYSTORIES_TARGET
