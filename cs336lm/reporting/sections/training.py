@@ -217,6 +217,9 @@ def generate(s: Section, inputs: ReportInputs) -> None:
               "repeated 4-grams": percent(r.repetition_4), "ids without a token": count(r.unknown_tokens)}
              for r in summary.itertuples()])
     _grid_findings(s, summary)
+    if summary.samples.min() < 8:
+        s.say(f"With {summary.samples.min()} samples per setting these proxies are noisy: read the trend across "
+              "settings, not single cells.")
     unknown = summary[summary.unknown_tokens > 0]
     if len(unknown):
         s.say(f"At temperature {unknown.temperature.min():g} and above, the model sampled ids its tokenizer does "
