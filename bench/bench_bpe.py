@@ -72,7 +72,7 @@ def make_corpus(mb: float = 20, cache_dir: str | Path | None = None, seed: int =
 
 
 def _ours(path: str, vocab_size: int, workers: int, out) -> None:
-    from cs336lm.bpe import train_bpe
+    from cs336lm.tokenization import train_bpe
 
     t = time.perf_counter()
     vocab, merges = train_bpe(path, vocab_size, [SPECIAL], num_workers=workers)

@@ -19,9 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_bpe import SPECIAL, make_corpus  # noqa: E402
 
-from cs336lm.bpe import train_bpe  # noqa: E402
-from cs336lm.pretokenize import GPT2_PATTERN  # noqa: E402
-from cs336lm.tokenizer import Tokenizer  # noqa: E402
+from cs336lm.tokenization import Tokenizer, train_bpe  # noqa: E402
+from cs336lm.tokenization.pretokenize import GPT2_PATTERN  # noqa: E402
 
 
 def trained_tokenizer(corpus: Path, vocab_size: int) -> Tokenizer:

@@ -26,7 +26,7 @@ import psutil  # noqa: E402
 from bench_bpe import make_corpus  # noqa: E402
 from bench_encode import trained_tokenizer  # noqa: E402
 
-from cs336lm.tokenizer import tokenize_file  # noqa: E402
+from cs336lm.tokenization import tokenize_file  # noqa: E402
 
 SAMPLE_S = 0.2
 

@@ -172,7 +172,7 @@ def run_load_checkpoint(
 def get_tokenizer(
     vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]], special_tokens: list[str] | None = None
 ) -> Any:
-    from cs336lm.tokenizer import Tokenizer  # lazy: the tokenizer modules are built alongside this file
+    from cs336lm.tokenization import Tokenizer
 
     return Tokenizer(vocab, merges, special_tokens)
 
@@ -180,6 +180,6 @@ def get_tokenizer(
 def run_train_bpe(
     input_path: str | os.PathLike, vocab_size: int, special_tokens: list[str], **kwargs: Any
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
-    from cs336lm.bpe import train_bpe
+    from cs336lm.tokenization import train_bpe
 
     return train_bpe(input_path, vocab_size, special_tokens, **kwargs)

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from cs336lm.bpe import merge_counts, train_bpe
-from cs336lm.tokenizer import str_to_token
+from cs336lm.tokenization.bpe import merge_counts, train_bpe
+from cs336lm.tokenization.gpt2_format import str_to_token
 
 
 def test_worked_example_from_the_handout():

@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from cs336lm import pretokenize
-from cs336lm.pretokenize import (
+from cs336lm.tokenization import pretokenize
+from cs336lm.tokenization.pretokenize import (
     GPT2_REGEX,
     count_pretokens,
     count_text,

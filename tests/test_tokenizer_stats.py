@@ -1,8 +1,7 @@
 """Tokenizer experiments table: one row per (tokenizer, corpus) with the handout §2.7 quantities."""
 
-from cs336lm.bpe import train_bpe
-from cs336lm.tokenizer import Tokenizer
-from cs336lm.tokenizer_stats import sample_documents, tokenizer_stats
+from cs336lm.tokenization import Tokenizer, train_bpe
+from cs336lm.tokenization.stats import sample_documents, tokenizer_stats
 
 EOT = "<|endoftext|>"
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from cs336lm.tokenizer import Tokenizer, tokenize_file
+from cs336lm.tokenization import Tokenizer, tokenize_file
 
 
 def main(snakemake):

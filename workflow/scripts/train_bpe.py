@@ -3,8 +3,7 @@
 import logging
 from pathlib import Path
 
-from cs336lm.bpe import train_bpe
-from cs336lm.tokenizer import Tokenizer
+from cs336lm.tokenization import Tokenizer, train_bpe
 
 
 def main(snakemake):

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from cs336lm.pretokenize import read_chunk
-from cs336lm.tokenizer import Tokenizer
+from cs336lm.tokenization.pretokenize import read_chunk
+from cs336lm.tokenization.tokenizer import Tokenizer
 
 PILE_BYTES = 825e9
 

@@ -1,6 +1,6 @@
 """Byte-level BPE training (handout §2.5, Sennrich et al. 2016): `train_bpe(...) -> (vocab, merges)`.
 
-Pre-token counts come from `cs336lm.pretokenize`; the merge loop keeps pair counts incrementally, with an
+Pre-token counts come from `cs336lm.tokenization.pretokenize`; the merge loop keeps pair counts incrementally, with an
 index from each pair to the words holding it and a lazy max-heap, so a merge only touches words it changes.
 """
 
@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 
-from cs336lm.pretokenize import count_pretokens
-from cs336lm.tokenizer import bytes_to_unicode
+from cs336lm.tokenization.gpt2_format import bytes_to_unicode
+from cs336lm.tokenization.pretokenize import count_pretokens
 
 log = logging.getLogger(__name__)
 
