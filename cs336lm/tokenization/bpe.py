@@ -72,73 +72,115 @@ def train_bpe(
 def merge_counts(counts: Mapping[str, int] | Iterable[tuple[bytes, int]], num_merges: int) -> list[tuple[bytes, bytes]]:
     """The BPE merge loop on pre-token counts ({pre-token: count}, str or bytes keys); up to `num_merges` merges.
 
+    Each word is a str with one character per token (chr(id)), so finding and replacing a pair in a word runs in
+    C (`str.find`, `str.replace`, which is BPE's left-to-right merge). Pair counts change only next to the merged
+    pair, and `where` maps a pair to the words that may hold it, so a merge touches only those words.
+
     >>> merge_counts({"low": 5, "lower": 2, "widest": 3, "newest": 6}, 6)[:3]
     [(b's', b't'), (b'e', b'st'), (b'o', b'w')]
     """
     items = counts.items() if isinstance(counts, Mapping) else counts
-    token_bytes: list[bytes] = [bytes([b]) for b in range(256)]  # local ids: byte b is id b
+    token_bytes: list[bytes] = [bytes([b]) for b in range(256)]  # local ids: byte b is id b, i.e. chr(b)
     keys: list[str] = [_reverse_key(t) for t in token_bytes]
-    words: list[list[int]] = []
+    words: list[str] = []
     freqs: list[int] = []
-    pair_counts: dict[tuple[int, int], int] = defaultdict(int)
-    where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> indices of words that may hold it
+    pair_counts: dict[str, int] = defaultdict(int)  # a pair is the 2-character str of its two ids
+    where: dict[str, list[int]] = defaultdict(list)  # pair -> words that may hold it (stale entries allowed)
     for word, freq in items:
-        seq = list(word.encode("utf-8") if isinstance(word, str) else word)
-        if len(seq) < 2:
+        w = (word.encode("utf-8") if isinstance(word, str) else bytes(word)).decode("latin-1")
+        if len(w) < 2:
             continue  # a single byte has no pair to merge
         wi = len(words)
-        words.append(seq)
+        words.append(w)
         freqs.append(freq)
-        for pair in pairwise(seq):
+        for j in range(len(w) - 1):
+            pair = w[j : j + 2]
             pair_counts[pair] += freq
-            where[pair].add(wi)
+            where[pair].append(wi)
 
-    heap = [(-c, keys[a], keys[b], a, b) for (a, b), c in pair_counts.items()]
+    heap = [(-c, keys[ord(p[0])], keys[ord(p[1])], p) for p, c in pair_counts.items()]
     heapq.heapify(heap)
     merges: list[tuple[bytes, bytes]] = []
     while len(merges) < num_merges and heap:
-        neg, _, _, a, b = heapq.heappop(heap)
-        current = pair_counts.get((a, b), 0)
+        neg, _, _, pair = heapq.heappop(heap)
+        current = pair_counts.get(pair, 0)
         if current != -neg:
             # Counts only fall outside the new token's pairs, so a stale entry is an overestimate: re-queue it.
             if current > 0:
-                heapq.heappush(heap, (-current, keys[a], keys[b], a, b))
+                heapq.heappush(heap, (-current, keys[ord(pair[0])], keys[ord(pair[1])], pair))
             continue
-        new = len(token_bytes)
+        a, b = ord(pair[0]), ord(pair[1])
+        new = chr(len(token_bytes))
         token_bytes.append(token_bytes[a] + token_bytes[b])
-        keys.append(_reverse_key(token_bytes[new]))
+        keys.append(_reverse_key(token_bytes[-1]))
         merges.append((token_bytes[a], token_bytes[b]))
-        touched: set[tuple[int, int]] = set()
-        for wi in where.pop((a, b)):
-            _merge_word(words, wi, freqs[wi], a, b, new, pair_counts, where, touched)
-        del pair_counts[(a, b)]
-        for pair in touched:
-            count = pair_counts[pair]
+        # The loop below is the hot path (about a million word visits for 20 MB of text), so it is written out
+        # in one function body: calls and attribute look-ups would double its time.
+        first, second = pair
+        touched: set[str] = set()
+        for wi in where.pop(pair):
+            old = words[wi]
+            i = old.find(pair)
+            if i < 0:
+                continue  # stale index entry: an earlier merge already removed the pair from this word
+            freq = freqs[wi]
+            merged = words[wi] = old.replace(pair, new)
+            if len(merged) == len(old) - 1:  # one occurrence (the common case): only its two neighbours change
+                if i:
+                    pair_counts[old[i - 1] + first] -= freq
+                    p = old[i - 1] + new
+                    pair_counts[p] += freq
+                    where[p].append(wi)
+                    touched.add(p)
+                if i + 2 < len(old):
+                    pair_counts[second + old[i + 2]] -= freq
+                    p = new + old[i + 2]
+                    pair_counts[p] += freq
+                    where[p].append(wi)
+                    touched.add(p)
+                continue
+            for j in range(len(old) - 1):
+                pair_counts[old[j : j + 2]] -= freq
+            for j in range(len(merged) - 1):
+                p = merged[j : j + 2]
+                pair_counts[p] += freq
+                if new in p:
+                    where[p].append(wi)
+                    touched.add(p)
+        del pair_counts[pair]
+        for p in touched:
+            count = pair_counts[p]
             if count > 0:
-                heapq.heappush(heap, (-count, keys[pair[0]], keys[pair[1]], pair[0], pair[1]))
+                heapq.heappush(heap, (-count, keys[ord(p[0])], keys[ord(p[1])], p))
     return merges
 
 
-def _merge_word(words, wi, freq, a, b, new, pair_counts, where, touched) -> None:
-    """Replace (a, b) by `new` in word `wi`, moving its pair counts; pairs with `new` go into `touched`."""
-    old = words[wi]
-    n = len(old)
-    out: list[int] = []
-    i = 0
-    while i < n:
-        if i + 1 < n and old[i] == a and old[i + 1] == b:
-            out.append(new)
-            i += 2
-        else:
-            out.append(old[i])
-            i += 1
-    if len(out) == n:
-        return  # stale index entry: an earlier merge already removed the pair from this word
-    for pair in pairwise(old):
-        pair_counts[pair] -= freq
-    for pair in pairwise(out):
-        pair_counts[pair] += freq
-        if new in pair:
-            where[pair].add(wi)
-            touched.add(pair)
-    words[wi] = out
+def reference_merges(counts: Mapping[str, int], num_merges: int) -> list[tuple[bytes, bytes]]:
+    """The from-scratch reference for `merge_counts` (tests only): recount every pair before each merge, take the
+    most frequent, ties to the lexicographically greater (first_bytes, second_bytes), merge it everywhere."""
+    words: dict[tuple[bytes, ...], int] = defaultdict(int)
+    for word, freq in counts.items():
+        words[tuple(bytes([b]) for b in word.encode("utf-8"))] += freq
+    merges: list[tuple[bytes, bytes]] = []
+    while len(merges) < num_merges:
+        pairs: dict[tuple[bytes, bytes], int] = defaultdict(int)
+        for word, freq in words.items():
+            for pair in pairwise(word):
+                pairs[pair] += freq
+        if not pairs:
+            break
+        best = max(pairs, key=lambda p: (pairs[p], p))
+        merges.append(best)
+        merged: dict[tuple[bytes, ...], int] = defaultdict(int)
+        for word, freq in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if word[i : i + 2] == best:
+                    out.append(best[0] + best[1])
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            merged[tuple(out)] += freq
+        words = merged
+    return merges
