@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_bpe import SPECIAL, make_corpus  # noqa: E402
+from corpus import SPECIAL, make_corpus  # noqa: E402
 
 from cs336lm.tokenization import Tokenizer, train_bpe  # noqa: E402
 from cs336lm.tokenization.pretokenize import GPT2_PATTERN  # noqa: E402
