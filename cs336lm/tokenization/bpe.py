@@ -42,23 +42,26 @@ def train_bpe(
     the text before counting, so no merge crosses one. The result is the same for any `num_workers`
     (`None` = all cores).
     """
-    specials = list(dict.fromkeys(special_tokens or ()))
-    if vocab_size < 256 + len(specials):
-        raise ValueError(
-            f"vocab_size={vocab_size} is too small: it must hold the 256 byte tokens and "
-            f"{len(specials)} special token(s), i.e. be at least {256 + len(specials)}"
-        )
+    specials = _checked_specials(vocab_size, special_tokens)
     if not os.path.isfile(input_path):
         raise FileNotFoundError(f"BPE training input not found: {input_path}")
     if os.path.getsize(input_path) == 0:
         raise ValueError(f"BPE training input is empty: {input_path}")
     counts = count_pretokens(input_path, specials, num_workers)
+    return train_bpe_from_counts(counts, vocab_size, specials, source=str(input_path))
+
+
+def train_bpe_from_counts(
+    counts: Mapping[str, int], vocab_size: int, special_tokens: Sequence[str] | None = None, source: str = "the corpus"
+) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
+    """`train_bpe` on pre-token counts already made (e.g. summed over shards); `source` names them in errors."""
+    specials = _checked_specials(vocab_size, special_tokens)
     if not counts:
-        raise ValueError(f"BPE training input has no text outside special tokens: {input_path}")
+        raise ValueError(f"BPE training input has no text outside special tokens: {source}")
     num_merges = vocab_size - 256 - len(specials)
     merges = merge_counts(counts, num_merges)
     if len(merges) < num_merges:
-        log.warning("%s: only %d merges possible (asked for %d)", input_path, len(merges), num_merges)
+        log.warning("%s: only %d merges possible (asked for %d)", source, len(merges), num_merges)
     # Single bytes in GPT-2's id order (printable Latin-1 first, the order bytes_to_unicode assigns), so saved
     # files match GPT-2's layout and tiktoken's data_gym_to_mergeable_bpe_ranks loads them unchanged.
     vocab = {i: bytes([b]) for i, b in enumerate(bytes_to_unicode())}
@@ -67,6 +70,16 @@ def train_bpe(
     for s in specials:
         vocab[len(vocab)] = s.encode("utf-8")
     return vocab, merges
+
+
+def _checked_specials(vocab_size: int, special_tokens: Sequence[str] | None) -> list[str]:
+    specials = list(dict.fromkeys(special_tokens or ()))
+    if vocab_size < 256 + len(specials):
+        raise ValueError(
+            f"vocab_size={vocab_size} is too small: it must hold the 256 byte tokens and "
+            f"{len(specials)} special token(s), i.e. be at least {256 + len(specials)}"
+        )
+    return specials
 
 
 def merge_counts(counts: Mapping[str, int] | Iterable[tuple[bytes, int]], num_merges: int) -> list[tuple[bytes, bytes]]:

@@ -1,6 +1,6 @@
-"""uint16 token files (handout §2.7, §5.1): `tokenize_file` writes a text file's ids as a 1-D `.npy`, encoding
-chunks in worker processes and streaming them to disk; `open_tokens` memory-maps one and `check_tokens` validates
-it in bounded memory."""
+"""uint16 token files (handout §2.7, §5.1): `tokenize_file` writes a text file's (or a shard's) ids as a 1-D `.npy`,
+encoding chunks in worker processes and streaming them to disk; `concatenate_token_files` joins shards;
+`open_tokens` memory-maps one and `check_tokens` validates it in bounded memory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 import multiprocessing as mp
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cs336lm.atomic import atomic_path
-from cs336lm.tokenization.pretokenize import plan_chunks, read_chunk, resolve_workers
+from cs336lm.tokenization.pretokenize import plan_chunks, read_chunk, resolve_workers, shard_bounds
 from cs336lm.tokenization.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ TOKENIZE_CHUNK_BYTES = 1 << 20
 # Chunks submitted but not yet written, per worker: enough to keep workers busy while the parent writes.
 _IN_FLIGHT_PER_WORKER = 2
 _NPY_HEADER_BYTES = 128
+_COPY_TOKENS = 1 << 24  # 32 MiB of uint16 at a time when joining token files
 
 _worker_tokenizer: Tokenizer | None = None
 
@@ -86,10 +87,14 @@ def _in_order(pool, jobs: list[tuple[str, int, int]], window: int) -> Iterator[n
 
 
 def tokenize_file(
-    text_path: str | os.PathLike, tokenizer: Tokenizer, out_path: str | os.PathLike, num_workers: int | None = None
+    text_path: str | os.PathLike,
+    tokenizer: Tokenizer,
+    out_path: str | os.PathLike,
+    num_workers: int | None = None,
+    byte_range: tuple[int, int] | None = None,
 ) -> int:
-    """Encode a UTF-8 text file into a uint16 `.npy` (open it with `np.load(path, mmap_mode="r")`); returns the
-    number of tokens.
+    """Encode a UTF-8 text file, or its `byte_range` (a shard from `pretokenize.shard_bounds`), into a uint16
+    `.npy` (open it with `open_tokens`); returns the number of tokens.
 
     The file is cut where no special token or pre-token spans a cut (`find_chunk_boundaries`), so the ids equal
     `tokenizer.encode` of the whole text. Chunks of about TOKENIZE_CHUNK_BYTES are encoded in worker processes,
@@ -101,12 +106,12 @@ def tokenize_file(
         raise ValueError(f"vocabulary has ids up to {top}: more than 65,536 ids do not fit a uint16 token file")
     text_path, out_path = str(text_path), Path(out_path)
     workers = resolve_workers(num_workers)
-    chunks = plan_chunks(text_path, tokenizer.special_tokens, workers, TOKENIZE_CHUNK_BYTES)
+    chunks = plan_chunks(text_path, tokenizer.special_tokens, workers, TOKENIZE_CHUNK_BYTES, byte_range)
     jobs = [(text_path, s, e) for s, e in chunks]
     # Decide the fast path once here, not in every worker.
     tokenizer.fast_path_ok()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    size, total, done = chunks[-1][1] if chunks else 0, 0, 0
+    size, total, done = chunks[-1][1] - chunks[0][0], 0, 0
     with atomic_path(out_path) as partial, open(partial, "wb") as f, contextlib.ExitStack() as stack:
         f.write(npy_header(0))
         if workers > 1 and len(jobs) > 1:
@@ -126,6 +131,38 @@ def tokenize_file(
         f.seek(0)
         f.write(npy_header(total))
     log.info("tokenized %s: %d tokens -> %s", text_path, total, out_path)
+    return total
+
+
+def tokenize_shard(
+    text_path: str | os.PathLike,
+    tokenizer: Tokenizer,
+    shard: int,
+    num_shards: int,
+    out_path: str | os.PathLike,
+    num_workers: int | None = None,
+) -> int:
+    """`tokenize_file` on shard `shard` of `num_shards` (`shard_bounds`); joined in order by
+    `concatenate_token_files`, the shards give exactly the ids of the whole file."""
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard {shard} is outside 0..{num_shards - 1}")
+    bounds = shard_bounds(text_path, num_shards, tokenizer.special_tokens)
+    return tokenize_file(text_path, tokenizer, out_path, num_workers, (bounds[shard], bounds[shard + 1]))
+
+
+def concatenate_token_files(parts: Sequence[str | os.PathLike], out_path: str | os.PathLike) -> int:
+    """Join uint16 token files (e.g. the shards of one split, in order) into one, streaming _COPY_TOKENS at a
+    time; returns the number of tokens. The output appears atomically or not at all."""
+    arrays = [open_tokens(p) for p in parts]
+    total = sum(len(a) for a in arrays)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_path) as partial, open(partial, "wb") as f:
+        f.write(npy_header(total))
+        for array in arrays:
+            for start in range(0, len(array), _COPY_TOKENS):
+                np.asarray(array[start : start + _COPY_TOKENS]).tofile(f)
+    log.info("joined %d token files: %d tokens -> %s", len(arrays), total, out_path)
     return total
 
 
