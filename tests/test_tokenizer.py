@@ -186,3 +186,13 @@ def test_from_files_errors_name_file_and_line(gpt2, tmp_path):
         Tokenizer.from_files(vocab_path, bad)
     with pytest.raises(ValueError, match=r"special token '<\|pad\|>' is not in .*vocab.json"):
         Tokenizer.from_files(vocab_path, merges_path, [EOT, "<|pad|>"])
+
+
+def test_course_adapter_uses_the_from_scratch_encoder(gpt2, fixtures_dir):
+    from tests.adapters import get_tokenizer
+
+    tok, enc = gpt2
+    course = get_tokenizer(tok.vocab, tok.merges, [EOT])
+    text = (fixtures_dir / "tinystories_sample.txt").read_text(encoding="utf-8") * 4  # long: would go fast
+    assert course.encode(text) == enc.encode(text, allowed_special={EOT})
+    assert course.backend == "python" and not course.fast_path_ok() and course._fast is None

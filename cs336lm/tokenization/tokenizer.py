@@ -8,7 +8,6 @@ checking that rank-BPE equals merge-BPE for this vocabulary.
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -79,6 +78,7 @@ class Tokenizer:
         self._special_re = special_token_regex(self.special_tokens)
         self._special_prefixes = {s[:k] for s in self.special_tokens for k in range(1, len(s))}
         self._special_set = set(self.special_tokens)
+        self._longest_special = max(map(len, self.special_tokens), default=0)
         self._specials_prefix_free = not (self._special_set & self._special_prefixes)
         self._cache: dict[str, list[int]] = {}
         self._fast = None  # tiktoken.Encoding once built
@@ -134,17 +134,40 @@ class Tokenizer:
 
     def _safe_cut(self, buf: str) -> int:
         """A position in `buf` such that encoding buf[:p] and buf[p:] apart equals encoding buf whole."""
-        # A suffix that could grow into a special token must wait for more input.
-        hold = next((k for k in range(min(len(buf), 256), 0, -1) if buf[-k:] in self._special_prefixes), 0)
-        limit = len(buf) - hold
+        limit = self._settled_specials(buf)
         tail = split_on_special(buf[:limit], self._special_re)[-1]
         start = limit - len(tail)  # the last ordinary segment (a special token or nothing precedes it)
         m = _SAFE_CUT.search(buf, start, limit)
         if m and m.start() > start:
             return m.start()
-        last = deque(GPT2_REGEX.finditer(buf, start, limit), maxlen=1)
-        # The last pre-token may still grow; everything before it is final.
-        return last[0].start() if last else limit
+        # The last pre-token may still grow, so cut at a pre-token start before it; and only after a non-whitespace
+        # character: a whitespace run that ends at the cut would be matched differently once alone, because its
+        # (?!\S) lookahead would see the end instead of the next pre-token.
+        starts = [m.start() for m in GPT2_REGEX.finditer(buf, start, limit)]
+        if not starts:
+            return limit
+        return next((p for p in reversed(starts[:-1]) if not buf[p - 1].isspace()), start)
+
+    def _settled_specials(self, buf: str) -> int:
+        """Where the text starts that more input could still turn into, or fold into, a special token.
+
+        Specials are matched leftmost-longest from the start of `buf`. A match that starts within the longest
+        special's length of the end may be the beginning of a longer special (with "<|eot|>" and "<|eot|><|eot|>"
+        registered, "<|eot|>" at the end may pair with the next chunk's); after the last settled match, a suffix
+        that is a proper prefix of a special may complete into one.
+        """
+        n, longest = len(buf), self._longest_special
+        limit, settled = n, 0
+        if self._special_re is not None:
+            for m in self._special_re.finditer(buf):
+                if m.start() + longest > n:
+                    limit = m.start()
+                    break
+                settled = m.end()
+        for r in range(max(settled, n - longest + 1), limit):
+            if buf[r:] in self._special_prefixes:
+                return r
+        return limit
 
     def _encode_ordinary(self, text: str) -> list[int]:
         """Reference encoder: GPT-2 pre-tokens, each merged by rank, cached per pre-token string."""
