@@ -1,7 +1,7 @@
 """Sharded BPE and tokenization equal the single-job path byte for byte: shard bounds, summed pre-token counts,
 the trained tokenizer's files and the joined token file, for 2 and 5 shards, a shard boundary right next to a
-special token, a shard with no special token, multi-byte UTF-8 at the edges; and the workflow's scatter/gather
-on the tiny config in a real Snakemake run."""
+special token, a shard with no special token, multi-byte UTF-8 at the edges; the same files across runs and
+worker counts; and the workflow's scatter/gather on the tiny config in a real Snakemake run."""
 
 from __future__ import annotations
 
@@ -104,6 +104,24 @@ def test_more_shards_than_cuts_gives_empty_shards_and_the_same_result(tmp_path, 
     path.write_text(f"tiny text{EOT}and more", encoding="utf-8")
     bounds = _sharded_equals_single(path, tmp_path, 5, vocab_size=260)
     assert len(set(bounds)) < len(bounds)
+
+
+def test_same_files_across_runs_and_worker_counts(tmp_path, monkeypatch):
+    # Determinism: two runs, 1 vs 2 workers (tiny chunks, so the 2-worker runs really split the work) give
+    # byte-identical tokenizer files and token files.
+    monkeypatch.setattr(pretokenize, "SERIAL_BELOW_BYTES", 0)
+    monkeypatch.setattr(pretokenize, "CHUNK_BYTES", 20_000)
+    text = tmp_path / "web.txt"
+    write_stories(text, 150_000, seed=5, style="web")
+    files = []
+    for run, workers in enumerate([1, 2, 2]):
+        out = tmp_path / f"run{run}"
+        vocab, merges = train_bpe(text, 400, [EOT], num_workers=workers)
+        save_gpt2_files(vocab, merges, out)
+        tok = Tokenizer.from_files(out / "vocab.json", out / "merges.txt", [EOT])
+        tokenize_file(text, tok, out / "tokens.npy", num_workers=workers)
+        files.append([(out / name).read_bytes() for name in ("vocab.json", "merges.txt", "tokens.npy")])
+    assert files[0] == files[1] == files[2]
 
 
 def test_shard_index_is_checked(tmp_path):
