@@ -35,11 +35,14 @@ _IN_FLIGHT_PER_WORKER = 2
 PROGRESS_ABOVE_BYTES = 64 << 20
 
 
-def special_token_regex(special_tokens: Sequence[str] | None) -> regex.Pattern | None:
-    """A capturing alternation of the special tokens, longest first, so the longest of overlapping ones wins."""
+def special_token_regex(special_tokens: Sequence[str] | None, as_bytes: bool = False) -> regex.Pattern | None:
+    """A capturing alternation of the special tokens, longest first, so the longest of overlapping ones wins
+    (on UTF-8 bytes with `as_bytes`)."""
     if not special_tokens:
         return None
-    ordered = sorted(set(special_tokens), key=lambda s: (-len(s), s))
+    ordered = sorted(set(special_tokens), key=lambda s: (-len(s.encode("utf-8")), s))
+    if as_bytes:
+        return regex.compile(b"(" + b"|".join(regex.escape(s.encode("utf-8")) for s in ordered) + b")")
     return regex.compile("(" + "|".join(regex.escape(s) for s in ordered) + ")")
 
 
