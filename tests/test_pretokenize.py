@@ -9,6 +9,7 @@ from cs336lm.tokenization import pretokenize
 from cs336lm.tokenization.pretokenize import (
     GPT2_REGEX,
     count_pretokens,
+    count_segmented,
     count_text,
     find_chunk_boundaries,
     special_token_regex,
@@ -147,3 +148,17 @@ def test_not_utf8_names_the_file(tmp_path):
     path.write_bytes("caf\u00e9".encode("latin-1"))
     with pytest.raises(ValueError, match=r"latin1\.txt: not valid UTF-8 at byte 3"):
         count_pretokens(path, [])
+
+
+@pytest.mark.parametrize("specials", [OVERLAPPING, ["<|endoftext|>"], []], ids=["overlapping", "eot", "none"])
+def test_segmented_counting_equals_counting_the_whole_text(specials):
+    # Random texts from the tokenizer fuzz (every plane, marks, emoji, whitespace runs, specials), and the
+    # overlapping-specials corpus: counting one distinct segment at a time must change nothing.
+    from tests.test_tokenizer_fuzz import random_text
+
+    rng = random.Random(len(specials))
+    texts = [random_text(rng, surrogates=False) for _ in range(300)] + [_overlapping_text(seed=1)]
+    texts.append("".join(texts))
+    for text in texts:
+        expected = count_text(text, special_token_regex(specials))
+        assert count_segmented(text.encode("utf-8"), special_token_regex(specials, as_bytes=True)) == expected, text

@@ -129,7 +129,6 @@ def merge_counts(counts: Mapping[str, int] | Iterable[tuple[bytes, int]], num_me
         merges.append((token_bytes[a], token_bytes[b]))
         # The loop below is the hot path (about a million word visits for 20 MB of text), so it is written out
         # in one function body: calls and attribute look-ups would double its time.
-        first, second = pair
         touched: set[str] = set()
         for wi in where.pop(pair):
             old = words[wi]
@@ -140,14 +139,14 @@ def merge_counts(counts: Mapping[str, int] | Iterable[tuple[bytes, int]], num_me
             merged = words[wi] = old.replace(pair, new)
             if len(merged) == len(old) - 1:  # one occurrence (the common case): only its two neighbours change
                 if i:
-                    pair_counts[old[i - 1] + first] -= freq
-                    p = old[i - 1] + new
+                    pair_counts[old[i - 1 : i + 1]] -= freq  # (left, first) becomes (left, new)
+                    p = merged[i - 1 : i + 1]
                     pair_counts[p] += freq
                     where[p].append(wi)
                     touched.add(p)
                 if i + 2 < len(old):
-                    pair_counts[second + old[i + 2]] -= freq
-                    p = new + old[i + 2]
+                    pair_counts[old[i + 1 : i + 3]] -= freq  # (second, right) becomes (new, right)
+                    p = merged[i : i + 2]
                     pair_counts[p] += freq
                     where[p].append(wi)
                     touched.add(p)

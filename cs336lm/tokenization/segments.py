@@ -84,6 +84,19 @@ def _group_exactly(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, inverse.reshape(-1)
 
 
+def joinable(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which segments of the bytes `x` start with ASCII whitespace and end with a visible ASCII character: any of
+    them may follow one another, since every junction is then a safe cut."""
+    return _WHITESPACE[x[starts]] & _VISIBLE[x[ends - 1]]
+
+
+def gather(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """x[starts[0]:ends[0]] + x[starts[1]:ends[1]] + ... in one numpy gather."""
+    lengths = ends - starts
+    out_starts = np.cumsum(lengths) - lengths
+    return x[np.repeat(starts - out_starts, lengths) + np.arange(int(lengths.sum()))]
+
+
 def assemble(flat: np.ndarray, lengths: np.ndarray, which: np.ndarray) -> list[int]:
     """The ids of every segment in order: `flat` holds the ids of each distinct segment one after another,
     `lengths` how many each has, `which` the distinct segment of each segment."""

@@ -12,7 +12,7 @@ from itertools import pairwise
 import numpy as np
 
 from cs336lm.tokenization.pretokenize import GPT2_PATTERN
-from cs336lm.tokenization.segments import assemble, group_segments, segment_bounds
+from cs336lm.tokenization.segments import assemble, gather, group_segments, joinable, segment_bounds
 
 # Joins the distinct segments of a text for one call of tiktoken's core; a special token that only that call
 # allows, so each segment is encoded on its own exactly as if alone.
@@ -84,10 +84,10 @@ def encode_by_segments(
     first, which = group_segments(data, starts, ends, is_special)
     u_start, u_end, u_special = starts[first], ends[first], is_special[first]
     x = np.frombuffer(data, dtype=np.uint8)
-    can_join = _JOIN_START[x[u_start]] & _JOIN_END[x[u_end - 1]] & ~u_special
+    can_join = joinable(x, u_start, u_end) & ~u_special
     joined, specials = np.flatnonzero(can_join), np.flatnonzero(u_special)
     apart = np.flatnonzero(~can_join & ~u_special)
-    block = _gather(x, u_start[joined], u_end[joined]).tobytes().decode("utf-8")
+    block = gather(x, u_start[joined], u_end[joined]).tobytes().decode("utf-8")
     others = [data[a:b].decode() for a, b in zip(u_start[apart].tolist(), u_end[apart].tolist(), strict=True)]
     request = _SEPARATOR.join([block, *others])
     if request.count(_SEPARATOR) != len(others):
@@ -110,16 +110,3 @@ def encode_by_segments(
     order = np.empty(len(first), dtype=np.int64)
     order[np.concatenate([joined, apart, specials])] = np.arange(len(first))
     return assemble(flat, lengths, order[which])
-
-
-def _gather(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """x[starts[0]:ends[0]] + x[starts[1]:ends[1]] + ... in one numpy gather."""
-    lengths = ends - starts
-    out_starts = np.cumsum(lengths) - lengths
-    return x[np.repeat(starts - out_starts, lengths) + np.arange(int(lengths.sum()))]
-
-
-_JOIN_START = np.zeros(256, dtype=bool)
-_JOIN_START[list(b" \t\n\r")] = True
-_JOIN_END = np.zeros(256, dtype=bool)
-_JOIN_END[0x21:0x7F] = True
