@@ -99,6 +99,14 @@ def make_corpus(mb: float = 20, cache_dir: str | Path | None = None, seed: int =
         for source, text in docs:
             if size >= target:
                 break
+            if size + len(text.encode("utf-8")) > target:  # the last document: only the paragraphs that fit
+                kept, room = [], target - size
+                for paragraph in text.split("\n\n"):
+                    room -= len(paragraph.encode("utf-8")) + 2
+                    if kept and room < 0:
+                        break
+                    kept.append(paragraph)
+                text = "\n\n".join(kept)
             piece = text + "\n" + SPECIAL + "\n"
             f.write(piece)
             size += len(piece.encode("utf-8"))
