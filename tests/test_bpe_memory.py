@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 _TRAIN = """
 import json, resource, sys
-from cs336lm.tokenization import pretokenize, train_bpe
-pretokenize.CHUNK_BYTES = 1 << 18  # the same chunks for both sizes: only the number of chunks grows
+from cs336lm.tokenization import chunks, train_bpe
+chunks.CHUNK_BYTES = 1 << 18  # the same chunks for both sizes: only the number of chunks grows
 train_bpe(sys.argv[1], 600, ["<|endoftext|>"], num_workers=2)
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"process_kb": me.ru_maxrss, "worker_kb": kids.ru_maxrss}))

@@ -5,13 +5,13 @@ from collections import Counter
 
 import pytest
 
-from cs336lm.tokenization import pretokenize
+from cs336lm.tokenization import chunks, pretokenize
+from cs336lm.tokenization.chunks import find_chunk_boundaries
 from cs336lm.tokenization.pretokenize import (
     GPT2_REGEX,
     count_pretokens,
     count_segmented,
     count_text,
-    find_chunk_boundaries,
     special_token_regex,
     split_on_special,
 )
@@ -118,12 +118,12 @@ def test_tiny_chunks_never_cut_a_special_or_a_pre_token(tmp_path, specials, chun
 
 def test_count_pretokens_with_overlapping_specials_and_tiny_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(pretokenize, "SERIAL_BELOW_BYTES", 0)
-    monkeypatch.setattr(pretokenize, "MIN_CHUNK_BYTES", 1)
-    monkeypatch.setattr(pretokenize, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(chunks, "MIN_CHUNK_BYTES", 1)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 64)
     text = _overlapping_text(docs=100)
     path = tmp_path / "t.txt"
     path.write_bytes(text.encode("utf-8"))
-    assert len(pretokenize.plan_chunks(path, OVERLAPPING, 2)) > 20
+    assert len(chunks.plan_chunks(path, OVERLAPPING, 2)) > 20
     expected = count_text(text, special_token_regex(OVERLAPPING))
     assert count_pretokens(path, OVERLAPPING, num_workers=1) == expected
     assert count_pretokens(path, OVERLAPPING, num_workers=2) == expected

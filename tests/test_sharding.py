@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 from cs336lm.corpora.synthetic import write_stories
-from cs336lm.tokenization import Tokenizer, count_pretokens, pretokenize, tokenize_file, train_bpe
+from cs336lm.tokenization import Tokenizer, chunks, count_pretokens, pretokenize, tokenize_file, train_bpe
 from cs336lm.tokenization.bpe_jobs import count_shard, train_from_counts
+from cs336lm.tokenization.chunks import shard_bounds
 from cs336lm.tokenization.gpt2_format import save_gpt2_files
-from cs336lm.tokenization.pretokenize import read_counts, shard_bounds
+from cs336lm.tokenization.pretokenize import read_counts
 from cs336lm.tokenization.token_files import concatenate_token_files, tokenize_shard
 
 EOT = "<|endoftext|>"
@@ -110,7 +111,7 @@ def test_same_files_across_runs_and_worker_counts(tmp_path, monkeypatch):
     # Determinism: two runs, 1 vs 2 workers (tiny chunks, so the 2-worker runs really split the work) give
     # byte-identical tokenizer files and token files.
     monkeypatch.setattr(pretokenize, "SERIAL_BELOW_BYTES", 0)
-    monkeypatch.setattr(pretokenize, "CHUNK_BYTES", 20_000)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 20_000)
     text = tmp_path / "web.txt"
     write_stories(text, 150_000, seed=5, style="web")
     files = []

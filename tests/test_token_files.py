@@ -9,7 +9,7 @@ import torch
 
 from cs336lm.corpora.synthetic import write_stories
 from cs336lm.data import get_batch
-from cs336lm.tokenization import Tokenizer, pretokenize, token_files, train_bpe
+from cs336lm.tokenization import Tokenizer, chunks, token_files, train_bpe
 from cs336lm.tokenization.token_files import check_tokens, open_tokens, tokenize_file
 
 EOT = "<|endoftext|>"
@@ -55,9 +55,9 @@ def test_tokenize_file_with_overlapping_specials_and_tiny_chunks(gpt2, tmp_path,
     text = "".join("".join(rng.choice(words, 8)) + EOT * rng.integers(1, 6) for _ in range(200))
     src = tmp_path / "t.txt"
     src.write_bytes(text.encode("utf-8"))
-    monkeypatch.setattr(pretokenize, "MIN_CHUNK_BYTES", 1)
+    monkeypatch.setattr(chunks, "MIN_CHUNK_BYTES", 1)
     monkeypatch.setattr(token_files, "TOKENIZE_CHUNK_BYTES", 50)
-    assert len(pretokenize.plan_chunks(src, specials, 2, 50)) > 50
+    assert len(chunks.plan_chunks(src, specials, 2, 50)) > 50
     expected = tok.encode(text)
     for workers in (1, 2):
         out = tmp_path / f"tokens{workers}.npy"

@@ -1,6 +1,6 @@
 """Byte-level BPE tokenization (handout §2): pre-tokenization, BPE training, the tokenizer, uint16 token files and
-the §2.7 measurements. Modules import one way: gpt2_format, pretokenize -> bpe, tiktoken_path -> tokenizer ->
-token_files, stats."""
+the §2.7 measurements. Modules import one way: gpt2_format, chunks, segments -> pretokenize -> bpe -> bpe_jobs;
+pretokenize, segments -> tiktoken_path -> tokenizer -> token_files, stats."""
 
 from cs336lm.tokenization.bpe import train_bpe
 from cs336lm.tokenization.pretokenize import count_pretokens

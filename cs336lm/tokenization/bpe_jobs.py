@@ -16,8 +16,9 @@ from pathlib import Path
 
 from cs336lm.atomic import atomic_write_text
 from cs336lm.tokenization.bpe import train_bpe_from_counts
+from cs336lm.tokenization.chunks import shard_bounds
 from cs336lm.tokenization.gpt2_format import save_gpt2_files
-from cs336lm.tokenization.pretokenize import count_pretokens, read_counts, shard_bounds, write_counts
+from cs336lm.tokenization.pretokenize import count_pretokens, read_counts, write_counts
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from cs336lm.tokenization.pretokenize import read_chunk
+from cs336lm.tokenization.chunks import read_chunk
 from cs336lm.tokenization.tokenizer import Tokenizer
 
 PILE_BYTES = 825e9

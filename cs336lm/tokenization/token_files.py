@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cs336lm.atomic import atomic_path
-from cs336lm.tokenization.pretokenize import plan_chunks, read_chunk, resolve_workers, shard_bounds
+from cs336lm.tokenization.chunks import plan_chunks, read_chunk, resolve_workers, shard_bounds
 from cs336lm.tokenization.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
