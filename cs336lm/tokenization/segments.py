@@ -10,7 +10,6 @@ such cuts pre-tokenize, hence encode, exactly as the whole text does. Natural te
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 _WHITESPACE = np.zeros(256, dtype=bool)
 _WHITESPACE[[ord(" "), ord("\t"), ord("\n"), ord("\r")]] = True
@@ -54,9 +53,7 @@ def group_segments(data: bytes, starts: np.ndarray, ends: np.ndarray, is_special
     w1 = words8[s + 8] & _MASKS[np.clip(length - 8, 0, 8)]
     tag = length.astype(np.uint64) | (is_special[short].astype(np.uint64) << np.uint64(8))
     key = w0 * _MIX[0] + ((w1 * _MIX[1]) ^ (tag * _MIX[2]))
-    inverse, distinct = pd.factorize(key)  # a hash table: linear time, unlike np.unique's sort
-    first = np.empty(len(distinct), dtype=np.int64)
-    first[inverse] = np.arange(len(inverse))  # some occurrence of each (which one does not matter)
+    first, inverse = _group_equal(key)
     # A hash is not an identity: check every segment against its group's first one (exact), else go by bytes.
     same = (w0[first][inverse] == w0) & (w1[first][inverse] == w1) & (tag[first][inverse] == tag)
     if not same.all():
@@ -74,6 +71,19 @@ def group_segments(data: bytes, starts: np.ndarray, ends: np.ndarray, is_special
         long_which.append(k)
     which[long] = long_which
     return np.array(first_of, dtype=np.int64), which
+
+
+def _group_equal(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, inverse) for the distinct values of `key`: one sort (np.unique with return_index and return_inverse
+    costs a stable sort and more); `first[k]` is some occurrence of the k-th distinct value."""
+    order = np.argsort(key)
+    ordered = key[order]
+    starts_group = np.empty(len(key), dtype=bool)
+    starts_group[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
+    inverse = np.empty(len(key), dtype=np.int64)
+    inverse[order] = np.cumsum(starts_group) - 1
+    return order[starts_group], inverse
 
 
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
