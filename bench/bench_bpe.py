@@ -52,13 +52,21 @@ def _hf(path: str, vocab_size: int, workers: int, out) -> None:
     out.put((time.perf_counter() - t, tok.get_vocab_size()))
 
 
-def run_child(target, *args) -> tuple[float, int, float]:
-    """(seconds, result, peak RSS in MB) of `target` in a fresh spawned process; RSS is summed over the process
-    and its children (pool workers), sampled every 20 ms."""
+def run_child(target, *args) -> tuple[float, int, float, float]:
+    """(seconds, result, peak RSS in MB, CPU seconds) of `target` in a fresh spawned process: RSS summed over the
+    process and its children (pool workers), sampled every 20 ms; CPU is user + sys of the whole process tree
+    (its workers are waited for, so they count), start-up included."""
+    import resource
+
     import psutil
+
+    def tree_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
 
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
+    cpu0 = tree_cpu()
     proc = ctx.Process(target=target, args=(*args, out))
     proc.start()
     tree, peak = psutil.Process(proc.pid), 0
@@ -73,7 +81,7 @@ def run_child(target, *args) -> tuple[float, int, float]:
         time.sleep(0.02)
     seconds, result = out.get()
     proc.join()
-    return seconds, result, peak / 1e6
+    return seconds, result, peak / 1e6, tree_cpu() - cpu0
 
 
 def unique_pretokens(path: Path) -> int:
@@ -82,28 +90,30 @@ def unique_pretokens(path: Path) -> int:
     return len(count_pretokens(path, [SPECIAL], num_workers=2))
 
 
-def compare(path: Path, vocab_size: int, workers: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
-    """(seconds, peak RSS MB) per round for "ours" and "hf", alternating which goes first."""
-    runs: dict[str, list[tuple[float, float]]] = {"ours": [], "hf": []}
+def compare(path: Path, vocab_size: int, workers: int, rounds: int) -> dict[str, list[tuple[float, float, float]]]:
+    """(seconds, peak RSS MB, CPU seconds) per round for "ours" and "hf", alternating which goes first."""
+    runs: dict[str, list[tuple[float, float, float]]] = {"ours": [], "hf": []}
     for r in range(rounds):
         order = [("ours", _ours), ("hf", _hf)]
         for name, target in order if r % 2 == 0 else order[::-1]:
-            seconds, n, rss = run_child(target, str(path), vocab_size, workers)
+            seconds, n, rss, cpu = run_child(target, str(path), vocab_size, workers)
             assert n == vocab_size, (name, n)
-            runs[name].append((seconds, rss))
-            print(f"  round {r + 1} {name:4s}: {seconds:7.2f} s  peak RSS {rss:6.0f} MB", flush=True)
+            runs[name].append((seconds, rss, cpu))
+            print(f"  round {r + 1} {name:4s}: {seconds:7.2f} s  CPU {cpu:7.2f} s  peak RSS {rss:6.0f} MB", flush=True)
     return runs
 
 
-def summarize(runs: dict[str, list[tuple[float, float]]]) -> str:
+def summarize(runs: dict[str, list[tuple[float, float, float]]]) -> str:
     ours, hf = runs["ours"], runs["hf"]
-    best = min(s for s, _ in ours) / min(s for s, _ in hf)
-    median = statistics.median(s for s, _ in ours) / statistics.median(s for s, _ in hf)
-    rss = max(m for _, m in ours) / max(m for _, m in hf)
+    best = min(r[0] for r in ours) / min(r[0] for r in hf)
+    median = statistics.median(r[0] for r in ours) / statistics.median(r[0] for r in hf)
+    cpu = statistics.median(r[2] for r in ours) / statistics.median(r[2] for r in hf)
+    rss = max(r[1] for r in ours) / max(r[1] for r in hf)
     ratios = [o[0] / h[0] for o, h in zip(ours, hf, strict=True)]
     return (
-        f"ours/HF time: best {best:.2f}, median {median:.2f}, per round {min(ratios):.2f}-{max(ratios):.2f}; "
-        f"peak RSS {rss:.2f} (ours {max(m for _, m in ours):.0f} MB, HF {max(m for _, m in hf):.0f} MB)"
+        f"ours/HF wall time: best {best:.2f}, median {median:.2f}, per round {min(ratios):.2f}-{max(ratios):.2f}; "
+        f"CPU time (median) {cpu:.2f}; peak RSS {rss:.2f} "
+        f"(ours {max(r[1] for r in ours):.0f} MB, HF {max(r[1] for r in hf):.0f} MB)"
     )
 
 
@@ -126,10 +136,11 @@ def main() -> None:
         print(summarize(runs))
         table.append((mb, runs))
     if len(table) > 1:
-        print("\n| MB | ours s | ours peak RSS MB | HF s | HF peak RSS MB |\n|---|---|---|---|---|")
+        print("\n| MB | ours s | ours CPU s | ours peak RSS MB | HF s | HF CPU s | HF peak RSS MB |")
+        print("|---|---|---|---|---|---|---|")
         for mb, runs in table:
             o, h = min(runs["ours"]), min(runs["hf"])
-            print(f"| {mb:g} | {o[0]:.1f} | {o[1]:.0f} | {h[0]:.1f} | {h[1]:.0f} |")
+            print(f"| {mb:g} | {o[0]:.1f} | {o[2]:.1f} | {o[1]:.0f} | {h[0]:.1f} | {h[2]:.1f} | {h[1]:.0f} |")
 
 
 if __name__ == "__main__":

@@ -37,10 +37,10 @@ def main() -> None:
         t = time.perf_counter()
         write_stories(path, int(args.gb * 1e9), seed=0)
         print(f"wrote {path} in {time.perf_counter() - t:.0f} s")
-    seconds, vocab, peak_mb = run_child(_ours, str(path), args.vocab_size, args.workers)
+    seconds, vocab, peak_mb, cpu = run_child(_ours, str(path), args.vocab_size, args.workers)
     print(f"{path.name} ({path.stat().st_size / 1e9:.2f} GB), vocab {vocab}, {args.workers} workers: "
-          f"{seconds:.0f} s ({path.stat().st_size / 1e6 / seconds:.1f} MB/s), peak RSS {peak_mb:.0f} MB "
-          f"(training process + workers)")
+          f"{seconds:.0f} s ({path.stat().st_size / 1e6 / seconds:.1f} MB/s, CPU {cpu:.0f} s), "
+          f"peak RSS {peak_mb:.0f} MB (training process + workers)")
 
 
 if __name__ == "__main__":
