@@ -1,78 +1,33 @@
-"""Benchmark: BPE training, ours vs Hugging Face `tokenizers` BpeTrainer (ByteLevel), side by side.
+"""Benchmark: BPE training, ours vs Hugging Face `tokenizers` BpeTrainer (ByteLevel), side by side, in rounds.
 
-    python bench/bench_bpe.py [--mb 20] [--vocab-size 10000] [--workers 2] [--cache-dir DIR]
+    python bench/bench_bpe.py [--mb 20] [--vocab-size 10000] [--workers 2] [--rounds 3] [--cache-dir DIR]
+    python bench/bench_bpe.py --scaling 20,60,180 [--rounds 1]
 
-The corpus is English text every Python install has: the standard library's docstrings and comments, one
-document per module separated by <|endoftext|>, repeated in seeded shuffled order up to --mb megabytes. Each
-trainer runs in a fresh child process; we report wall time and the child's peak RSS, and the ratios.
+The corpus is unrepeated English-like text from this machine (bench/corpus.py: docstrings and comments of every
+installed Python file, man pages, /usr/share/doc; no paragraph twice). Both trainers get the same vocabulary size,
+special token and worker count (ours: `num_workers`; HF: RAYON_NUM_THREADS). Each run is a fresh child process
+(so pool start-up counts); we report wall time and the peak RSS of the child and its workers, round by round
+(ours and HF alternate, since the machine is shared), and the ratios of the best and of the medians.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import multiprocessing as mp
-import random
-import re
+import os
+import statistics
 import sys
-import sysconfig
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SPECIAL = "<|endoftext|>"
-_COMMENT = re.compile(r"^\s*#\s?(.*)$", re.M)
-
-
-def stdlib_documents() -> list[str]:
-    """One document per stdlib module: its docstrings and comments, in source order."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    docs = []
-    for path in sorted(root.rglob("*.py")):
-        if "site-packages" in path.parts or "test" in path.parts:
-            continue
-        source = path.read_text(encoding="utf-8", errors="replace")
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            continue
-        nodes = (n for n in ast.walk(tree) if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef))
-        parts = [d for d in (ast.get_docstring(n) for n in nodes) if d]
-        parts += [c for c in _COMMENT.findall(source) if c.strip()]
-        text = "\n\n".join(parts).replace(SPECIAL, "")
-        if text:
-            docs.append(text)
-    return docs
-
-
-def make_corpus(mb: float = 20, cache_dir: str | Path | None = None, seed: int = 0) -> Path:
-    """Write (once) and return a deterministic corpus of at least `mb` megabytes."""
-    cache = Path(cache_dir or Path(tempfile.gettempdir()) / "cs336lm-bench")
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"stdlib-docs-{mb:g}MB-seed{seed}.txt"
-    if path.exists():
-        return path
-    docs = stdlib_documents()
-    rng = random.Random(seed)
-    target, size = int(mb * 1e6), 0
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        while size < target:
-            order = docs[:]
-            rng.shuffle(order)
-            for doc in order:
-                f.write(doc + "\n" + SPECIAL + "\n")
-                size += len(doc.encode("utf-8")) + len(SPECIAL) + 2
-                if size >= target:
-                    break
-    tmp.replace(path)
-    return path
+from corpus import SPECIAL, describe, make_corpus  # noqa: E402
 
 
 def _ours(path: str, vocab_size: int, workers: int, out) -> None:
-    from cs336lm.bpe import train_bpe
+    from cs336lm.tokenization import train_bpe
 
     t = time.perf_counter()
     vocab, merges = train_bpe(path, vocab_size, [SPECIAL], num_workers=workers)
@@ -80,9 +35,7 @@ def _ours(path: str, vocab_size: int, workers: int, out) -> None:
 
 
 def _hf(path: str, vocab_size: int, workers: int, out) -> None:
-    import os
-
-    os.environ["RAYON_NUM_THREADS"] = str(workers)
+    os.environ["RAYON_NUM_THREADS"] = str(workers)  # before tokenizers starts its thread pool
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     t = time.perf_counter()
@@ -99,13 +52,21 @@ def _hf(path: str, vocab_size: int, workers: int, out) -> None:
     out.put((time.perf_counter() - t, tok.get_vocab_size()))
 
 
-def run_child(target, *args) -> tuple[float, int, float]:
-    """(seconds, result, peak RSS in MB) of `target` in a fresh spawned process; RSS is summed over the process
-    and its children (pool workers), sampled every 20 ms."""
+def run_child(target, *args) -> tuple[float, int, float, float]:
+    """(seconds, result, peak RSS in MB, CPU seconds) of `target` in a fresh spawned process: RSS summed over the
+    process and its children (pool workers), sampled every 20 ms; CPU is user + sys of the whole process tree
+    (its workers are waited for, so they count), start-up included."""
+    import resource
+
     import psutil
+
+    def tree_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
 
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
+    cpu0 = tree_cpu()
     proc = ctx.Process(target=target, args=(*args, out))
     proc.start()
     tree, peak = psutil.Process(proc.pid), 0
@@ -120,7 +81,40 @@ def run_child(target, *args) -> tuple[float, int, float]:
         time.sleep(0.02)
     seconds, result = out.get()
     proc.join()
-    return seconds, result, peak / 1e6
+    return seconds, result, peak / 1e6, tree_cpu() - cpu0
+
+
+def unique_pretokens(path: Path) -> int:
+    from cs336lm.tokenization import count_pretokens
+
+    return len(count_pretokens(path, [SPECIAL], num_workers=2))
+
+
+def compare(path: Path, vocab_size: int, workers: int, rounds: int) -> dict[str, list[tuple[float, float, float]]]:
+    """(seconds, peak RSS MB, CPU seconds) per round for "ours" and "hf", alternating which goes first."""
+    runs: dict[str, list[tuple[float, float, float]]] = {"ours": [], "hf": []}
+    for r in range(rounds):
+        order = [("ours", _ours), ("hf", _hf)]
+        for name, target in order if r % 2 == 0 else order[::-1]:
+            seconds, n, rss, cpu = run_child(target, str(path), vocab_size, workers)
+            assert n == vocab_size, (name, n)
+            runs[name].append((seconds, rss, cpu))
+            print(f"  round {r + 1} {name:4s}: {seconds:7.2f} s  CPU {cpu:7.2f} s  peak RSS {rss:6.0f} MB", flush=True)
+    return runs
+
+
+def summarize(runs: dict[str, list[tuple[float, float, float]]]) -> str:
+    ours, hf = runs["ours"], runs["hf"]
+    best = min(r[0] for r in ours) / min(r[0] for r in hf)
+    median = statistics.median(r[0] for r in ours) / statistics.median(r[0] for r in hf)
+    cpu = statistics.median(r[2] for r in ours) / statistics.median(r[2] for r in hf)
+    rss = max(r[1] for r in ours) / max(r[1] for r in hf)
+    ratios = [o[0] / h[0] for o, h in zip(ours, hf, strict=True)]
+    return (
+        f"ours/HF wall time: best {best:.2f}, median {median:.2f}, per round {min(ratios):.2f}-{max(ratios):.2f}; "
+        f"CPU time (median) {cpu:.2f}; peak RSS {rss:.2f} "
+        f"(ours {max(r[1] for r in ours):.0f} MB, HF {max(r[1] for r in hf):.0f} MB)"
+    )
 
 
 def main() -> None:
@@ -128,15 +122,25 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=20)
     ap.add_argument("--vocab-size", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scaling", default=None, help="comma-separated sizes in MB, e.g. 20,60,180")
     ap.add_argument("--cache-dir", default=None)
     args = ap.parse_args()
-    path = make_corpus(args.mb, args.cache_dir)
-    print(f"corpus {path} ({path.stat().st_size / 1e6:.1f} MB), vocab {args.vocab_size}, {args.workers} workers")
-    hf_s, hf_n, hf_rss = run_child(_hf, str(path), args.vocab_size, args.workers)
-    our_s, our_n, our_rss = run_child(_ours, str(path), args.vocab_size, args.workers)
-    print(f"HF tokenizers : {hf_s:7.2f} s  peak RSS {hf_rss:6.0f} MB  vocab {hf_n}")
-    print(f"cs336lm       : {our_s:7.2f} s  peak RSS {our_rss:6.0f} MB  vocab {our_n}")
-    print(f"ratio ours/HF : time {our_s / hf_s:.2f}  peak RSS {our_rss / hf_rss:.2f}")
+    sizes = [float(x) for x in args.scaling.split(",")] if args.scaling else [args.mb]
+    table = []
+    for mb in sizes:
+        path = make_corpus(mb, args.cache_dir)
+        print(f"{describe(path)}; {unique_pretokens(path):,} unique pre-tokens")
+        print(f"vocab {args.vocab_size}, special {SPECIAL}, {args.workers} workers, {args.rounds} round(s)")
+        runs = compare(path, args.vocab_size, args.workers, args.rounds)
+        print(summarize(runs))
+        table.append((mb, runs))
+    if len(table) > 1:
+        print("\n| MB | ours s | ours CPU s | ours peak RSS MB | HF s | HF CPU s | HF peak RSS MB |")
+        print("|---|---|---|---|---|---|---|")
+        for mb, runs in table:
+            o, h = min(runs["ours"]), min(runs["hf"])
+            print(f"| {mb:g} | {o[0]:.1f} | {o[2]:.1f} | {o[1]:.0f} | {h[0]:.1f} | {h[2]:.1f} | {h[1]:.0f} |")
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
-from bench_bpe import make_corpus  # noqa: E402
 from bench_encode import trained_tokenizer  # noqa: E402
+from corpus import make_corpus  # noqa: E402
 
-from cs336lm.tokenizer import tokenize_file  # noqa: E402
+from cs336lm.tokenization import tokenize_file  # noqa: E402
 
 SAMPLE_S = 0.2
 

@@ -113,7 +113,7 @@ def write_samples(
 ) -> list[dict[str, Any]]:
     """Write a markdown sheet of prompt → completion pairs (prompt i seeded with seed + i); returns the samples.
 
-    `tokenizer` needs encode(str) -> list[int] and decode(list[int]) -> str (cs336lm.tokenizer.Tokenizer).
+    `tokenizer` needs encode(str) -> list[int] and decode(list[int]) -> str (cs336lm.tokenization.Tokenizer).
     """
     model, _ = load_model(model_path, device=resolve_device(device))
     eos_ids = tokenizer.encode(eos_token)

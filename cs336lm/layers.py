@@ -94,7 +94,7 @@ def first_out_of_range(ids: Tensor, high: int) -> int | None:
     """The first id outside [0, high), or None; checked only for CPU tensors outside torch.compile.
 
     On CUDA the check would force a host sync every step; there an out-of-range index trips a device-side
-    assert instead, and token files are checked once, up front, by cs336lm.data.check_tokens.
+    assert instead, and token files are checked once, up front, by cs336lm.tokenization.token_files.check_tokens.
     """
     if ids.device.type != "cpu" or torch.compiler.is_compiling():
         return None

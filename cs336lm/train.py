@@ -25,12 +25,13 @@ from torch import Tensor, nn
 from cs336lm.atomic import atomic_write_text, check_replaceable, move_into_place
 from cs336lm.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from cs336lm.config import RunConfig
-from cs336lm.data import check_tokens, get_batch, open_tokens
+from cs336lm.data import get_batch
 from cs336lm.device import autocast, code_version, device_name, peak_flops, resolve_device, versions
 from cs336lm.losses import cross_entropy
 from cs336lm.metrics import MetricsLogger, truncate_metrics
 from cs336lm.model import TransformerLM, count_parameters, flops_per_token
 from cs336lm.optim import AdamW, clip_grad_norm, global_grad_norm, lr_cosine_schedule
+from cs336lm.tokenization.token_files import check_tokens, open_tokens
 
 log = logging.getLogger(__name__)
 

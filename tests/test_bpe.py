@@ -1,12 +1,13 @@
 """BPE training: a hand-checked worked example, the course reference run, determinism, bad input."""
 
 import json
+import random
 import time
 
 import pytest
 
-from cs336lm.bpe import merge_counts, train_bpe
-from cs336lm.tokenizer import str_to_token
+from cs336lm.tokenization.bpe import merge_counts, reference_merges, train_bpe
+from cs336lm.tokenization.gpt2_format import str_to_token
 
 
 def test_worked_example_from_the_handout():
@@ -24,6 +25,20 @@ def test_tie_break_compares_bytes_not_ids():
 def test_overlapping_pairs_count_at_every_position():
     # "aaa" holds (a, a) twice, as the reference counts; merging leaves [aa, a].
     assert merge_counts({"aaa": 1, "bc": 1}, 3) == [(b"a", b"a"), (b"b", b"c"), (b"aa", b"a")]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fast_merge_loop_equals_the_from_scratch_reference(seed):
+    # Small alphabets force ties, repeated letters ("aaaa", "abab") force overlapping and repeated occurrences,
+    # multi-byte characters give pairs of high bytes; the reference recounts every pair before each merge.
+    rng = random.Random(seed)
+    alphabet = rng.choice(["ab", "abc", "aab ", "xyzé", "ab€🙂", "the qu"])
+    counts = {}
+    for _ in range(rng.randint(1, 60)):
+        word = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        counts[word] = counts.get(word, 0) + rng.choice([1, 1, 2, 3, 7])
+    num_merges = rng.randint(1, 80)
+    assert merge_counts(counts, num_merges) == reference_merges(counts, num_merges)
 
 
 def _reference(fixtures_dir):

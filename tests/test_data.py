@@ -1,11 +1,10 @@
-"""cs336lm.data: batch offsets and bounds, reproducible order, token-file validation."""
+"""cs336lm.data: batch offsets and bounds, reproducible order."""
 
 import numpy as np
 import pytest
 import torch
 
-from cs336lm import data
-from cs336lm.data import check_tokens, get_batch, open_tokens
+from cs336lm.data import get_batch
 
 
 def test_get_batch_offsets_bounds_and_uniformity():
@@ -51,37 +50,3 @@ def test_get_batch_rng_makes_the_order_reproducible():
 def test_get_batch_rejects_a_too_short_dataset():
     with pytest.raises(ValueError, match="dataset of 8 tokens is too short for context_length = 8"):
         get_batch(np.arange(8), 1, 8, "cpu")
-
-
-def test_open_tokens_memmaps_uint16(tmp_path):
-    path = tmp_path / "tokens.npy"
-    np.save(path, np.arange(50, dtype=np.uint16))
-    tokens = open_tokens(path, vocab_size=50)
-    assert isinstance(tokens, np.memmap) and tokens.dtype == np.uint16
-    x, y = get_batch(tokens, 3, 5, "cpu")
-    torch.testing.assert_close(y, x + 1)
-
-
-def test_open_tokens_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.npy"):
-        open_tokens(tmp_path / "missing.npy")
-    np.save(tmp_path / "wide.npy", np.arange(10, dtype=np.int32))
-    with pytest.raises(ValueError, match="holds a 1-D int32 array; expected 1-D uint16"):
-        open_tokens(tmp_path / "wide.npy")
-    np.save(tmp_path / "square.npy", np.zeros((3, 3), dtype=np.uint16))
-    with pytest.raises(ValueError, match="holds a 2-D uint16 array"):
-        open_tokens(tmp_path / "square.npy")
-    np.save(tmp_path / "bad.npy", np.array([1, 2, 60_000], dtype=np.uint16))
-    with pytest.raises(ValueError, match="token id 60000 at position 2 is out of range for vocab_size = 10000"):
-        open_tokens(tmp_path / "bad.npy", vocab_size=10_000)
-
-
-def test_check_tokens_scans_in_chunks_and_checks_length(monkeypatch):
-    monkeypatch.setattr(data, "_SCAN_CHUNK", 4)
-    tokens = np.zeros(23, dtype=np.uint16)
-    tokens[[13, 17]] = [500, 700]
-    with pytest.raises(ValueError, match="token id 500 at position 13 is out of range for vocab_size = 500"):
-        check_tokens(tokens, 8, vocab_size=500)
-    check_tokens(tokens, 22, vocab_size=701)
-    with pytest.raises(ValueError, match="23 tokens are too few for one batch: context_length \\+ 1 = 24 needed"):
-        check_tokens(tokens, 23)

@@ -16,7 +16,7 @@ EOS = 0
 
 
 class ByteTokenizer:
-    """A stand-in for cs336lm.tokenizer.Tokenizer: id 0 is <|endoftext|>, ids 1…31 are the letters a…~."""
+    """A stand-in for cs336lm.tokenization.Tokenizer: id 0 is <|endoftext|>, ids 1…31 are the letters a…~."""
 
     def encode(self, text: str) -> list[int]:
         if text == "<|endoftext|>":

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cs336lm.atomic import NotARegularFileError
-from cs336lm.download import DownloadError, download, sha256sum
+from cs336lm.corpora.download import DownloadError, download, sha256sum
 
 DATA = random.Random(0).randbytes(300_000)
 TEXT = b"Once upon a time there was a file.\n" * 5_000
@@ -166,8 +166,8 @@ def test_server_error_is_retried(server, tmp_path):
 
 def test_progress_is_logged(server, tmp_path, monkeypatch, caplog):
     base, _ = server
-    monkeypatch.setattr("cs336lm.download._PROGRESS_EVERY_S", 0.0)
-    with caplog.at_level(logging.INFO, logger="cs336lm.download"):
+    monkeypatch.setattr("cs336lm.corpora.download._PROGRESS_EVERY_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="cs336lm.corpora.download"):
         download(f"{base}/data.bin", tmp_path / "data.bin", **FAST)
     assert re.search(r"of 0\.3 MiB \(\d+\.\d+ MiB/s\)", caplog.text)
 

@@ -5,12 +5,13 @@ from collections import Counter
 
 import pytest
 
-from cs336lm import pretokenize
-from cs336lm.pretokenize import (
+from cs336lm.tokenization import chunks, pretokenize
+from cs336lm.tokenization.chunks import find_chunk_boundaries
+from cs336lm.tokenization.pretokenize import (
     GPT2_REGEX,
     count_pretokens,
+    count_segmented,
     count_text,
-    find_chunk_boundaries,
     special_token_regex,
     split_on_special,
 )
@@ -117,12 +118,12 @@ def test_tiny_chunks_never_cut_a_special_or_a_pre_token(tmp_path, specials, chun
 
 def test_count_pretokens_with_overlapping_specials_and_tiny_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(pretokenize, "SERIAL_BELOW_BYTES", 0)
-    monkeypatch.setattr(pretokenize, "MIN_CHUNK_BYTES", 1)
-    monkeypatch.setattr(pretokenize, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(chunks, "MIN_CHUNK_BYTES", 1)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 64)
     text = _overlapping_text(docs=100)
     path = tmp_path / "t.txt"
     path.write_bytes(text.encode("utf-8"))
-    assert len(pretokenize.plan_chunks(path, OVERLAPPING, 2)) > 20
+    assert len(chunks.plan_chunks(path, OVERLAPPING, 2)) > 20
     expected = count_text(text, special_token_regex(OVERLAPPING))
     assert count_pretokens(path, OVERLAPPING, num_workers=1) == expected
     assert count_pretokens(path, OVERLAPPING, num_workers=2) == expected
@@ -147,3 +148,17 @@ def test_not_utf8_names_the_file(tmp_path):
     path.write_bytes("caf\u00e9".encode("latin-1"))
     with pytest.raises(ValueError, match=r"latin1\.txt: not valid UTF-8 at byte 3"):
         count_pretokens(path, [])
+
+
+@pytest.mark.parametrize("specials", [OVERLAPPING, ["<|endoftext|>"], []], ids=["overlapping", "eot", "none"])
+def test_segmented_counting_equals_counting_the_whole_text(specials):
+    # Random texts from the tokenizer fuzz (every plane, marks, emoji, whitespace runs, specials), and the
+    # overlapping-specials corpus: counting one distinct segment at a time must change nothing.
+    from tests.test_tokenizer_fuzz import random_text
+
+    rng = random.Random(len(specials))
+    texts = [random_text(rng, surrogates=False) for _ in range(300)] + [_overlapping_text(seed=1)]
+    texts.append("".join(texts))
+    for text in texts:
+        expected = count_text(text, special_token_regex(specials))
+        assert count_segmented(text.encode("utf-8"), special_token_regex(specials, as_bytes=True)) == expected, text

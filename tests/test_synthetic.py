@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from cs336lm import synthetic
-from cs336lm.synthetic import BOY_NAMES, GIRL_NAMES, write_stories
+from cs336lm.corpora import synthetic
+from cs336lm.corpora.synthetic import BOY_NAMES, GIRL_NAMES, write_stories
 
 EOT = "<|endoftext|>"
 NAMES = set(GIRL_NAMES) | set(BOY_NAMES)

@@ -1,19 +1,14 @@
-"""Tokenizer: tiktoken parity on the GPT-2 files, both backends, round trips, streaming, file formats, token files."""
+"""Tokenizer: tiktoken parity on the GPT-2 files, both backends, round trips, streaming, file formats."""
 
 import json
 import tracemalloc
 
-import numpy as np
 import pytest
 import tiktoken
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
-from cs336lm import pretokenize
-from cs336lm import tokenizer as tokenizer_module
-from cs336lm.bpe import train_bpe
-from cs336lm.pretokenize import GPT2_PATTERN
-from cs336lm.synthetic import write_stories
-from cs336lm.tokenizer import Tokenizer, tokenize_file
+from cs336lm.tokenization import Tokenizer, train_bpe
+from cs336lm.tokenization.pretokenize import GPT2_PATTERN
 
 EOT = "<|endoftext|>"
 CORPORA = [
@@ -193,54 +188,11 @@ def test_from_files_errors_name_file_and_line(gpt2, tmp_path):
         Tokenizer.from_files(vocab_path, merges_path, [EOT, "<|pad|>"])
 
 
-def test_tokenize_file_matches_encode(trained, fixtures_dir, tmp_path):
-    src = tmp_path / "corpus.txt"
-    src.write_text(EOT.join([(fixtures_dir / "tinystories_sample.txt").read_text(encoding="utf-8")] * 40))
-    expected = trained.encode(src.read_text(encoding="utf-8"))
-    for workers in (1, 2):
-        out = tmp_path / f"tokens{workers}.npy"
-        assert tokenize_file(src, trained, out, num_workers=workers) == len(expected)
-        arr = np.load(out, mmap_mode="r")
-        assert arr.dtype == np.uint16 and arr.tolist() == expected
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "tokens1.npy", "tokens2.npy"]
+def test_course_adapter_uses_the_from_scratch_encoder(gpt2, fixtures_dir):
+    from tests.adapters import get_tokenizer
 
-
-def test_tokenize_file_refuses_big_vocab_and_leaves_nothing(tmp_path):
-    vocab = {i: bytes([i]) for i in range(256)} | {70_000: b"<|big|>"}
-    src = tmp_path / "t.txt"
-    src.write_text("hello", encoding="utf-8")
-    with pytest.raises(ValueError, match="65,536"):
-        tokenize_file(src, Tokenizer(vocab, [], ["<|big|>"]), tmp_path / "out.npy")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
-
-
-def test_tokenize_file_with_overlapping_specials_and_tiny_chunks(gpt2, tmp_path, monkeypatch):
-    specials = [EOT, EOT + EOT, "<|end"]
-    tok = Tokenizer(gpt2[0].vocab, gpt2[0].merges, specials)
-    rng = np.random.default_rng(0)
-    words = ["Once", " upon", " a time", "\n\n", "\r\n", " \n", "  ", "héllo", " 42", "<|end", "!"]
-    text = "".join("".join(rng.choice(words, 8)) + EOT * rng.integers(1, 6) for _ in range(200))
-    src = tmp_path / "t.txt"
-    src.write_bytes(text.encode("utf-8"))
-    monkeypatch.setattr(pretokenize, "MIN_CHUNK_BYTES", 1)
-    monkeypatch.setattr(tokenizer_module, "TOKENIZE_CHUNK_BYTES", 50)
-    assert len(pretokenize.plan_chunks(src, specials, 2, 50)) > 50
-    expected = tok.encode(text)
-    for workers in (1, 2):
-        out = tmp_path / f"tokens{workers}.npy"
-        assert tokenize_file(src, tok, out, num_workers=workers) == len(expected)
-        assert np.load(out, mmap_mode="r").tolist() == expected
-
-
-def test_tokenize_file_parent_memory_is_flat_in_the_file_size(trained, tmp_path):
-    src = tmp_path / "stories.txt"
-    write_stories(src, 20_000_000, seed=0)
-    size = src.stat().st_size
-    tracemalloc.start()
-    n = tokenize_file(src, trained, tmp_path / "tokens.npy", num_workers=2)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    tokens = np.load(tmp_path / "tokens.npy", mmap_mode="r")
-    assert len(tokens) == n > size // 8 and tokens[-2:].tolist() == trained.encode(EOT + "\n")
-    # In flight: a few chunks' ids (TOKENIZE_CHUNK_BYTES of text each), however big the file.
-    assert peak < min(size / 4, 8 * 2**20), f"parent peaked at {peak / 2**20:.1f} MiB for {size / 2**20:.0f} MiB"
+    tok, enc = gpt2
+    course = get_tokenizer(tok.vocab, tok.merges, [EOT])
+    text = (fixtures_dir / "tinystories_sample.txt").read_text(encoding="utf-8") * 4  # long: would go fast
+    assert course.encode(text) == enc.encode(text, allowed_special={EOT})
+    assert course.backend == "python" and not course.fast_path_ok() and course._fast is None

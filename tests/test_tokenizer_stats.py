@@ -1,8 +1,7 @@
 """Tokenizer experiments table: one row per (tokenizer, corpus) with the handout §2.7 quantities."""
 
-from cs336lm.bpe import train_bpe
-from cs336lm.tokenizer import Tokenizer
-from cs336lm.tokenizer_stats import sample_documents, tokenizer_stats
+from cs336lm.tokenization import Tokenizer, train_bpe
+from cs336lm.tokenization.stats import sample_documents, tokenizer_stats
 
 EOT = "<|endoftext|>"
 
@@ -16,7 +15,8 @@ def test_tokenizer_stats_table(fixtures_dir, tmp_path):
     table = tokenizer_stats({"small": small, "large": large}, {"stories": stories, "corpus": corpus}, num_documents=5)
     assert len(table) == 4 and set(table["tokenizer"]) == {"small", "large"}
     assert (table["bytes_per_token"] > 1).all() and (table["mb_per_s"] > 0).all()
-    assert (table["pile_825gb_hours"] > 0).all()
+    assert (table["pile_825gb_hours"] > 0).all() and (table["mb_per_s_python"] > 0).all()
+    assert set(table["encoder"]) == {"tiktoken core"}
     row = table.set_index(["tokenizer", "corpus"]).loc[("large", "stories")]
     assert row["longest_token_bytes"] == max(len(t) for t in large.vocab.values() if t != EOT.encode())
     assert row["documents"] == 5  # stories are separated by <|endoftext|>

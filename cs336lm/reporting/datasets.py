@@ -48,7 +48,7 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
 def read_vocab(vocab_path: str | os.PathLike, merges_path: str | os.PathLike,
                special_tokens: list[str]) -> dict[int, bytes]:
     """{id: token bytes} of a GPT-2-format tokenizer, without its special tokens (they are not learned merges)."""
-    from cs336lm.tokenizer import Tokenizer
+    from cs336lm.tokenization import Tokenizer
 
     specials = {token.encode("utf-8") for token in special_tokens}
     vocab = Tokenizer.from_files(vocab_path, merges_path).vocab

@@ -178,6 +178,26 @@ def special_tokens_of_dataset(wildcards):
     return special_tokens(wildcards.dataset)
 
 
+def num_shards(dataset):
+    return config["data"][dataset].get("shards", 1)
+
+
+def num_shards_of_dataset(wildcards):
+    return num_shards(wildcards.dataset)
+
+
+def pretoken_counts_of_dataset(wildcards):
+    """One pre-token counts file per shard of the dataset's train split."""
+    return [f"{ROOT}/tokenizers/{wildcards.dataset}/pretokens/{shard}.json"
+            for shard in range(num_shards(wildcards.dataset))]
+
+
+def token_shards_of(wildcards):
+    """One token file per shard of the split, in order."""
+    return [f"{ROOT}/tokens/{wildcards.dataset}/{wildcards.split}.shards/{shard}.npy"
+            for shard in range(num_shards(wildcards.dataset))]
+
+
 def tokenizer_stats_inputs(wildcards):
     """Each dataset's tokenizer files and validation text, named `<kind>_<dataset>`."""
     inputs = {}

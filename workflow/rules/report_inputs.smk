@@ -71,11 +71,6 @@ def grid_run():
     return None
 
 
-def train_bpe_writes(name):
-    """Whether train_bpe declares an output file called `name` (train_stats.json once the phase timings exist)."""
-    return any(Path(str(path)).name == name for path in rules.train_bpe.output)
-
-
 def report_files():
     """{manifest key: path} of every file this configuration makes for the report (keys as in ReportInputs)."""
     files = {f"problem/{name}": f"{ROOT}/problems/{name}.csv" for name in PROBLEMS}
@@ -85,9 +80,8 @@ def report_files():
         files |= {f"vocab/{dataset}": f"{tokenizer}/vocab.json", f"merges/{dataset}": f"{tokenizer}/merges.txt",
                   f"bpe_benchmark/{dataset}": f"{ROOT}/benchmarks/train_bpe/{dataset}.tsv",
                   f"valid_text/{dataset}": corpus_text(dataset, "valid"),
-                  f"valid_tokens/{dataset}": f"{ROOT}/tokens/{dataset}/valid.npy"}
-        if train_bpe_writes("train_stats.json"):
-            files[f"bpe_stats/{dataset}"] = f"{tokenizer}/train_stats.json"
+                  f"valid_tokens/{dataset}": f"{ROOT}/tokens/{dataset}/valid.npy",
+                  f"bpe_stats/{dataset}": f"{tokenizer}/train_stats.json"}
     for experiment, variant in RUNS:
         if experiment in role_experiments()["samples"]:
             files[f"samples/{experiment}/{variant}"] = f"{ROOT}/samples/{experiment}/{variant}.md"

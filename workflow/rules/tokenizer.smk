@@ -1,12 +1,38 @@
-"""BPE tokenizers (handout §2): train one per dataset, encode both splits, measure them (§2.7)."""
+"""BPE tokenizers (handout §2): count pre-tokens shard by shard, train one tokenizer per dataset from the summed
+counts, encode both splits shard by shard and join the shards, measure the tokenizers (§2.7).
+
+A dataset's `shards` (config `data.<dataset>.shards`) cuts each split into that many byte ranges at document
+boundaries; each is one CPU job. Sharded or not, the tokenizer and token files are byte-identical."""
+
+
+wildcard_constraints:
+    shard="[0-9]+",
+
+
+rule count_pretokens:
+    input:
+        text=train_text_of_dataset,
+    output:
+        counts=temp(f"{ROOT}/tokenizers/{{dataset}}/pretokens/{{shard}}.json"),
+    log:
+        f"{ROOT}/logs/count_pretokens/{{dataset}}_{{shard}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/count_pretokens/{{dataset}}_{{shard}}.tsv"
+    params:
+        num_shards=num_shards_of_dataset,
+        special_tokens=special_tokens_of_dataset,
+    threads: data_threads()
+    script:
+        "../scripts/count_pretokens.py"
 
 
 rule train_bpe:
     input:
-        text=train_text_of_dataset,
+        counts=pretoken_counts_of_dataset,
     output:
         vocab=f"{ROOT}/tokenizers/{{dataset}}/vocab.json",
         merges=f"{ROOT}/tokenizers/{{dataset}}/merges.txt",
+        stats=f"{ROOT}/tokenizers/{{dataset}}/train_stats.json",
     log:
         f"{ROOT}/logs/train_bpe/{{dataset}}.log",
     benchmark:
@@ -14,25 +40,38 @@ rule train_bpe:
     params:
         vocab_size=tokenizer_vocab_size,
         special_tokens=special_tokens_of_dataset,
-    threads: data_threads()
     script:
         "../scripts/train_bpe.py"
 
 
-rule tokenize_corpus:
+rule tokenize_shard:
     input:
         text=corpus_text_of,
         vocab=f"{ROOT}/tokenizers/{{dataset}}/vocab.json",
         merges=f"{ROOT}/tokenizers/{{dataset}}/merges.txt",
+    output:
+        tokens=temp(f"{ROOT}/tokens/{{dataset}}/{{split}}.shards/{{shard}}.npy"),
+    log:
+        f"{ROOT}/logs/tokenize_shard/{{dataset}}_{{split}}_{{shard}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/tokenize_shard/{{dataset}}_{{split}}_{{shard}}.tsv"
+    params:
+        num_shards=num_shards_of_dataset,
+        special_tokens=special_tokens_of_dataset,
+    threads: data_threads()
+    script:
+        "../scripts/tokenize_shard.py"
+
+
+rule tokenize_corpus:
+    input:
+        shards=token_shards_of,
     output:
         tokens=f"{ROOT}/tokens/{{dataset}}/{{split}}.npy",
     log:
         f"{ROOT}/logs/tokenize_corpus/{{dataset}}_{{split}}.log",
     benchmark:
         f"{ROOT}/benchmarks/tokenize_corpus/{{dataset}}_{{split}}.tsv"
-    params:
-        special_tokens=special_tokens_of_dataset,
-    threads: data_threads()
     script:
         "../scripts/tokenize_corpus.py"
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from cs336lm.download import download
+from cs336lm.corpora.download import download
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 download(snakemake.params.url, snakemake.output.text, sha256=snakemake.params.sha256)

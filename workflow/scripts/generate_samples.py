@@ -5,7 +5,7 @@ import logging
 import torch
 
 from cs336lm.decode import write_samples
-from cs336lm.tokenizer import Tokenizer
+from cs336lm.tokenization import Tokenizer
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 torch.set_num_threads(snakemake.threads)

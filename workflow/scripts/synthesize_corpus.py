@@ -2,7 +2,7 @@
 
 import logging
 
-from cs336lm.synthetic import write_stories
+from cs336lm.corpora.synthetic import write_stories
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 spec = snakemake.params.synthetic

@@ -2,8 +2,8 @@
 
 import logging
 
-from cs336lm.tokenizer import Tokenizer
-from cs336lm.tokenizer_stats import tokenizer_stats
+from cs336lm.tokenization import Tokenizer
+from cs336lm.tokenization.stats import tokenizer_stats
 
 
 def main(snakemake):

@@ -1,6 +1,7 @@
 """Tokenizer experiments (handout §2.7, `tokenizer_experiments`): compression ratio on sampled documents for each
-tokenizer on each corpus (so also on the other dataset's text), encoding throughput and the implied time for the
-825 GB Pile, and each vocabulary's longest token; one pandas table the workflow saves as CSV and markdown."""
+tokenizer on each corpus (so also on the other dataset's text), encoding throughput of the default path and of the
+from-scratch encoder with the implied time for the 825 GB Pile, and each vocabulary's longest token; one pandas
+table the workflow saves as CSV and markdown."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from cs336lm.pretokenize import read_chunk
-from cs336lm.tokenizer import Tokenizer
+from cs336lm.tokenization.chunks import read_chunk
+from cs336lm.tokenization.tokenizer import Tokenizer
 
 PILE_BYTES = 825e9
 
@@ -50,10 +51,13 @@ def tokenizer_stats(
     seed: int = 0,
     special_token: str = "<|endoftext|>",
     throughput_bytes: int = 1 << 20,
+    python_throughput_bytes: int = 1 << 18,
 ) -> pd.DataFrame:
-    """One row per (tokenizer, corpus): sampled `documents`, their `bytes` and `tokens`, `bytes_per_token`, encode
-    throughput `mb_per_s` (one process, on `throughput_bytes` of contiguous text), `pile_825gb_hours` at that
-    speed, and the tokenizer's longest token (`longest_token`, its `longest_token_bytes`)."""
+    """One row per (tokenizer, corpus): sampled `documents`, their `bytes` and `tokens`, `bytes_per_token`; encode
+    throughput of the path users get (`encoder`: "tiktoken core" when the fast path applies, else "python") as
+    `mb_per_s` on `throughput_bytes` of contiguous text, and of the from-scratch reference encoder as
+    `mb_per_s_python` (on the first `python_throughput_bytes`), each with the implied hours for the 825 GB Pile;
+    and the tokenizer's longest token (`longest_token`, its `longest_token_bytes`). One process, one thread."""
     rows = []
     for corpus_name, path in corpora.items():
         docs = sample_documents(path, num_documents, seed, special_token)
@@ -65,11 +69,9 @@ def tokenizer_stats(
         for tok_name, tok in tokenizers.items():
             n_bytes = sum(len(d.encode("utf-8")) for d in docs)
             n_tokens = sum(len(tok.encode(d)) for d in docs)
-            tok.encode(bulk[:4096])  # warm the fast path's one-off set-up out of the timing
-            t0 = time.perf_counter()
-            tok.encode(bulk)
-            seconds = time.perf_counter() - t0
-            mb_per_s = len(bulk.encode("utf-8")) / 1e6 / max(seconds, 1e-9)
+            reference = Tokenizer(tok.vocab, tok.merges, tok.special_tokens, backend="python")
+            mb_per_s = _throughput(tok, bulk)
+            mb_per_s_python = _throughput(reference, bulk[:python_throughput_bytes])
             specials = {s.encode("utf-8") for s in tok.special_tokens}
             longest = max((t for t in tok.vocab.values() if t not in specials), key=lambda t: (len(t), t))
             rows.append(
@@ -80,13 +82,24 @@ def tokenizer_stats(
                     "bytes": n_bytes,
                     "tokens": n_tokens,
                     "bytes_per_token": n_bytes / max(n_tokens, 1),
+                    "encoder": "tiktoken core" if tok.fast_path_ok() else "python",
                     "mb_per_s": mb_per_s,
                     "pile_825gb_hours": PILE_BYTES / (mb_per_s * 1e6) / 3600,
+                    "mb_per_s_python": mb_per_s_python,
+                    "pile_825gb_hours_python": PILE_BYTES / (mb_per_s_python * 1e6) / 3600,
                     "longest_token": longest.decode("utf-8", errors="replace"),
                     "longest_token_bytes": len(longest),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _throughput(tok: Tokenizer, text: str) -> float:
+    """MB/s of `tok.encode(text)`, after a warm-up that builds the fast path and fills the reference's cache."""
+    tok.encode(text[:4096])
+    t0 = time.perf_counter()
+    tok.encode(text)
+    return len(text.encode("utf-8")) / 1e6 / max(time.perf_counter() - t0, 1e-9)
 
 
 def _aligned_slice(path: str | os.PathLike, start: int, length: int) -> str:
