@@ -13,10 +13,85 @@ from torch import Tensor, nn
 from cs336lm.layers import Linear, first_out_of_range
 
 
+def _softmax_(x: Tensor, dim: int) -> Tensor:
+    """exp(x - max) / Σ exp(x - max) in place: subtracting the max keeps exp from overflowing."""
+    x.sub_(x.amax(dim=dim, keepdim=True)).exp_()
+    return x.div_(x.sum(dim=dim, keepdim=True))
+
+
+class _Softmax(torch.autograd.Function):
+    """Softmax with one (x-sized) allocation and the closed-form backward dx = y ⊙ (dy - Σ dy ⊙ y)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, dim: int) -> Tensor:
+        y = _softmax_(x.clone(), dim)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor) -> tuple[Tensor, None]:
+        (y,) = ctx.saved_tensors
+        return (grad_y - (grad_y * y).sum(dim=ctx.dim, keepdim=True)).mul_(y), None
+
+
 def softmax(x: Tensor, dim: int) -> Tensor:
-    """exp(x - max) / Σ exp(x - max): subtracting the max keeps exp from overflowing."""
-    z = torch.exp(x - x.amax(dim=dim, keepdim=True))
-    return z / z.sum(dim=dim, keepdim=True)
+    """exp(x - max) / Σ exp(x - max) along `dim`, numerically stable at any magnitude."""
+    return _Softmax.apply(x, dim)
+
+
+def _at_least_float32(x: Tensor) -> Tensor:
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+class _Attention(torch.autograd.Function):
+    """softmax(scale · Q Kᵀ + bias) V over (batch, n, d) tensors, with the closed-form backward
+    dV = Pᵀ dO, dS = P ⊙ (dO Vᵀ - rowsum(dO ⊙ O)), dQ = scale · dS K, dK = scale · dSᵀ Q.
+
+    Autograd through the scaled, masked softmax keeps several (n_q, n_k) intermediates per head and spends a third
+    of a CPU training step in elementwise passes over them. Here the scale and the mask ride in the score matmul
+    (baddbmm), the softmax runs in place in that one buffer, which is saved as P, and the backward makes one more
+    (n_q, n_k) buffer and updates it in place. The softmax and dS are computed in float32 even under bf16 autocast.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, scale: float) -> Tensor:
+        kt = k.transpose(1, 2)
+        scores = torch.bmm(q, kt).mul_(scale) if bias is None else torch.baddbmm(bias, q, kt, alpha=scale)
+        probs = _softmax_(_at_least_float32(scores), dim=-1)  # (batch, n_q, n_k)
+        out = torch.bmm(probs.to(v.dtype), v)
+        ctx.save_for_backward(q, k, v, probs, out)
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor, Tensor, None, None]:
+        q, k, v, probs, out = ctx.saved_tensors
+        grad_out = grad_out.to(v.dtype)
+        grad_v = torch.bmm(probs.transpose(1, 2).to(v.dtype), grad_out)
+        # Σ_j dP_ij P_ij = dO_i · Σ_j P_ij V_j = dO_i · O_i: a (n_q, d) product instead of another (n_q, n_k) one.
+        row_dot = _at_least_float32(grad_out * out).sum(dim=-1, keepdim=True)
+        grad_scores = _at_least_float32(torch.bmm(grad_out, v.transpose(1, 2))).sub_(row_dot).mul_(probs).to(q.dtype)
+        grad_q = torch.bmm(grad_scores, k).mul_(ctx.scale)
+        grad_k = torch.bmm(grad_scores.transpose(1, 2), q).mul_(ctx.scale)
+        return grad_q, grad_k, grad_v, None, None
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
+    """softmax(Q Kᵀ / √d_k + bias) V for (..., n, d) tensors whose leading dims broadcast; `bias` is additive
+    (0 where a query may attend to a key, -inf where not) and broadcasts to (..., n_q, n_k)."""
+    lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    (n_q, d_k), n_k = q.shape[-2:], k.shape[-2]
+
+    def flat(t: Tensor) -> Tensor:
+        return t.expand(*lead, *t.shape[-2:]).reshape(-1, *t.shape[-2:])  # a view where the layout allows
+
+    if bias is not None and bias.dim() > 2 and any(n != 1 for n in bias.shape[:-2]):
+        bias = flat(bias.expand(*lead, n_q, n_k))  # per-batch biases; a (n_q, n_k) one broadcasts in baddbmm
+    elif bias is not None:
+        bias = bias.reshape(bias.shape[-2:]).to(q.dtype)
+    out = _Attention.apply(flat(q), flat(k), flat(v), bias, 1.0 / math.sqrt(d_k))
+    return out.view(*lead, n_q, v.shape[-1])
 
 
 def scaled_dot_product_attention(
@@ -26,11 +101,9 @@ def scaled_dot_product_attention(
     mask: Bool[Tensor, "... n_q n_k"] | None = None,
 ) -> Float[Tensor, "... n_q d_v"]:
     """softmax(Q Kᵀ / √d_k) V; where `mask` is False the query may not attend to the key."""
-    scores = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])  # (..., n_q, n_k)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    # Softmax in float32 even under bf16 autocast: exp and the row sums are where low precision hurts.
-    return softmax(scores.float(), dim=-1).to(V.dtype) @ V
+    bias = None if mask is None else torch.zeros(mask.shape, dtype=Q.dtype, device=Q.device).masked_fill_(
+        ~mask, float("-inf"))
+    return attend(Q, K, V, bias)
 
 
 def _complex_viewable(pairs: Tensor) -> bool:
@@ -146,11 +219,12 @@ class MultiHeadSelfAttention(nn.Module):
             k, v = kv_cache.append(k, v)  # (..., nh, past + T, hs)
         if self.backend == "sdpa" and past == 0:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
+        elif self.backend == "sdpa":
             # Query i sits at position past + i and sees keys 0 … past + i.
             causal = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-            if self.backend == "sdpa":
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal)
-            else:
-                y = scaled_dot_product_attention(q, k, v, mask=causal)  # (..., nh, T, hs)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal)
+        else:
+            # The same causal mask as an additive bias: -inf above diagonal `past`, folded into the score matmul.
+            causal = torch.full((T, past + T), float("-inf"), dtype=q.dtype, device=x.device).triu_(past + 1)
+            y = attend(q, k, v, causal)  # (..., nh, T, hs)
         return self.output_proj(y.transpose(-3, -2).reshape(*lead, T, self.d_model))

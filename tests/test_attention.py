@@ -60,6 +60,42 @@ def test_sdpa_matches_torch_with_mask_and_dv_ne_dk(lead):
     torch.testing.assert_close(scaled_dot_product_attention(Q, K, V), F.scaled_dot_product_attention(Q, K, V))
 
 
+def test_softmax_gradcheck_and_gradient_matches_torch():
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
+    for dim in (0, -1):
+        assert torch.autograd.gradcheck(lambda t, d=dim: softmax(t, d), (x,))
+    x32 = x.detach().float().requires_grad_()
+    w = torch.randn(3, 5, 7)
+    (ours,) = torch.autograd.grad((softmax(x32, -1) * w).sum(), x32)
+    (theirs,) = torch.autograd.grad((torch.softmax(x32, -1) * w).sum(), x32)
+    torch.testing.assert_close(ours, theirs)
+    assert torch.equal(x32, x.detach().float()), "the input is not modified in place"
+
+
+@pytest.mark.parametrize("lead", [(3,), (2, 3)], ids=["3d", "4d"])
+def test_sdpa_gradcheck_with_mask(lead):
+    torch.manual_seed(0)
+    Q, K, V = (torch.randn(*lead, n, d, dtype=torch.float64, requires_grad=True) for n, d in ((5, 4), (6, 4), (6, 3)))
+    mask = torch.rand(*lead, 5, 6) > 0.5
+    mask[..., 0] = True
+    assert torch.autograd.gradcheck(lambda q, k, v: scaled_dot_product_attention(q, k, v, mask), (Q, K, V))
+    causal = torch.ones(5, 6, dtype=torch.bool).tril()  # one mask broadcast over every leading dim
+    assert torch.autograd.gradcheck(lambda q, k, v: scaled_dot_product_attention(q, k, v, causal), (Q, K, V))
+    assert torch.autograd.gradcheck(scaled_dot_product_attention, (Q, K, V))
+
+
+def test_sdpa_gradients_match_torch():
+    torch.manual_seed(0)
+    Q, K, V = (torch.randn(2, 4, 16, 8, requires_grad=True) for _ in range(3))
+    causal = torch.ones(16, 16, dtype=torch.bool).tril()
+    w = torch.randn(2, 4, 16, 8)
+    ours = torch.autograd.grad((scaled_dot_product_attention(Q, K, V, causal) * w).sum(), (Q, K, V))
+    theirs = torch.autograd.grad((F.scaled_dot_product_attention(Q, K, V, is_causal=True) * w).sum(), (Q, K, V))
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
 def test_rope_matches_complex_formulation_and_broadcasts_positions():
     torch.manual_seed(0)
     rope = RotaryPositionalEmbedding(10000.0, 64, 12)
