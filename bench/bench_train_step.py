@@ -4,6 +4,7 @@
     python bench/bench_train_step.py                      # CPU: our from-scratch path, fp32, course shapes, 8 × 256
     python bench/bench_train_step.py --profile            # ... and the top ops of our step (torch.profiler)
     python bench/bench_train_step.py --ours fast --device cuda --dtype bfloat16 --compile --batch-size 128
+    python bench/bench_train_step.py --ours fast --set model.d_model=64 --set model.num_layers=2 --json out.json
 
 `--ours reference` (the default) is every from-scratch module: our attention, softmax, RMSNorm, SwiGLU, cross-entropy
 and our AdamW's per-parameter loop, in float32 and eager. `--ours fast` is our model on its fast paths (SDPA, fused
@@ -19,6 +20,7 @@ tokens per CPU-second, which other processes on a shared machine disturb far les
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
@@ -158,6 +161,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 on CPU)")
     parser.add_argument("--profile", action="store_true", help="also print the top ops of our step")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a dotted config override for both models, e.g. model.d_model=64 (default: course shapes)")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if args.ours == "reference" and (args.dtype != "float32" or args.compile):
@@ -168,7 +174,10 @@ def main() -> None:
             else {"model.attention_backend": "sdpa", "optim.implementation": "fused" if device.type == "cuda"
                   else "foreach"})
     common = {"train.dtype": args.dtype, "train.compile": args.compile, "train.batch_size": args.batch_size,
-              "train.device": args.device}
+              "train.device": args.device, "train.token_budget": 2**62}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        common[key] = yaml.safe_load(value)
     cfg_ours, cfg_builtin = RunConfig.from_flat({**common, **ours}), RunConfig.from_flat(common)
     c = cfg_ours.model
     torch.manual_seed(0)
@@ -190,15 +199,25 @@ def main() -> None:
         print(f"  round {r + 1}: " + ", ".join(f"{n} {tokens / s[-1][0]:,.0f} tok/s" for n, s in seconds.items()))
     peak = peak_flops(device, args.dtype)
     per_cpu_second = device.type == "cpu" and torch.get_num_threads() == 1  # CPU time measures work only then
+    results = {"device": device_name(device), "our_path": args.ours, "dtype": args.dtype, "compile": args.compile,
+               "batch_size": args.batch_size, "context_length": c.context_length, "flops_per_token": flops_per_token(c),
+               "peak_flops": peak}
     for clock, label in ((0, "tokens/s"), (1, "tokens/CPU-s"))[: 1 + per_cpu_second]:
         for name, s in seconds.items():
             rate = tokens / statistics.median(t[clock] for t in s)
-            mfu = f", MFU {flops_per_token(c) * rate / peak:.1%}" if peak else ""
-            print(f"{name:>16}: {rate:,.0f} {label} (median of {args.rounds} rounds × {args.steps} steps){mfu}")
+            mfu = flops_per_token(c) * rate / peak if peak else None
+            print(f"{name:>16}: {rate:,.0f} {label} (median of {args.rounds} rounds × {args.steps} steps)"
+                  + (f", MFU {mfu:.1%}" if mfu else ""))
+            results.setdefault(name, {})[label] = rate
+            if clock == 0:
+                results[name]["mfu"] = mfu
         ratios = [b[clock] / a[clock] for a, b in zip(seconds["ours"], seconds["torch built-ins"], strict=True)]
         print(f"ratio ours / built-ins ({label}): median {statistics.median(ratios):.3f}, range "
               f"{min(ratios):.3f}–{max(ratios):.3f} (per round: {', '.join(f'{r:.3f}' for r in ratios)}; "
               f"target ≥ {TARGET[args.ours]})")
+        results[f"ratio ({label})"] = {"median": statistics.median(ratios), "per_round": ratios}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.profile:
         print_profile(steps["ours"], batches["ours"](2))
 

@@ -117,11 +117,13 @@ def search_largest(trial: Callable[[int], Trial], max_batch_size: int) -> tuple[
     return fit, trials
 
 
-def _run_steps(cfg: RunConfig, batch_size: int, steps: int, device: torch.device) -> None:
-    """`steps` training steps of the configured model on random tokens, as the trainer runs them."""
+def _build_step(cfg: RunConfig, device: torch.device) -> TrainStep:
     torch.manual_seed(cfg.train.seed)
-    model = TransformerLM(cfg.model).to(device)
-    step = TrainStep(model, cfg, device)
+    return TrainStep(TransformerLM(cfg.model).to(device), cfg, device)
+
+
+def _train_steps(step: TrainStep, cfg: RunConfig, batch_size: int, steps: int, device: torch.device) -> None:
+    """`steps` training steps on random tokens, as the trainer runs them."""
     shape = (batch_size, cfg.model.context_length)
     for _ in range(steps):
         x, y = (torch.randint(0, cfg.model.vocab_size, shape, device=device) for _ in range(2))
@@ -139,27 +141,39 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
-def _trial_in_process(cfg: RunConfig, batch_size: int, steps: int, device: torch.device) -> Trial:
-    """A trial on an accelerator: out of memory means it does not fit; memory is freed before the next one."""
-    # Each trial's fresh model would otherwise count against dynamo's recompile limit and fall back to eager.
-    torch._dynamo.reset()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    error = None
-    try:
-        _run_steps(cfg, batch_size, steps, device)
-    except (RuntimeError, torch.OutOfMemoryError) as exc:
-        if not _out_of_memory(exc):
-            raise
-        error = _first_line(exc)  # keep no reference to the exception: its frames hold the trial's tensors
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        peak = torch.cuda.max_memory_reserved(device)
-    else:
-        torch.mps.empty_cache()
-        peak = None
-    return Trial(batch_size, error is None, peak, error)
+class _InProcessTrials:
+    """Trials on an accelerator, all on one model and optimizer: their weights, gradients and optimizer state are
+    what a run holds throughout, and one compiled step then serves every batch size (torch.compile marks the batch
+    dimension dynamic at its first change) instead of a compilation per trial. Out of memory means the batch does
+    not fit; the trial's memory is freed before the next one."""
+
+    def __init__(self, cfg: RunConfig, device: torch.device, steps: int):
+        self.cfg, self.device, self.steps = cfg, device, steps
+        self.step: TrainStep | None = None
+        torch._dynamo.reset()  # no compiled code left from earlier work counts against the recompile limit
+
+    def __call__(self, batch_size: int) -> Trial:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        error = None
+        try:
+            if self.step is None:
+                self.step = _build_step(self.cfg, self.device)
+            _train_steps(self.step, self.cfg, batch_size, self.steps, self.device)
+        except (RuntimeError, torch.OutOfMemoryError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            error = _first_line(exc)  # keep no reference to the exception: its frames hold the trial's tensors
+        if self.step is not None:
+            self.step.optimizer.zero_grad(set_to_none=True)  # gradients of a step cut short by out of memory
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+            peak = torch.cuda.max_memory_reserved(self.device)
+        else:
+            torch.mps.empty_cache()
+            peak = None
+        return Trial(batch_size, error is None, peak, error)
 
 
 @contextlib.contextmanager
@@ -173,12 +187,12 @@ def _trial_runner(
             yield lambda batch_size: server.trial(cfg, batch_size, steps, cap)
         return
     if device.type != "cuda" or cap is None:
-        yield lambda batch_size: _trial_in_process(cfg, batch_size, steps, device)
+        yield _InProcessTrials(cfg, device, steps)
         return
     total = torch.cuda.get_device_properties(device).total_memory
     torch.cuda.set_per_process_memory_fraction(min(cap / total, 1.0), device)
     try:
-        yield lambda batch_size: _trial_in_process(cfg, batch_size, steps, device)
+        yield _InProcessTrials(cfg, device, steps)
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0, device)
 
@@ -259,8 +273,8 @@ def _child_trial(request: dict[str, Any]) -> dict[str, Any]:
         pass
     error = None
     try:
-        _run_steps(RunConfig.from_dict(request["config"]), request["batch_size"], request["steps"],
-                   torch.device("cpu"))
+        cfg, cpu = RunConfig.from_dict(request["config"]), torch.device("cpu")
+        _train_steps(_build_step(cfg, cpu), cfg, request["batch_size"], request["steps"], cpu)
     except RuntimeError as exc:
         if not _out_of_memory(exc):
             return {"traceback": traceback.format_exc()}
