@@ -167,13 +167,21 @@ class _InProcessTrials:
         if self.step is not None:
             self.step.optimizer.zero_grad(set_to_none=True)  # gradients of a step cut short by out of memory
         gc.collect()
+        peak = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
             peak = torch.cuda.max_memory_reserved(self.device)
-        else:
+        elif self.device.type == "mps":
             torch.mps.empty_cache()
-            peak = None
         return Trial(batch_size, error is None, peak, error)
+
+    def close(self) -> None:
+        """Free the model and optimizer, which compiled code would otherwise keep alive through its guards."""
+        self.step = None
+        torch._dynamo.reset()
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 @contextlib.contextmanager
@@ -186,15 +194,16 @@ def _trial_runner(
         with _ForkServer() as server:
             yield lambda batch_size: server.trial(cfg, batch_size, steps, cap)
         return
-    if device.type != "cuda" or cap is None:
-        yield _InProcessTrials(cfg, device, steps)
-        return
-    total = torch.cuda.get_device_properties(device).total_memory
-    torch.cuda.set_per_process_memory_fraction(min(cap / total, 1.0), device)
+    if device.type == "cuda" and cap is not None:
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(cap / total, 1.0), device)
+    trials = _InProcessTrials(cfg, device, steps)
     try:
-        yield _InProcessTrials(cfg, device, steps)
+        yield trials
     finally:
-        torch.cuda.set_per_process_memory_fraction(1.0, device)
+        trials.close()
+        if device.type == "cuda" and cap is not None:
+            torch.cuda.set_per_process_memory_fraction(1.0, device)
 
 
 class _ForkServer:

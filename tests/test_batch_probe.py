@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cs336lm.batch_probe import Trial, _ForkServer, largest_batch_size, search_largest
+from cs336lm import batch_probe
+from cs336lm.batch_probe import Trial, _ForkServer, _InProcessTrials, largest_batch_size, search_largest
 from cs336lm.config import RunConfig
 from cs336lm.train import BatchTooLargeError
 
@@ -87,6 +88,29 @@ def test_a_failing_trial_reports_its_traceback():
         largest_batch_size(bad, memory_cap_bytes=2**40, max_batch_size=2, steps=1)
 
 
+def test_in_process_trials_catch_out_of_memory_and_keep_one_model(monkeypatch):
+    """The accelerator path's logic on the CPU, with out-of-memory errors planted above batch 5."""
+    real_train_steps, steps_seen = batch_probe._train_steps, []
+
+    def train_steps(step, cfg, batch_size, steps, device):
+        steps_seen.append(step)
+        if batch_size <= 5:
+            return real_train_steps(step, cfg, batch_size, steps, device)
+        x = torch.randint(0, cfg.model.vocab_size, (batch_size, cfg.model.context_length))
+        step.loss(x, x).backward()  # gradients are there when the optimizer step runs out of memory
+        raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {batch_size} GiB (planted)")
+
+    monkeypatch.setattr(batch_probe, "_train_steps", train_steps)
+    trials = _InProcessTrials(wide_logits_config(**{"model.vocab_size": 64}), torch.device("cpu"), steps=1)
+    best, tried = search_largest(trials, 16)
+    assert best == 5 and [t.batch_size for t in tried] == [1, 2, 4, 8, 6, 5]
+    assert tried[3].error == "CUDA out of memory. Tried to allocate 8 GiB (planted)" and not tried[3].fits
+    assert len(set(map(id, steps_seen))) == 1, "every trial reuses one model, optimizer and compiled step"
+    assert all(p.grad is None for p in trials.step.params), "a failed trial's gradients are dropped"
+    trials.close()
+    assert trials.step is None
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_probe_stops_at_the_cap_and_frees_memory_between_trials():
@@ -94,5 +118,5 @@ def test_cuda_probe_stops_at_the_cap_and_frees_memory_between_trials():
     result = largest_batch_size(cfg, memory_cap_bytes=512 * MiB, max_batch_size=4096, steps=1)
     assert 1 <= result.batch_size < 4096
     assert any(not t.fits and "out of memory" in t.error.lower() for t in result.trials)
-    assert all(t.peak_bytes <= 512 * MiB for t in result.trials if t.fits)
-    assert torch.cuda.memory_allocated() < 64 * MiB, "the trials' tensors were freed"
+    assert all(t.peak_bytes <= 513 * MiB for t in result.trials if t.fits)
+    assert torch.cuda.memory_allocated() < 16 * MiB, "the model, optimizer and trials' tensors were freed"
