@@ -106,6 +106,7 @@ def test_in_process_trials_catch_out_of_memory_and_keep_one_model(monkeypatch):
     assert best == 5 and [t.batch_size for t in tried] == [1, 2, 4, 8, 6, 5]
     assert tried[3].error == "CUDA out of memory. Tried to allocate 8 GiB (planted)" and not tried[3].fits
     assert len(set(map(id, steps_seen))) == 1, "every trial reuses one model, optimizer and compiled step"
+    assert not trials(7).fits
     assert all(p.grad is None for p in trials.step.params), "a failed trial's gradients are dropped"
     trials.close()
     assert trials.step is None
