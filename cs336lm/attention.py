@@ -80,16 +80,17 @@ class _Attention(torch.autograd.Function):
 def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
     """softmax(Q Kᵀ / √d_k + bias) V for (..., n, d) tensors whose leading dims broadcast; `bias` is additive
     (0 where a query may attend to a key, -inf where not) and broadcasts to (..., n_q, n_k)."""
-    lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    (n_q, d_k), n_k = q.shape[-2:], k.shape[-2]
+    lead = torch.broadcast_shapes(*(t.shape[:-2] for t in (q, k, v, bias) if t is not None))
+    n_q, d_k = q.shape[-2:]
 
     def flat(t: Tensor) -> Tensor:
         return t.expand(*lead, *t.shape[-2:]).reshape(-1, *t.shape[-2:])  # a view where the layout allows
 
-    if bias is not None and bias.dim() > 2 and any(n != 1 for n in bias.shape[:-2]):
-        bias = flat(bias.expand(*lead, n_q, n_k))  # per-batch biases; a (n_q, n_k) one broadcasts in baddbmm
-    elif bias is not None:
-        bias = bias.reshape(bias.shape[-2:]).to(q.dtype)
+    if bias is not None:
+        bias = bias.to(q.dtype)
+        # One (n_q, n_k) bias for every batch broadcasts inside baddbmm; per-batch biases are laid out like q.
+        per_batch = any(n != 1 for n in bias.shape[:-2])
+        bias = flat(bias) if per_batch else bias.reshape(bias.shape[-2:])
     out = _Attention.apply(flat(q), flat(k), flat(v), bias, 1.0 / math.sqrt(d_k))
     return out.view(*lead, n_q, v.shape[-1])
 

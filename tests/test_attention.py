@@ -1,5 +1,7 @@
 """cs336lm.attention against torch built-ins and a complex-number RoPE."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -83,6 +85,16 @@ def test_sdpa_gradcheck_with_mask(lead):
     causal = torch.ones(5, 6, dtype=torch.bool).tril()  # one mask broadcast over every leading dim
     assert torch.autograd.gradcheck(lambda q, k, v: scaled_dot_product_attention(q, k, v, causal), (Q, K, V))
     assert torch.autograd.gradcheck(scaled_dot_product_attention, (Q, K, V))
+
+
+@pytest.mark.parametrize("mask_shape", [(6, 7), (1, 6, 7), (4, 1, 7), (2, 4, 6, 7)])
+def test_sdpa_broadcasts_masks_like_the_formula(mask_shape):
+    torch.manual_seed(0)
+    Q, K, V = torch.randn(4, 6, 8), torch.randn(4, 7, 8), torch.randn(4, 7, 5)
+    mask = torch.rand(*mask_shape) > 0.5
+    mask[..., 0] = True
+    scores = (Q @ K.transpose(-1, -2) / math.sqrt(8)).masked_fill(~mask, float("-inf"))
+    torch.testing.assert_close(scaled_dot_product_attention(Q, K, V, mask), torch.softmax(scores, -1) @ V)
 
 
 def test_sdpa_gradients_match_torch():
