@@ -125,7 +125,7 @@ summary = json.loads((work / run / "summary.json").read_text())
 probe = json.loads((out / "probe.json").read_text())
 host = next(csv.DictReader(open(work / "results/benchmarks/train_lm/gpu_check/course.tsv"), delimiter="\t"))
 gpu_memory = out / "gpu_memory_mib.csv"
-samples = [int(line) for line in gpu_memory.read_text().split()] if gpu_memory.exists() else []
+samples = [int(n) for n in gpu_memory.read_text().split() if n.isdigit()] if gpu_memory.exists() else []
 memory = f"peak GPU memory {max(samples) / 1024:.1f} GiB, " if samples else ""
 mfu = lambda v: f", MFU {v:.1%}" if v else ""
 ours, ratio = bench["ours"], bench["ratio (tokens/s)"]["median"]
