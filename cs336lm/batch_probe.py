@@ -132,8 +132,8 @@ def _train_steps(step: TrainStep, cfg: RunConfig, batch_size: int, steps: int, d
 
 
 def _out_of_memory(exc: BaseException) -> bool:
-    # CUDA raises torch.OutOfMemoryError; the CPU and MPS allocators raise plain RuntimeErrors.
-    return isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and any(
+    # CUDA raises torch.OutOfMemoryError; the CPU and MPS allocators raise plain RuntimeErrors, Python MemoryError.
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or (isinstance(exc, RuntimeError) and any(
         s in str(exc) for s in ("can't allocate memory", "out of memory", "MPS backend out of memory")))
 
 
@@ -258,11 +258,13 @@ def _serve_trials() -> None:
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
-            os.close(read_end)
-            os.dup2(2, 1)  # anything the trial prints goes to stderr, not into the reports
-            with os.fdopen(write_end, "w") as pipe:
-                pipe.write(json.dumps(_child_trial(json.loads(line))))
-            os._exit(0)
+            try:  # whatever happens, the trial process must never return into this loop
+                os.close(read_end)
+                os.dup2(2, 1)  # anything the trial prints goes to stderr, not into the reports
+                with os.fdopen(write_end, "w") as pipe:
+                    pipe.write(json.dumps(_child_trial(json.loads(line))))
+            finally:
+                os._exit(0)
         os.close(write_end)
         with os.fdopen(read_end) as pipe:
             report = pipe.read()
@@ -270,6 +272,8 @@ def _serve_trials() -> None:
         if os.WIFSIGNALED(status):  # SIGKILL from the kernel's out-of-memory killer, most likely
             signum = os.WTERMSIG(status)
             report = json.dumps({"peak_bytes": None, "error": f"the trial process was killed by signal {signum}"})
+        elif not report:
+            report = json.dumps({"traceback": "the trial process ended without a report (see the server's stderr)"})
         out.write(report + "\n")
         out.flush()
 
@@ -284,12 +288,10 @@ def _child_trial(request: dict[str, Any]) -> dict[str, Any]:
     try:
         cfg, cpu = RunConfig.from_dict(request["config"]), torch.device("cpu")
         _train_steps(_build_step(cfg, cpu), cfg, request["batch_size"], request["steps"], cpu)
-    except RuntimeError as exc:
+    except Exception as exc:
         if not _out_of_memory(exc):
             return {"traceback": traceback.format_exc()}
         error = _first_line(exc)
-    except Exception:
-        return {"traceback": traceback.format_exc()}
     return {"peak_bytes": _peak_resident_bytes(), "error": error}
 
 
