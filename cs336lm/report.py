@@ -6,12 +6,10 @@ reads them is cs336lm.writeup.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -20,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import pandas as pd  # noqa: E402
 
 from cs336lm.metrics import read_metrics  # noqa: E402
+from cs336lm.summary import RunSummary, read_summary  # noqa: E402
 
 Runs = Mapping[str, str | os.PathLike]  # label -> run directory
 
@@ -33,9 +32,8 @@ def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
     return frame.astype({"val_loss": float, "train_loss": float}) if len(frame) else frame
 
 
-def load_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
-    with open(Path(run_dir) / "summary.json", encoding="utf-8") as f:
-        return json.load(f)
+def load_summary(run_dir: str | os.PathLike) -> RunSummary:
+    return read_summary(Path(run_dir) / "summary.json")
 
 
 # ---- figures -----------------------------------------------------------------------------------------------
@@ -47,7 +45,7 @@ def _curves(ax: plt.Axes, runs: Runs, x: str, y: str, xlabel: str, scale: float 
     for label, run_dir in runs.items():
         frame, summary = load_metrics(run_dir), load_summary(run_dir)
         points = frame[[x, y]].dropna() if len(frame) else pd.DataFrame(columns=[x, y])
-        diverged = summary["status"] == "diverged"
+        diverged = summary.status == "diverged"
         line, = ax.plot(points[x] / scale, points[y], "--" if diverged else "-",
                         marker="." if y == "val_loss" else None, label=f"{label} (diverged)" if diverged else label)
         values = [v for v in points[y] if math.isfinite(v)]
@@ -80,7 +78,7 @@ def _save(fig: plt.Figure, out_path: str | os.PathLike) -> None:
 def _sorted_by(runs: Runs, key: str) -> dict[str, str | os.PathLike]:
     """Runs relabelled by one config value (e.g. `optim.lr_max`) and sorted by it."""
     section, name = key.split(".")
-    values = {label: load_summary(d)["config"][section][name] for label, d in runs.items()}
+    values = {label: load_summary(d).config[section][name] for label, d in runs.items()}
     return {f"{name} = {values[label]:g}": runs[label] for label in sorted(runs, key=values.get)}
 
 
@@ -103,7 +101,7 @@ def plot_batch_size(runs: Runs, out_path: str | os.PathLike) -> None:
     _curves(axes[0], runs, "tokens", "val_loss", "tokens (M)", 1e6)
     _curves(axes[1], runs, "elapsed_s", "val_loss", "wall clock (min)", 60.0)
     axes[0].legend(fontsize=8)
-    throughput = [load_summary(d).get("tokens_per_s") or 0.0 for d in runs.values()]
+    throughput = [load_summary(d).tokens_per_s or 0.0 for d in runs.values()]
     axes[2].bar([label.split("= ")[1] for label in runs], throughput)
     axes[2].set_xlabel("batch size")
     axes[2].set_ylabel("tokens / s")
@@ -135,7 +133,7 @@ def plot_leaderboard(runs: Runs, out_path: str | os.PathLike) -> None:
     """Validation loss against wall clock, with the wall-clock budget marked."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     _curves(ax, runs, "elapsed_s", "val_loss", "wall clock (min)", 60.0)
-    budgets = {load_summary(d)["config"]["train"]["wall_clock_budget_s"] for d in runs.values()} - {0}
+    budgets = {load_summary(d).config["train"]["wall_clock_budget_s"] for d in runs.values()} - {0}
     for budget in budgets:
         ax.axvline(budget / 60, color="grey", linestyle=":", label=f"budget {budget / 60:g} min")
     ax.legend(fontsize=8)
@@ -152,14 +150,14 @@ def runs_table(runs: Mapping[str, Runs]) -> pd.DataFrame:
         for variant, run_dir in variants.items():
             s = load_summary(run_dir)
             rows.append({
-                "experiment": experiment, "variant": variant, "status": s["status"],
-                "stopped_early": s.get("stopped_early") or "", "final_val_loss": s.get("final_val_loss"),
-                "best_val_loss": s.get("best_val_loss"), "final_train_loss": s.get("final_train_loss"),
-                "steps": s.get("steps"), "tokens": s.get("tokens"), "wall_time_s": s.get("wall_time_s"),
-                "tokens_per_s": s.get("tokens_per_s"), "mfu": s.get("mfu"),
-                "parameters": (s.get("parameters") or {}).get("total"),
-                "non_embedding_parameters": (s.get("parameters") or {}).get("non_embedding"),
-                "device": s.get("device"),
+                "experiment": experiment, "variant": variant, "status": s.status,
+                "stopped_early": s.stopped_early or "", "final_val_loss": s.final_val_loss,
+                "best_val_loss": s.best_val_loss, "final_train_loss": s.final_train_loss,
+                "steps": s.steps, "tokens": s.tokens, "wall_time_s": s.wall_time_s,
+                "tokens_per_s": s.tokens_per_s, "mfu": s.mfu,
+                "parameters": s.parameters.total,
+                "non_embedding_parameters": s.parameters.non_embedding,
+                "device": s.device,
             })
     return pd.DataFrame(rows)
 

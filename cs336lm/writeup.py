@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from cs336lm.report import Runs, load_summary, markdown_table
+from cs336lm.summary import RunSummary
 
 REPORT_COLUMNS = ("experiment", "variant", "status", "stopped_early", "final_val_loss", "best_val_loss", "steps",
                   "tokens", "wall_time_s", "tokens_per_s")
@@ -35,22 +36,22 @@ def _rate(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:,.0f}"
 
 
-def _outcome(summary: dict[str, Any]) -> str:
+def _outcome(summary: RunSummary) -> str:
     """`final val loss 1.234` or `diverged at step 120`: what a run ended with, in words."""
-    if summary["status"] == "diverged":
-        return f"diverged at step {summary['steps']}"
-    return f"final validation loss {_fmt(summary.get('final_val_loss'))} after {summary['steps']} steps"
+    if summary.status == "diverged":
+        return f"diverged at step {summary.steps}"
+    return f"final validation loss {_fmt(summary.final_val_loss)} after {summary.steps} steps"
 
 
-def _value(summary: dict[str, Any], key: str) -> Any:
+def _value(summary: RunSummary, key: str) -> Any:
     section, name = key.split(".")
-    return summary["config"][section][name]
+    return summary.config[section][name]
 
 
-def _best(summaries: Mapping[str, dict[str, Any]]) -> str | None:
+def _best(summaries: Mapping[str, RunSummary]) -> str | None:
     """The label of the finished run with the lowest final validation loss."""
-    ok = {k: s["final_val_loss"] for k, s in summaries.items()
-          if s["status"] == "ok" and s.get("final_val_loss") is not None and math.isfinite(s["final_val_loss"])}
+    ok = {k: s.final_val_loss for k, s in summaries.items()
+          if s.status == "ok" and s.final_val_loss is not None and math.isfinite(s.final_val_loss)}
     return min(ok, key=ok.get) if ok else None
 
 
@@ -168,11 +169,11 @@ def _lr_section(w: _Writer, experiment: str | None, summaries: dict, figure_of: 
     runs = summaries[experiment]
     lr = {v: _value(s, "optim.lr_max") for v, s in runs.items()}
     w.add("\n".join(f"- lr_max = {lr[v]:g}: {_outcome(s)}" for v, s in sorted(runs.items(), key=lambda i: lr[i[0]])))
-    best, diverged = _best(runs), sorted(lr[v] for v, s in runs.items() if s["status"] == "diverged")
-    text = f"The best learning rate was {lr[best]:g} (final validation loss {_fmt(runs[best]['final_val_loss'])})" \
+    best, diverged = _best(runs), sorted(lr[v] for v, s in runs.items() if s.status == "diverged")
+    text = f"The best learning rate was {lr[best]:g} (final validation loss {_fmt(runs[best].final_val_loss)})" \
         if best else "No run finished without diverging"
     if diverged:
-        stable_above = [lr[v] for v, s in runs.items() if s["status"] == "ok" and lr[v] > diverged[0]]
+        stable_above = [lr[v] for v, s in runs.items() if s.status == "ok" and lr[v] > diverged[0]]
         text += f"; rates ≥ {diverged[0]:g} diverged" if not stable_above else \
             f"; rates {', '.join(f'{x:g}' for x in diverged)} diverged (not monotonic in the rate)"
         if best:
@@ -191,22 +192,22 @@ def _batch_section(w: _Writer, experiment: str | None, summaries: dict, figure_o
     runs = summaries[experiment]
     size = {v: _value(s, "train.batch_size") for v, s in runs.items()}
     order = sorted(runs, key=size.get)
-    w.add("\n".join(f"- batch {size[v]}: {_outcome(runs[v])}, {_rate(runs[v].get('tokens_per_s'))} tokens/s, "
-                    f"{_fmt(runs[v].get('wall_time_s'), 3)} s" for v in order))
+    w.add("\n".join(f"- batch {size[v]}: {_outcome(runs[v])}, {_rate(runs[v].tokens_per_s)} tokens/s, "
+                    f"{_fmt(runs[v].wall_time_s, 3)} s" for v in order))
     best = _best(runs)
     if best is None:
         w.add("Every batch size diverged.")
         return
-    speeds = [runs[v].get("tokens_per_s") or 0 for v in order]
+    speeds = [runs[v].tokens_per_s or 0 for v in order]
     largest = runs[order[-1]]
     ratio = speeds[-1] / max(speeds[0], 1e-9)
     text = (f"All runs saw the same token budget. The lowest final validation loss came from batch size {size[best]} "
-            f"({_fmt(runs[best]['final_val_loss'])}). Throughput went from {_rate(speeds[0])} tokens/s at batch "
+            f"({_fmt(runs[best].final_val_loss)}). Throughput went from {_rate(speeds[0])} tokens/s at batch "
             f"{size[order[0]]} to {_rate(speeds[-1])} at batch {size[order[-1]]} ({_fmt(ratio, 3)}×). ")
     if best == order[-1]:
         text += "The largest batch was both the fastest per token and the best, so its fewer steps were not a limit."
-    elif largest["status"] == "ok":
-        text += (f"The largest batch ended {_fmt(largest['final_val_loss'] - runs[best]['final_val_loss'], 3)} above "
+    elif largest.status == "ok":
+        text += (f"The largest batch ended {_fmt(largest.final_val_loss - runs[best].final_val_loss, 3)} above "
                  f"the best: at equal tokens it takes {size[best] / size[order[-1]]:.3g}× as many optimizer steps as "
                  "the best batch size, and the learning rate was not scaled up to compensate.")
     w.add(text)
@@ -222,16 +223,16 @@ def _samples_section(w: _Writer, samples: list[str], summaries: dict) -> None:
         w.add(f"### {experiment}/{variant}")
         w.provenance(experiment)
         if summary:
-            loss = summary.get("final_val_loss")
+            loss = summary.final_val_loss
             w.add(f"The model ({_outcome(summary)}, perplexity {_fmt(math.exp(loss) if loss else None, 3)}) "
                   "generated:")
         w.add(("\n" + Path(path).read_text(encoding="utf-8")).replace("\n#", "\n####").strip())
-        if summary and summary.get("final_val_loss") is not None and _is_tinystories(w, experiment):
+        if summary and summary.final_val_loss is not None and _is_tinystories(w, experiment):
             synthetic = w.data_sources.get(f"{w.datasets[experiment]}/train", "").startswith("synthetic")
             w.add("Fluency: the handout's target for TinyStories is a validation loss of 1.45 or less, where text "
                   "becomes mostly fluent; " + ("on this synthetic corpus losses are not comparable with that target, "
                                                "so judge the samples above by reading them." if synthetic else
-                  f"this run is {'below' if summary['final_val_loss'] <= 1.45 else 'above'} that mark."))
+                  f"this run is {'below' if summary.final_val_loss <= 1.45 else 'above'} that mark."))
 
 
 def _is_tinystories(w: _Writer, experiment: str) -> bool:
@@ -245,9 +246,9 @@ def _ablation_sections(w: _Writer, experiment: str | None, baseline: str | None,
         return
     runs = summaries[experiment]
     base = runs[baseline]
-    base_config = {f"{s}.{k}": v for s, values in base["config"].items() for k, v in values.items()}
+    base_config = {f"{s}.{k}": v for s, values in base.config.items() for k, v in values.items()}
     w.add("## Ablations (handout §7.3)", f"Baseline `{baseline}`: {_outcome(base)}, "
-          f"{base['parameters']['non_embedding']:,} non-embedding parameters.")
+          f"{base.parameters.non_embedding:,} non-embedding parameters.")
     w.provenance(experiment)
     seen = set()
     for key, value, heading in ABLATION_KINDS:
@@ -264,19 +265,19 @@ def _ablation_sections(w: _Writer, experiment: str | None, baseline: str | None,
         _ablation_paragraph(w, variant, runs[variant], baseline, base, base_config, figure_of)
 
 
-def _ablation_paragraph(w: _Writer, variant: str, run: dict, baseline: str, base: dict, base_config: dict,
-                        figure_of: dict) -> None:
-    changed = {k: v for s, values in run["config"].items() for k, v in ((f"{s}.{k}", v) for k, v in values.items())
+def _ablation_paragraph(w: _Writer, variant: str, run: RunSummary, baseline: str, base: RunSummary,
+                        base_config: dict, figure_of: dict) -> None:
+    changed = {k: v for s, values in run.config.items() for k, v in ((f"{s}.{k}", v) for k, v in values.items())
                if base_config.get(k) != v}
     text = f"`{variant}` ({', '.join(f'{k} = {v}' for k, v in changed.items()) or 'same config'}): {_outcome(run)}"
-    loss, base_loss = run.get("final_val_loss"), base.get("final_val_loss")
-    if run["status"] == "ok" and base["status"] == "ok" and loss is not None and base_loss is not None:
+    loss, base_loss = run.final_val_loss, base.final_val_loss
+    if run.status == "ok" and base.status == "ok" and loss is not None and base_loss is not None:
         delta = loss - base_loss
         text += f", {abs(delta):.3g} {'above' if delta > 0 else 'below'} the baseline"
         text += " (worse)" if delta > 0 else " (better)"
-    elif base["status"] == "ok" and run["status"] == "diverged":
+    elif base.status == "ok" and run.status == "diverged":
         text += ", while the baseline trained stably at its settings"
-    params, base_params = run["parameters"]["non_embedding"], base["parameters"]["non_embedding"]
+    params, base_params = run.parameters.non_embedding, base.parameters.non_embedding
     text += f"; {params:,} non-embedding parameters ({(params - base_params) / base_params:+.1%} vs `{baseline}`)."
     w.add(text)
     w.figure(figure_of.get(f"ablations/{variant}"), f"{variant} vs {baseline}")
@@ -286,10 +287,10 @@ def _main_section(w: _Writer, experiments: list[str], summaries: dict, figure_of
     title = "Main experiments: TinyStories and OpenWebText (`main_experiment`)"
     if not w.section(title, experiments, figure_of.get("main"), "main runs"):
         return
-    w.add("\n".join(f"- `{e}/{v}` on `{w.datasets.get(e)}`: {_outcome(s)}, {s['tokens']:,} tokens in "
-                    f"{_fmt(s['wall_time_s'], 3)} s." for e in experiments for v, s in summaries[e].items()))
-    finals = {f"{e}/{v}": s["final_val_loss"] for e in experiments for v, s in summaries[e].items()
-              if s["status"] == "ok" and s.get("final_val_loss") is not None}
+    w.add("\n".join(f"- `{e}/{v}` on `{w.datasets.get(e)}`: {_outcome(s)}, {s.tokens:,} tokens in "
+                    f"{_fmt(s.wall_time_s, 3)} s." for e in experiments for v, s in summaries[e].items()))
+    finals = {f"{e}/{v}": s.final_val_loss for e in experiments for v, s in summaries[e].items()
+              if s.status == "ok" and s.final_val_loss is not None}
     if len(finals) > 1:
         high, low = max(finals, key=finals.get), min(finals, key=finals.get)
         w.add(f"`{high}` ended {_fmt(finals[high] - finals[low], 3)} nats per token above `{low}`. Each loss is per "
@@ -301,9 +302,9 @@ def _leaderboard_section(w: _Writer, experiment: str | None, summaries: dict, fi
     if not w.section("Leaderboard (`leaderboard`)", [experiment], figure_of.get("leaderboard"), "leaderboard"):
         return
     for variant, s in summaries[experiment].items():
-        budget = s["config"]["train"]["wall_clock_budget_s"]
+        budget = s.config["train"]["wall_clock_budget_s"]
         limit = f"budget {budget:g} s" if budget else "no wall-clock budget"
-        ended = "stopped at the wall-clock budget" if s.get("stopped_early") == "wall_clock" else \
-            "finished its token budget before the wall-clock budget" if s["status"] == "ok" else "diverged"
-        w.add(f"- `{variant}`: {_outcome(s)} ({ended}; {limit}, trained {_fmt(s['wall_time_s'], 4)} s, "
-              f"{_rate(s.get('tokens_per_s'))} tokens/s on {s.get('device')}).")
+        ended = "stopped at the wall-clock budget" if s.stopped_early == "wall_clock" else \
+            "finished its token budget before the wall-clock budget" if s.status == "ok" else "diverged"
+        w.add(f"- `{variant}`: {_outcome(s)} ({ended}; {limit}, trained {_fmt(s.wall_time_s, 4)} s, "
+              f"{_rate(s.tokens_per_s)} tokens/s on {s.device}).")
