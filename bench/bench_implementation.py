@@ -6,7 +6,8 @@ Times the training step (cs336lm.train.TrainStep: what training runs) for each c
 backend, AdamW implementation, autocast dtype and torch.compile, all holding the same weights and fed the same
 batches, in interleaved rounds after warm-up; prints tokens per second (and per CPU-second, which other processes
 on a shared machine barely disturb) and each candidate's ratio to the from-scratch reference. Compilation time is
-reported separately, since a run pays it once before its first step.
+reported separately, since a run pays it once before its first step; so is one AdamW step alone per
+implementation, which a batch of 8 hides in the noise of the forward and backward passes.
 """
 
 from __future__ import annotations
@@ -23,18 +24,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from cs336lm.config import RunConfig  # noqa: E402
 from cs336lm.device import device_name, resolve_device, synchronize  # noqa: E402
 from cs336lm.model import TransformerLM  # noqa: E402
-from cs336lm.train import TrainStep  # noqa: E402
+from cs336lm.train import TrainStep, build_optimizer  # noqa: E402
 
 CANDIDATES = {  # name -> fine-grained overrides
     "reference": {"model.attention_backend": "reference", "optim.implementation": "reference"},
     "sdpa": {"model.attention_backend": "sdpa", "optim.implementation": "reference"},
     "sdpa+foreach": {"model.attention_backend": "sdpa", "optim.implementation": "foreach"},
     "sdpa+fused": {"model.attention_backend": "sdpa", "optim.implementation": "fused"},
-    "sdpa+foreach+bf16": {"model.attention_backend": "sdpa", "optim.implementation": "foreach",
-                          "train.dtype": "bfloat16"},
-    "sdpa+foreach+compile": {"model.attention_backend": "sdpa", "optim.implementation": "foreach",
-                             "train.compile": True},
+    "sdpa+fused+bf16": {"model.attention_backend": "sdpa", "optim.implementation": "fused", "train.dtype": "bfloat16"},
+    "sdpa+fused+compile": {"model.attention_backend": "sdpa", "optim.implementation": "fused", "train.compile": True},
 }
+
+
+def time_optimizers(device: torch.device, rounds: int) -> dict[str, float]:
+    """CPU seconds of one AdamW step over the course model's parameters, per implementation (best of rounds)."""
+    steps = {}
+    for impl in ("reference", "foreach", "fused"):
+        model = TransformerLM(RunConfig().model).to(device)
+        for p in model.parameters():
+            p.grad = torch.randn_like(p) * 1e-3
+        steps[impl] = build_optimizer(list(model.parameters()), RunConfig.from_flat({"optim.implementation": impl}))
+        steps[impl].step()  # allocates the moments
+    best = {impl: float("inf") for impl in steps}
+    for _ in range(rounds):
+        for impl, optimizer in steps.items():
+            synchronize(device)
+            start = time.process_time()
+            optimizer.step()
+            synchronize(device)
+            best[impl] = min(best[impl], time.process_time() - start)
+    return best
 
 
 def main() -> None:
@@ -90,6 +109,8 @@ def main() -> None:
         per_cpu = tokens / cpu[name]
         ratio = f"{per_cpu / ref:.2f}" if ref else "-"
         print(f"{name:<22} {tokens / wall[name]:>8.0f} {per_cpu:>10.0f} {ratio:>12} {compile_s[name]:>13.1f}")
+    print("AdamW step alone, CPU s: " + ", ".join(f"{impl} {s:.3f}"
+                                                  for impl, s in time_optimizers(device, 5 * args.rounds).items()))
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ class Progress:
         """Restore model, optimizer, RNGs and loop state, and cut the partial metrics back to the checkpoint's step.
 
         A checkpoint of a different trajectory (another lr, seed, architecture, ...) is set aside as *.stale, not
-        deleted, and the run starts over; so are partial metrics without a checkpoint, which cannot be continued.
+        deleted, and the run starts over. Partial metrics without a checkpoint cannot be continued and are dropped.
         """
         if not self.checkpoint.exists():
             self.metrics.unlink(missing_ok=True)

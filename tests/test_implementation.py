@@ -32,8 +32,8 @@ def chosen(cfg: RunConfig, device_type: str) -> tuple:
 
 @pytest.mark.parametrize(("device_type", "expected"), [
     ("cuda", ("sdpa", "bfloat16", True, "fused")),
-    ("cpu", ("sdpa", "float32", False, "foreach")),
-    ("mps", ("sdpa", "float32", False, "foreach")),
+    ("cpu", ("sdpa", "float32", False, "fused")),
+    ("mps", ("sdpa", "float32", False, "fused")),
 ])
 def test_auto_picks_per_device_type(device_type, expected):
     assert chosen(RunConfig(), device_type) == expected
@@ -83,8 +83,9 @@ def test_reference_and_fast_runs_give_the_same_losses(tmp_path):
         losses[name] = torch.tensor([r["train_loss"] for r in read_metrics(tmp_path / name / "metrics.jsonl")])
         assert read_summary(tmp_path / name / "summary.json").implementation == summary.implementation
     assert len(losses["reference"]) == 20
-    # float32 paths agree to float rounding; bf16 autocast to its 8-bit mantissa.
-    torch.testing.assert_close(losses["auto"], losses["reference"], rtol=1e-4, atol=0)
+    # float32 paths agree closely (torch's fused AdamW adds eps after the bias correction, ours before it);
+    # bf16 autocast to its 8-bit mantissa.
+    torch.testing.assert_close(losses["auto"], losses["reference"], rtol=1e-3, atol=0)
     torch.testing.assert_close(losses["fast"], losses["reference"], rtol=2e-2, atol=0)
     assert not torch.equal(losses["fast"], losses["reference"]), "the fast run really ran another path"
 
