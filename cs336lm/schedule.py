@@ -1,11 +1,12 @@
 """The learning rate over a run (handout §4.4; issue #13 item 3): the course's cosine schedule with linear warm-up
 over the run's steps, or, under `train.wall_clock_budget_s`, over its training time, so the run anneals when its
-time runs out whatever the device's throughput; plus the running step-time estimate that stops a run before a step
-that would cross its budget.
+time runs out whatever the device's throughput; the clock of training time (evaluation and checkpoints excluded);
+and the running step-time estimate that stops a run before a step that would cross its budget.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from cs336lm.config import RunConfig
@@ -13,6 +14,8 @@ from cs336lm.optim import lr_cosine_schedule
 
 # The time-based schedule runs the course's integer schedule over this many ticks of the whole run.
 TICKS = 1_000_000
+
+_now = time.perf_counter  # the training clock's time source (tests drive it by hand)
 
 
 class LrSchedule:
@@ -63,3 +66,43 @@ class StepTimer:
     def next_step_ends(self, train_time_s: float) -> float:
         """When a step started now should end (now itself before the first estimate)."""
         return train_time_s + (self.seconds_per_step or 0.0)
+
+
+class TrainingClock:
+    """Seconds of training: runs from start() to stop(), but not inside paused() (evaluation, checkpoints);
+    starts from the time earlier attempts saved."""
+
+    def __init__(self, seconds: float = 0.0):
+        self.seconds, self._since = seconds, None
+
+    def start(self) -> None:
+        self._since = _now()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            self.seconds += _now() - self._since
+            self._since = None
+
+    def elapsed(self) -> float:
+        return self.seconds + (_now() - self._since if self._since is not None else 0.0)
+
+    def paused(self) -> _Pause:
+        return _Pause(self)
+
+
+class _Pause:
+    """`with clock.paused() as p:` stops the clock for the block; p.seconds is how long the block took."""
+
+    def __init__(self, clock: TrainingClock):
+        self.clock, self.seconds, self._running = clock, 0.0, False
+
+    def __enter__(self) -> _Pause:
+        self._running = self.clock._since is not None
+        self.clock.stop()
+        self._start = _now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = _now() - self._start
+        if self._running:
+            self.clock.start()

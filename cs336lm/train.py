@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from cs336lm.metrics import MetricsLogger
 from cs336lm.model import TransformerLM, count_parameters, flops_per_token
 from cs336lm.optim import AdamW, clip_grad_norm, global_grad_norm
 from cs336lm.progress import CheckpointTimer, Outputs, Preempted, Progress, ProgressState, finish, preemption_signals
-from cs336lm.schedule import LrSchedule, StepTimer
+from cs336lm.schedule import LrSchedule, StepTimer, TrainingClock
 from cs336lm.summary import Dataset, Implementation, Parameters, RunSummary, SelectedValue
 
 log = logging.getLogger(__name__)
@@ -155,7 +154,7 @@ class _Loop:
         self.rule, self.device, self.data_rng, self.train_data = rule, device, data_rng, train_data
         self.validation = validation_sample(valid_data, cfg, device)
         self.schedule, self.step_timer, self.checkpoints = LrSchedule(cfg), StepTimer(), CheckpointTimer(cfg)
-        self.clock = _Stopwatch(state.train_time_s)
+        self.clock = TrainingClock(state.train_time_s)
         self.metrics = MetricsLogger(progress.metrics, wandb_project=wandb_project, run_name=run_name,
                                      config=cfg.to_dict())
         self.last_line = (state.step, state.train_time_s)  # for each line's tokens_per_s
@@ -257,58 +256,15 @@ class _Loop:
         self.checkpoints.done()
 
 
-_now = time.perf_counter  # the training clock's time source (tests drive it by hand)
-
-
-class _Stopwatch:
-    """Training time: runs from start() to stop(), not while paused (evaluation, checkpoints); starts from the
-    time earlier attempts saved."""
-
-    def __init__(self, seconds: float = 0.0):
-        self.seconds, self._since = seconds, None
-
-    def start(self) -> None:
-        self._since = _now()
-
-    def stop(self) -> None:
-        if self._since is not None:
-            self.seconds += _now() - self._since
-            self._since = None
-
-    def elapsed(self) -> float:
-        return self.seconds + (_now() - self._since if self._since is not None else 0.0)
-
-    def paused(self) -> _Pause:
-        return _Pause(self)
-
-
-class _Pause:
-    """`with clock.paused() as p:` stops the stopwatch for the block; p.seconds is how long the block took."""
-
-    def __init__(self, clock: _Stopwatch):
-        self.clock, self.seconds, self._running = clock, 0.0, False
-
-    def __enter__(self) -> _Pause:
-        self._running = self.clock._since is not None
-        self.clock.stop()
-        self._start = _now()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = _now() - self._start
-        if self._running:
-            self.clock.start()
-
-
 def _final_validation(cfg: RunConfig, step_fn: TrainStep, state: ProgressState, valid_data: np.ndarray,
                       device: torch.device) -> tuple[float | None, int]:
     """The finished model's loss over the validation split (train.final_eval_tokens of it if set); (None, 0) when
     its training loss is not finite, since a model with non-finite weights has no loss worth the time."""
     if state.last_train_loss is None or not math.isfinite(state.last_train_loss):
         return None, 0
-    start = _now()
-    loss, tokens = split_loss(step_fn.model, step_fn.loss, valid_data, cfg, device)
-    seconds = _now() - start
+    with TrainingClock().paused() as timer:
+        loss, tokens = split_loss(step_fn.model, step_fn.loss, valid_data, cfg, device)
+    seconds = timer.seconds
     state.eval_time_s += seconds
     log.info("final validation loss %.4f over %s tokens (%.1fs)", loss, f"{tokens:,}", seconds)
     return (loss if math.isfinite(loss) else None), tokens

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+import cs336lm.schedule as schedule
 from cs336lm.config import RunConfig
 from cs336lm.optim import lr_cosine_schedule
-from cs336lm.schedule import LrSchedule, StepTimer
+from cs336lm.schedule import LrSchedule, StepTimer, TrainingClock
 
 LR = {"optim.lr_max": 1e-3, "optim.lr_min": 1e-4, "optim.warmup_fraction": 0.1}
 
@@ -60,3 +61,21 @@ def test_step_timer_estimates_from_synchronized_observations():
     timer.observe(14, 3.6, cautious=True)
     assert timer.seconds_per_step == pytest.approx(0.4), "near the budget, the slowest recent step counts"
     assert timer.next_step_ends(3.6) == pytest.approx(4.0)
+
+
+def test_training_clock_leaves_out_paused_time_and_continues_earlier_attempts(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(schedule, "_now", lambda: now[0])
+    clock = TrainingClock(seconds=50.0)  # an earlier attempt trained 50 s
+    clock.start()
+    now[0] += 10
+    with clock.paused() as evaluation:
+        now[0] += 7
+    assert evaluation.seconds == 7 and clock.elapsed() == 60
+    now[0] += 5
+    clock.stop()
+    now[0] += 100
+    assert clock.elapsed() == 65
+    with clock.paused():  # pausing a stopped clock leaves it stopped
+        now[0] += 1
+    assert clock.elapsed() == 65

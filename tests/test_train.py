@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import cs336lm.schedule as schedule
 import cs336lm.train as T
 from cs336lm.checkpoint import CheckpointError, save_checkpoint
 from cs336lm.config import RunConfig
@@ -180,7 +181,7 @@ class StepClock:
 
     def __init__(self, monkeypatch):
         self.now = 0.0
-        monkeypatch.setattr(T, "_now", lambda: self.now)
+        monkeypatch.setattr(schedule, "_now", lambda: self.now)
         step, sample_loss = T.TrainStep.__call__, T.sample_loss
         monkeypatch.setattr(T.TrainStep, "__call__", lambda *a, **k: (self.advance(1 / 64), step(*a, **k))[1])
         monkeypatch.setattr(T, "sample_loss", lambda *a: (self.advance(1 / 4), sample_loss(*a))[1])
