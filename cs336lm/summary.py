@@ -59,7 +59,7 @@ class RunSummary:
     status: str  # ok | diverged (cs336lm.divergence)
     stopped_early: str | None  # None | diverged | wall_clock
     divergence: str | None  # why the run counts as diverged, in words; None when it did not
-    final_val_loss: float | None  # of the finished run, over final_val_tokens; None if diverged
+    final_val_loss: float | None  # of the finished model, over final_val_tokens; None if its loss is not finite
     final_val_tokens: int  # the whole validation split unless train.final_eval_tokens says otherwise
     best_val_loss: float | None  # lowest periodic evaluation on the fixed validation sample
     final_train_loss: float | None  # mean over the last metrics line's steps; None if not finite

@@ -300,3 +300,12 @@ def test_course_tinystories_model_steps_on_cpu_within_memory(tmp_path):
     assert summary.final_val_loss == pytest.approx(np.log(10_000), rel=0.1)
     # 22.7M float32 parameters with grads and two AdamW moments are 0.36 GB; allow activations and allocator slack.
     assert grown < 1.5e9, f"resident memory grew by {grown / 1e9:.2f} GB"
+
+
+def test_malformed_provenance_is_an_error_before_any_work(tmp_path, corpus):
+    with pytest.raises(ValueError, match="provenance has unknown entries"):
+        train(tiny_config(), *corpus, **outputs(tmp_path / "run"), provenance={"datasets": {}})
+    with pytest.raises(ValueError, match=r"provenance\['selected'\] must map dotted keys"):
+        train(tiny_config(), *corpus, **outputs(tmp_path / "run"),
+              provenance={"selected": {"optim.lr_max": 1e-3}})
+    assert not (tmp_path / "run").exists()
