@@ -2,10 +2,11 @@
 (lock, checkpoint, partial metrics), what a resumed run restores, when checkpoints are due, SIGTERM/SIGUSR1, and
 the finish that moves a run's results into its declared outputs without ever leaving a state that loses data.
 
-The finish is ordered so that every interruption is either resumable from `progress/` or complete: training ends
-with a checkpoint marked finished; the outputs are written (each atomically) while checkpoint and partial metrics
-stay; removing the checkpoint is the commit, after which the partial metrics go. A rerun after an interruption
-anywhere (Snakemake deletes a failed job's declared outputs) rescores the finished checkpoint and rewrites them.
+The finish is ordered so that every interruption is either resumable from `progress/` or complete: training (and its
+final validation) ends with a checkpoint marked finished; the outputs are written (each atomically) while
+checkpoint and partial metrics stay; removing the checkpoint is the commit, after which the partial metrics go. A
+rerun after an interruption anywhere (Snakemake deletes a failed job's declared outputs) writes them again from the
+finished checkpoint.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ class ProgressState:
     eval_time_s: float = 0.0
     first_loss: float | None = None
     best_val_loss: float | None = None
-    last_val_loss: float | None = None
     last_train_loss: float | None = None
+    final_val_loss: float | None = None  # the finished model over the validation split (cs336lm.evaluation)
+    final_val_tokens: int = 0
     # Sums over the steps since the last metrics line, so a line after a resume averages the same steps.
     loss_sum: Tensor | None = None
     grad_norm_sum: Tensor | None = None
@@ -128,7 +130,7 @@ class Progress:
             if getattr(state, name) is not None:
                 setattr(state, name, getattr(state, name).to(device))
         truncate_metrics(self.metrics, step)
-        done = f"; training had ended ({state.status}), so only its scoring and outputs remain" if state.status else ""
+        done = f"; training had ended ({state.status}), so only its outputs remain" if state.status else ""
         log.info("resumed from %s at step %d (%.0fs of training so far)%s", self.checkpoint, step,
                  state.train_time_s, done)
         return state

@@ -61,7 +61,7 @@ class RunSummary:
     divergence: str | None  # why the run counts as diverged, in words; None when it did not
     final_val_loss: float | None  # of the finished model, over final_val_tokens; None if its loss is not finite
     final_val_tokens: int  # the whole validation split unless train.final_eval_tokens says otherwise
-    best_val_loss: float | None  # lowest periodic evaluation on the fixed validation sample
+    best_val_loss: float | None  # lowest val_loss in metrics.jsonl (the periodic evaluations and the final one)
     final_train_loss: float | None  # mean over the last metrics line's steps; None if not finite
     no_learning_loss: float  # unigram entropy of the training tokens (nats): the loss of predicting frequencies
     steps: int

@@ -136,9 +136,7 @@ def train(
         if state.status is None:
             _Loop(cfg, model, step_fn, state, progress, rule, device, data_rng, train_data, valid_data,
                   wandb_project, outputs.model.parent.name).run()
-        final_val_loss, final_val_tokens = _final_validation(cfg, step_fn, state, valid_data, device)
-        summary = _summary(cfg, state, rule, final_val_loss, final_val_tokens, model, paths, device, dataset,
-                           selected)
+        summary = _summary(cfg, state, rule, model, paths, device, dataset, selected)
         finish(progress, cfg, model, state, summary, outputs, device)
     return summary
 
@@ -152,7 +150,7 @@ class _Loop:
                  train_data: np.ndarray, valid_data: np.ndarray, wandb_project: str | None, run_name: str):
         self.cfg, self.model, self.step_fn, self.state, self.progress = cfg, model, step_fn, state, progress
         self.rule, self.device, self.data_rng, self.train_data = rule, device, data_rng, train_data
-        self.validation = validation_sample(valid_data, cfg, device)
+        self.valid_data, self.validation = valid_data, validation_sample(valid_data, cfg, device)
         self.schedule, self.step_timer, self.checkpoints = LrSchedule(cfg), StepTimer(), CheckpointTimer(cfg)
         self.clock = TrainingClock(state.train_time_s)
         self.metrics = MetricsLogger(progress.metrics, wandb_project=wandb_project, run_name=run_name,
@@ -187,7 +185,7 @@ class _Loop:
                 last = state.step == self.cfg.num_iterations or out_of_time
                 evaluate = last or tokens // t.eval_every_tokens > (tokens - tokens_per_step) // t.eval_every_tokens
                 if evaluate or state.step == 1 or state.step % t.log_interval == 0:
-                    self._metrics_line(lr, evaluate)
+                    self._metrics_line(lr, evaluate, last)
                     if state.status == "diverged":
                         break
                 if out_of_time:
@@ -201,9 +199,11 @@ class _Loop:
             if state.status is None and state.step < self.cfg.num_iterations:
                 state.stopped_early = "wall_clock"  # the only way out short of the token budget but divergence
             if state.status is None:
+                if not state.final_val_tokens:  # a resumed run found its time already spent: no last line
+                    self._final_validation()
                 state.divergence = self.rule.at_end(state.last_train_loss)
                 state.status = "diverged" if state.divergence else "ok"
-            self._checkpoint()  # the finished state: a rerun from here only scores the run and writes its outputs
+            self._checkpoint()  # the finished state: a rerun from here only writes the outputs
 
     def _next_step_crosses(self, budget: float) -> bool:
         # Close to the budget, wait for the queued steps each time, so the clock counts work done rather than
@@ -214,7 +214,9 @@ class _Loop:
             self.step_timer.observe(self.state.step, self.clock.elapsed(), cautious=True)
         return self.step_timer.next_step_ends(self.clock.elapsed()) > budget
 
-    def _metrics_line(self, lr: float, evaluate: bool) -> None:
+    def _metrics_line(self, lr: float, evaluate: bool, last: bool) -> None:
+        """Log the steps since the last line; evaluate on the fixed sample, or at the last step on the whole
+        validation split (the run's final validation loss, so its curve ends on the number its summary gives)."""
         state = self.state
         train_loss = state.loss_sum.item() / state.steps_in_sum  # the one host sync per metrics line
         grad_norm = state.grad_norm_sum.item() / state.steps_in_sum
@@ -237,16 +239,27 @@ class _Loop:
             state.first_loss = train_loss
         state.divergence = self.rule.during(train_loss, state.first_loss, state.step)
         if evaluate and state.divergence is None:
-            with self.clock.paused() as paused:
-                state.last_val_loss = sample_loss(self.model, self.step_fn.loss, self.validation)
-            state.eval_time_s += paused.seconds
-            state.best_val_loss = min(state.last_val_loss, state.best_val_loss or math.inf)
-            record["val_loss"] = state.last_val_loss
+            if last:
+                val_loss = self._final_validation()
+            else:
+                with self.clock.paused() as paused:
+                    val_loss = sample_loss(self.model, self.step_fn.loss, self.validation)
+                state.eval_time_s += paused.seconds
+            state.best_val_loss = min(val_loss, state.best_val_loss or math.inf)
+            record["val_loss"] = val_loss
         self.metrics.log(record)
         _log_line(record, self.cfg, self.state.step, self.step_timer.seconds_per_step)
         if state.divergence:
             log.warning("diverged: %s", state.divergence)
             state.status, state.stopped_early = "diverged", "diverged"
+
+    def _final_validation(self) -> float:
+        with self.clock.paused() as paused:
+            loss, tokens = split_loss(self.model, self.step_fn.loss, self.valid_data, self.cfg, self.device)
+        self.state.eval_time_s += paused.seconds
+        self.state.final_val_loss, self.state.final_val_tokens = (loss if math.isfinite(loss) else None), tokens
+        log.info("final validation loss %.4f over %s tokens (%.1fs)", loss, f"{tokens:,}", paused.seconds)
+        return loss
 
     def _checkpoint(self) -> None:
         synchronize(self.device)  # the queued steps are training time, not checkpoint time
@@ -254,20 +267,6 @@ class _Loop:
             self.state.train_time_s = self.clock.elapsed()
             self.progress.save(self.cfg, self.model, self.step_fn.optimizer, self.state, self.data_rng, self.device)
         self.checkpoints.done()
-
-
-def _final_validation(cfg: RunConfig, step_fn: TrainStep, state: ProgressState, valid_data: np.ndarray,
-                      device: torch.device) -> tuple[float | None, int]:
-    """The finished model's loss over the validation split (train.final_eval_tokens of it if set); (None, 0) when
-    its training loss is not finite, since a model with non-finite weights has no loss worth the time."""
-    if state.last_train_loss is None or not math.isfinite(state.last_train_loss):
-        return None, 0
-    with TrainingClock().paused() as timer:
-        loss, tokens = split_loss(step_fn.model, step_fn.loss, valid_data, cfg, device)
-    seconds = timer.seconds
-    state.eval_time_s += seconds
-    log.info("final validation loss %.4f over %s tokens (%.1fs)", loss, f"{tokens:,}", seconds)
-    return (loss if math.isfinite(loss) else None), tokens
 
 
 def _open_checked(path: str | Path, cfg: RunConfig) -> np.ndarray:
@@ -321,9 +320,8 @@ def _duration(seconds: float) -> str:
     return f"{h}h{rest // 60:02d}m{rest % 60:02d}s" if h else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def _summary(cfg: RunConfig, state: ProgressState, rule: DivergenceRule, final_val_loss: float | None,
-             final_val_tokens: int, model: nn.Module, paths: dict[str, Any], device: torch.device,
-             dataset: Dataset, selected: dict[str, SelectedValue]) -> RunSummary:
+def _summary(cfg: RunConfig, state: ProgressState, rule: DivergenceRule, model: nn.Module, paths: dict[str, Any],
+             device: torch.device, dataset: Dataset, selected: dict[str, SelectedValue]) -> RunSummary:
     tokens = state.step * cfg.tokens_per_step
     tokens_per_s = tokens / state.train_time_s if state.train_time_s > 0 else None
     fpt = flops_per_token(cfg.model)
@@ -332,8 +330,8 @@ def _summary(cfg: RunConfig, state: ProgressState, rule: DivergenceRule, final_v
         status=state.status,
         stopped_early=state.stopped_early,
         divergence=state.divergence,
-        final_val_loss=final_val_loss,
-        final_val_tokens=final_val_tokens,
+        final_val_loss=state.final_val_loss,
+        final_val_tokens=state.final_val_tokens,
         best_val_loss=state.best_val_loss,
         final_train_loss=state.last_train_loss if state.last_train_loss is not None
         and math.isfinite(state.last_train_loss) else None,

@@ -1,5 +1,5 @@
-"""The end of a run loses nothing: a failure injected at each step of the finish (the final checkpoint, the final
-validation, each declared output, each removal of progress files), then Snakemake's cleanup of the declared
+"""The end of a run loses nothing: a failure injected at each step of the finish (the final validation, the final
+checkpoint, each declared output, each removal of progress files), then Snakemake's cleanup of the declared
 outputs and a rerun, gives the metrics, model and summary of an uninterrupted run."""
 
 from __future__ import annotations
@@ -79,17 +79,18 @@ def test_a_failure_anywhere_in_the_finish_loses_nothing(tmp_path, monkeypatch, u
     assert not (run / "progress").exists()
 
 
-def test_a_rerun_of_a_finished_checkpoint_only_scores_and_writes(tmp_path, monkeypatch, uninterrupted, caplog):
+def test_a_rerun_of_a_finished_checkpoint_only_writes_the_outputs(tmp_path, monkeypatch, uninterrupted, caplog):
     corpus, _, reference = uninterrupted
     run = tmp_path / "run"
     with monkeypatch.context() as m:
         fail_once(m, P, "write_model")
         with pytest.raises(Injected):
             train(tiny_config(**OVERRIDES), *corpus, **outputs(run))
-    steps_taken = []
-    step = T.TrainStep.__call__
-    monkeypatch.setattr(T.TrainStep, "__call__", lambda *a, **k: (steps_taken.append(1), step(*a, **k))[1])
+    work = []
+    step, split_loss = T.TrainStep.__call__, T.split_loss
+    monkeypatch.setattr(T.TrainStep, "__call__", lambda *a, **k: (work.append("step"), step(*a, **k))[1])
+    monkeypatch.setattr(T, "split_loss", lambda *a: (work.append("validation"), split_loss(*a))[1])
     caplog.set_level("INFO")
     summary = train(tiny_config(**OVERRIDES), *corpus, **outputs(run))
-    assert steps_taken == [] and "training had ended (ok)" in caplog.text
+    assert work == [] and "training had ended (ok)" in caplog.text
     assert summary.wall_time_s > 0 and summary.final_val_loss == reference.final_val_loss
