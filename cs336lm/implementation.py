@@ -6,10 +6,11 @@ value overrides that one path. Torch-free, so a config resolves without a device
     fast       every fast path: F.scaled_dot_product_attention, bf16 autocast, torch.compile, torch's fused AdamW.
     auto       fast on CUDA. On CPU and MPS the fastest paths that stay equal to the reference in float32: SDPA
                and torch's fused AdamW, eager. Measured on CPU with bench/bench_implementation.py (course shapes,
-               batch 8 × 256, one thread; README): SDPA gives 1.5-1.7× the reference's tokens per CPU-second, the
-               fused AdamW step takes a third of our per-parameter loop's time (our multi-tensor one is slower
-               still on CPU), bf16 autocast runs 10-20× slower than float32, and torch.compile matches eager
-               speed after minutes of compiling. MPS is not measured here and takes the CPU's choice.
+               batch 8 × 256, one thread; numbers in the README): SDPA gives 1.7× the reference's tokens per
+               CPU-second; the fused AdamW step takes a quarter of our per-parameter loop's CPU time (our
+               multi-tensor one is slower still on CPU); bf16 autocast runs about 20× slower than float32; and
+               torch.compile gains 1-6 % only after minutes of compiling. MPS is not measured; it takes the CPU's
+               choice.
 """
 
 from __future__ import annotations
