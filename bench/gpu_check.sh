@@ -99,9 +99,10 @@ phase "largest batch that fits (batch probe, the run's configuration)"
 import json, sys
 from cs336lm.batch_probe import largest_batch_size
 from cs336lm.config import RunConfig
+from cs336lm.summary import read_summary
 
 summary, cap, max_batch_size, out = sys.argv[1:]
-cfg = RunConfig.from_dict(json.load(open(summary))["config"])
+cfg = RunConfig.from_dict(read_summary(summary).config)
 result = largest_batch_size(cfg, memory_cap_bytes=None if cap == "none" else int(cap),
                             max_batch_size=int(max_batch_size))
 for t in result.trials:
@@ -115,13 +116,14 @@ phase "summary"
 "$PYTHON" - "$OUT" "$WORK" "$RUN" "$((SECONDS - START))" <<'EOF'
 import csv, json, sys, xml.etree.ElementTree as ET
 from pathlib import Path
+from cs336lm.summary import read_summary
 
 out, work, run, seconds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 suite = next(ET.parse(out / "gpu_tests.xml").getroot().iter("testsuite"))
 skipped = int(suite.get("skipped"))
 passed = int(suite.get("tests")) - skipped - int(suite.get("failures")) - int(suite.get("errors"))
 bench = json.loads((out / "bench.json").read_text())
-summary = json.loads((work / run / "summary.json").read_text())
+summary = read_summary(work / run / "summary.json")
 probe = json.loads((out / "probe.json").read_text())
 host = next(csv.DictReader(open(work / "results/benchmarks/train_lm/gpu_check/course.tsv"), delimiter="\t"))
 gpu_memory = out / "gpu_memory_mib.csv"
@@ -133,6 +135,6 @@ print(f"gpu_check OK on {bench['device']} in {seconds // 60}m{seconds % 60:02d}s
       f"{f', {skipped} skipped' if skipped else ''} | "
       f"train step {bench['dtype']}{' + compile' if bench['compile'] else ''} batch {bench['batch_size']}: "
       f"{ours['tokens/s']:,.0f} tok/s{mfu(ours['mfu'])}, {ratio:.2f}x built-ins | "
-      f"train_lm {summary['wall_time_s']:.0f}s: {summary['tokens_per_s']:,.0f} tok/s{mfu(summary['mfu'])}, "
+      f"train_lm {summary.wall_time_s:.0f}s: {summary.tokens_per_s:,.0f} tok/s{mfu(summary.mfu)}, "
       f"{memory}host RSS {float(host['max_rss']) / 1024:.1f} GiB | largest batch {probe['batch_size']}")
 EOF

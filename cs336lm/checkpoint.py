@@ -105,7 +105,7 @@ def load_checkpoint(src: Source, model: nn.Module, optimizer: torch.optim.Optimi
     _check_fits(saved, model.state_dict(), _name(src))
     model.load_state_dict(saved)
     if optimizer is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
+        optimizer.load_state_dict(_optimizer_state_for(optimizer, ckpt["optimizer"]))
     return ckpt["iteration"]
 
 
@@ -118,6 +118,30 @@ def _head(src: Source) -> bytes:
     head = src.read(len(ZIP_MAGIC))
     src.seek(position)
     return head
+
+
+def _optimizer_state_for(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> dict[str, Any]:
+    """`saved` as `optimizer` keeps its state, so a checkpoint moves between AdamW implementations (ours and
+    torch's fused one): the optimizer's own group flags (fused, foreach, ...) stay, the shared hyperparameters come
+    from the checkpoint, and AdamW's step count becomes a tensor for torch's optimizers and an int for ours."""
+    current = optimizer.state_dict()["param_groups"]
+    if len(current) != len(saved["param_groups"]):
+        return saved  # not a layout we know how to translate; let torch report the mismatch
+    groups = [{**mine, **{k: v for k, v in theirs.items() if k in mine and k in _SHARED_HYPERPARAMETERS}}
+              for mine, theirs in zip(current, saved["param_groups"], strict=True)]
+    as_tensor = type(optimizer).__module__.startswith("torch.")
+    state = {}
+    for index, values in saved["state"].items():
+        values = dict(values)
+        if "step" in values:
+            step = values["step"]
+            count = int(step.item()) if isinstance(step, torch.Tensor) else int(step)
+            values["step"] = torch.tensor(float(count), dtype=torch.float32) if as_tensor else count
+        state[index] = values
+    return {"state": state, "param_groups": groups}
+
+
+_SHARED_HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay")
 
 
 def _check_fits(saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], name: str) -> None:

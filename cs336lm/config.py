@@ -68,7 +68,8 @@ class ModelConfig:
     norm_position: str = "pre"  # pre | post
     pos_emb: str = "rope"  # rope | none
     ffn: str = "swiglu"  # swiglu | silu
-    attention_backend: str = "reference"  # reference (from scratch) | sdpa (F.scaled_dot_product_attention)
+    # auto (from train.implementation) | reference (from scratch) | sdpa (F.scaled_dot_product_attention)
+    attention_backend: str = "auto"
 
     def __post_init__(self) -> None:
         _finite("model", self)
@@ -80,7 +81,7 @@ class ModelConfig:
         _choice("model.norm_position", self.norm_position, ("pre", "post"))
         _choice("model.pos_emb", self.pos_emb, ("rope", "none"))
         _choice("model.ffn", self.ffn, ("swiglu", "silu"))
-        _choice("model.attention_backend", self.attention_backend, ("reference", "sdpa"))
+        _choice("model.attention_backend", self.attention_backend, ("auto", "reference", "sdpa"))
         if self.d_model % self.num_heads:
             raise ConfigError(f"model.d_model = {self.d_model} is not divisible by model.num_heads = {self.num_heads}",
                               "model.d_model", "model.num_heads")
@@ -107,7 +108,9 @@ class OptimConfig:
     eps: float = 1e-8
     weight_decay: float = 0.1
     grad_clip: float = 1.0  # max global L2 norm; 0 turns clipping off
-    implementation: str = "reference"  # reference (per-parameter loop) | foreach (multi-tensor) | fused (torch)
+    # auto (from train.implementation) | reference (our AdamW, per-parameter loop) | foreach (ours, multi-tensor)
+    # | fused (torch's)
+    implementation: str = "auto"
 
     def __post_init__(self) -> None:
         _finite("optim", self)
@@ -125,7 +128,7 @@ class OptimConfig:
         _positive("optim.eps", self.eps)
         _positive("optim.weight_decay", self.weight_decay, allow_zero=True)
         _positive("optim.grad_clip", self.grad_clip, allow_zero=True)
-        _choice("optim.implementation", self.implementation, ("reference", "foreach", "fused"))
+        _choice("optim.implementation", self.implementation, ("auto", "reference", "foreach", "fused"))
 
 
 @dataclass(frozen=True)
@@ -136,28 +139,39 @@ class TrainConfig:
     batch_size: int = 128
     seed: int = 0
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
-    dtype: str = "float32"  # float32 | bfloat16 (autocast for matmuls; master weights stay float32)
-    compile: bool = False  # torch.compile the model
+    # auto (the fastest path equal to the reference on this device) | fast | reference; see cs336lm.implementation
+    implementation: str = "auto"
+    # auto (from implementation) | float32 | bfloat16 (autocast for matmuls; master weights stay float32)
+    dtype: str = "auto"
+    compile: bool | str = field(default="auto", metadata={"kind": bool})  # auto (from implementation) | true | false
     log_interval: int = 10  # steps between metrics lines
-    eval_interval: int = 500  # steps between validation evaluations (and one at the end)
+    # Validation on the fixed sample at the first step whose tokens reach each multiple of this, and at the end;
+    # counted in tokens, so runs with different batch sizes get as many points. 16,384,000 = 500 course steps.
+    eval_every_tokens: int = 16_384_000
     eval_batches: int = 20  # batches in the fixed validation sample ...
     eval_batch_size: int = 64  # ... of this many sequences, whatever the training batch size, so runs compare
+    final_eval_tokens: int = 0  # the finished run's validation loss over this many tokens; 0 = the whole split
     checkpoint_interval: int = 1000  # steps between progress checkpoints
     checkpoint_minutes: float = 10.0  # ... or minutes, whichever comes first
-    wall_clock_budget_s: float = 0.0  # stop early after this many seconds of training (0 = no limit)
-    divergence_factor: float = 2.0  # loss above factor × its first value (or NaN/inf) ends the run as diverged
+    # Train for this many seconds (0 = no limit): the lr schedule then runs over the training time, not the steps.
+    wall_clock_budget_s: float = 0.0
+    divergence_factor: float = 2.0  # see cs336lm.divergence for the whole rule
 
     def __post_init__(self) -> None:
         _finite("train", self)
-        for key in ("token_budget", "batch_size", "log_interval", "eval_interval", "eval_batches",
+        for key in ("token_budget", "batch_size", "log_interval", "eval_every_tokens", "eval_batches",
                     "eval_batch_size", "checkpoint_interval"):
             _positive(f"train.{key}", getattr(self, key))
+        _positive("train.final_eval_tokens", self.final_eval_tokens, allow_zero=True)
         _positive("train.checkpoint_minutes", self.checkpoint_minutes)
         _positive("train.wall_clock_budget_s", self.wall_clock_budget_s, allow_zero=True)
         if self.divergence_factor <= 1:
             raise ConfigError(f"train.divergence_factor = {self.divergence_factor} must be > 1",
                               "train.divergence_factor")
-        _choice("train.dtype", self.dtype, ("float32", "bfloat16"))
+        _choice("train.implementation", self.implementation, ("auto", "fast", "reference"))
+        _choice("train.dtype", self.dtype, ("auto", "float32", "bfloat16"))
+        if self.compile not in ("auto", True, False):
+            raise ConfigError(f"train.compile = {self.compile!r} is not one of auto, true, false", "train.compile")
         if not re.fullmatch(r"auto|cpu|cuda|cuda:[0-9]+|mps", self.device):
             raise ConfigError(f"train.device = {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps",
                               "train.device")
@@ -202,7 +216,7 @@ class RunConfig:
         for key, value in flat.items():
             section, _, name = key.partition(".")
             if section not in SECTIONS or not name:
-                raise ConfigError(f"unknown config key {key!r}{_suggest(key, _all_keys())}", key)
+                raise _unknown_key(key)
             sections[section][name] = value
         return cls.from_dict(sections)
 
@@ -220,8 +234,8 @@ class RunConfig:
             for name, value in values.items():
                 key = f"{section}.{name}"
                 if name not in fields:
-                    raise ConfigError(f"unknown config key {key!r}{_suggest(key, _all_keys())}", key)
-                values[name] = _coerce(key, value, type(fields[name].default))
+                    raise _unknown_key(key)
+                values[name] = _coerce(key, value, fields[name])
             built[section] = klass(**values)
         return cls(**built)
 
@@ -230,6 +244,16 @@ class RunConfig:
 
     def to_flat(self) -> dict[str, Any]:
         return {f"{s}.{k}": v for s, values in self.to_dict().items() for k, v in values.items()}
+
+
+# Keys that were renamed: the old name gets an error saying what to write instead.
+RENAMED = {"train.eval_interval": "train.eval_every_tokens (in tokens: steps × batch_size × context_length)"}
+
+
+def _unknown_key(key: str) -> ConfigError:
+    if key in RENAMED:
+        return ConfigError(f"config key {key!r} was replaced by {RENAMED[key]}", key)
+    return ConfigError(f"unknown config key {key!r}{_suggest(key, _all_keys())}", key)
 
 
 def _all_keys() -> list[str]:
@@ -241,9 +265,13 @@ def _suggest(key: str, candidates: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _coerce(key: str, value: Any, kind: type) -> Any:
+def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     """Check a value against its field's type, widening int to float; numbers must be finite, and YAML's `3e-4`
-    (a string to PyYAML) gets a hint that echoes the value written the way YAML reads as a number."""
+    (a string to PyYAML) gets a hint that echoes the value written the way YAML reads as a number. A field whose
+    default is "auto" but whose other values are of another kind (metadata "kind") takes either."""
+    if value == "auto" and f.default == "auto":
+        return value
+    kind = f.metadata.get("kind", type(f.default))
     number = _number(value) if kind in (int, float) else None
     if number is not None and not math.isfinite(number):
         raise ConfigError(f"{key} = {value!r} is not a finite number", key)

@@ -41,6 +41,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
     """bf16 autocast for matmuls while master weights, optimizer state and reductions stay float32."""
+    if dtype not in ("float32", "bfloat16"):  # e.g. train.dtype "auto": cs336lm.implementation.resolve decides it
+        raise ValueError(f"autocast dtype {dtype!r} is not float32 or bfloat16; resolve the config for the device "
+                         "first (cs336lm.implementation.resolve)")
     if dtype == "float32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

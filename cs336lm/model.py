@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from cs336lm import accounting
 from cs336lm.attention import KVCache, MultiHeadSelfAttention, RotaryPositionalEmbedding
 from cs336lm.config import ModelConfig
+from cs336lm.implementation import attention_backend
 from cs336lm.layers import Embedding, Linear, RMSNorm, SiLUFeedForward, SwiGLU, first_out_of_range
 
 
@@ -27,7 +28,7 @@ class TransformerBlock(nn.Module):
         self.ln1, self.ln2 = _norm(config), _norm(config)
         self.attn = MultiHeadSelfAttention(
             config.d_model, config.num_heads, rope=rope if config.pos_emb == "rope" else None,
-            backend=config.attention_backend,
+            backend=attention_backend(config.attention_backend),
         )
         ffn = SwiGLU if config.ffn == "swiglu" else SiLUFeedForward
         self.ffn = ffn(config.d_model, config.d_ff)

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cs336lm.config import RunConfig
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.problems import PROBLEMS, solve_problem
+from cs336lm.summary import Dataset, Implementation, Parameters, RunSummary, SelectedValue, write_summary
 from cs336lm.tokenization import Tokenizer, train_bpe
 
 REFERENCE = Path(__file__).resolve().parent.parent / "workflow" / "report" / "reference.yaml"
@@ -36,22 +38,24 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
             line["val_loss"] = None if diverged and step > 1 else loss
         lines.append(json.dumps(line))
     (path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-    summary = {
-        "status": "diverged" if diverged else "ok", "stopped_early": "diverged" if diverged else None,
-        "final_val_loss": None if diverged else final, "best_val_loss": None if diverged else final,
-        "final_train_loss": None if diverged else final, "steps": steps, "num_iterations": steps,
-        "tokens": steps * batch_size * 8, "wall_time_s": steps * 0.1, "tokens_per_s": 1000.0 * batch_size,
-        "mfu": None, "parameters": {"total": non_embedding + 500, "non_embedding": non_embedding},
-        "flops_per_token": 1e4,
-        "config": {"model": {"vocab_size": 400, "norm": norm, "norm_position": norm_position, "pos_emb": pos_emb,
-                             "ffn": ffn, "d_ff": 96 if ffn == "swiglu" else 144},
-                   "optim": {"lr_max": lr},
-                   "train": {"batch_size": batch_size, "wall_clock_budget_s": budget, "seed": seed,
-                             "divergence_factor": 2.0}},
-        "dataset": {"name": dataset, "source": "test"}, "selected": selected or {},
-        "code": {"git_sha": "abc", "git_dirty": False}, "versions": {}, "device": "cpu",
-    }
-    (path / "summary.json").write_text(json.dumps(summary))
+    config = RunConfig.from_flat({
+        "model.vocab_size": 400, "model.norm": norm, "model.norm_position": norm_position, "model.pos_emb": pos_emb,
+        "model.ffn": ffn, "model.d_ff": 96 if ffn == "swiglu" else 144, "optim.lr_max": lr,
+        "optim.lr_min": min(lr, 1e-4), "train.batch_size": batch_size, "train.wall_clock_budget_s": budget,
+        "train.seed": seed})
+    write_summary(path / "summary.json", RunSummary(
+        status="diverged" if diverged else "ok", stopped_early="diverged" if diverged else None,
+        divergence="the training loss is nan at step 40" if diverged else None,
+        final_val_loss=None if diverged else final, final_val_tokens=0 if diverged else 4096,
+        best_val_loss=None if diverged else final, final_train_loss=None if diverged else final,
+        no_learning_loss=5.0, steps=steps, num_iterations=steps, tokens=steps * batch_size * 8,
+        wall_time_s=steps * 0.1, eval_time_s=1.0, tokens_per_s=1000.0 * batch_size,
+        parameters=Parameters(total=non_embedding + 500, non_embedding=non_embedding), flops_per_token=1e4, mfu=None,
+        implementation=Implementation(requested="auto", attention="sdpa", dtype="float32", compile=False,
+                                      optimizer="fused"),
+        config=config.to_dict(), dataset=Dataset(name=dataset, source="test"),
+        selected={k: SelectedValue(**v) for k, v in (selected or {}).items()},
+        code={"git_sha": "abc", "git_dirty": False}, versions={}, device="cpu"))
     return path
 
 

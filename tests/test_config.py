@@ -33,9 +33,14 @@ def test_unknown_key_suggests_the_closest():
 
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("model.norm", "layernorm", "model.norm = 'layernorm' is not one of rmsnorm, none"),
-    ("model.attention_backend", "flash", "is not one of reference, sdpa"),
-    ("optim.implementation", "apex", "is not one of reference, foreach, fused"),
-    ("train.dtype", "float16", "is not one of float32, bfloat16"),
+    ("model.attention_backend", "flash", "is not one of auto, reference, sdpa"),
+    ("optim.implementation", "apex", "is not one of auto, reference, foreach, fused"),
+    ("train.dtype", "float16", "is not one of auto, float32, bfloat16"),
+    ("train.implementation", "turbo", "is not one of auto, fast, reference"),
+    ("train.compile", "yes", "train.compile = 'yes' must be bool, not str"),
+    ("train.eval_every_tokens", 0, "must be > 0"),
+    ("train.final_eval_tokens", -1, "must be >= 0"),
+    ("train.eval_interval", 500, "was replaced by train.eval_every_tokens"),
     ("train.device", "tpu", "is not one of auto, cpu, cuda, cuda:N, mps"),
     ("model.num_heads", 7, "not divisible"),
     ("optim.lr_min", 1.0, "is above optim.lr_max"),

@@ -77,7 +77,7 @@ def test_sentences_follow_the_numbers(course_text):
     lr = section(course_text, "learning_rate")
     assert "The best rate is 0.01, final validation loss 2." in lr
     assert "between 0.03 (largest stable) and 1 (smallest diverged), a bracket of 33.3×" in lr
-    assert "not finite or rises above 2× its first logged value" in lr
+    assert "becomes non-finite or exceeds 2 × its first logged value" in lr
     assert "The best TinyStories model here reaches 1.9: above the handout's target of 1.45" in lr
     batch = section(course_text, "batch_size_experiment")
     assert "The lowest final validation loss came from batch 4 (2.2)" in batch and "16× fewer steps" in batch

@@ -15,7 +15,8 @@ import pytest
 
 from cs336lm.checkpoint import read_checkpoint
 from cs336lm.metrics import read_metrics
-from cs336lm.train import PROGRESS_CHECKPOINT, PROGRESS_METRICS, train
+from cs336lm.progress import PROGRESS_CHECKPOINT, PROGRESS_METRICS
+from cs336lm.train import train
 from tests.test_train import REPO_ROOT, make_corpus, one_thread, outputs, tiny_config  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow  # real training subprocesses (pyproject's marker); about 20 s together
@@ -36,8 +37,8 @@ def uninterrupted(tmp_path_factory) -> tuple[tuple[Path, Path], list[dict]]:
     return corpus, read_metrics(root / "run" / "metrics.jsonl")
 
 
-def start_child(corpus: tuple[Path, Path], run: Path) -> subprocess.Popen:
-    """The same run in a child process, slowed to ~15 ms a step so the test can interrupt it mid-run."""
+def start_child(corpus: tuple[Path, Path], run: Path, delay: float = 0.015) -> subprocess.Popen:
+    """The same run in a child process, slowed by `delay` seconds a step so the test can interrupt it mid-run."""
     script = textwrap.dedent(f"""
         import logging, time, torch
         torch.set_num_threads(1)
@@ -45,7 +46,7 @@ def start_child(corpus: tuple[Path, Path], run: Path) -> subprocess.Popen:
         import cs336lm.train as T
         from tests.test_train import tiny_config
         get_batch = T.get_batch
-        T.get_batch = lambda *a, **k: (time.sleep(0.015), get_batch(*a, **k))[1]
+        T.get_batch = lambda *a, **k: (time.sleep({delay}), get_batch(*a, **k))[1]
         run = {str(run)!r}
         T.train(tiny_config(**{OVERRIDES!r}), {str(corpus[0])!r}, {str(corpus[1])!r}, model_path=run + "/model.pt",
                 metrics_path=run + "/metrics.jsonl", summary_path=run + "/summary.json")
@@ -89,7 +90,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_curve(tmp_path, uninterrupted
     assert not (run / "metrics.jsonl").exists(), "declared outputs appear only when the run is done"
 
     summary = train(tiny_config(**OVERRIDES), *corpus, **outputs(run))
-    assert summary["steps"] == 120 and summary["status"] == "ok"
+    assert summary.steps == 120 and summary.status == "ok"
     assert_same_curve(read_metrics(run / "metrics.jsonl"), reference)
 
 

@@ -3,32 +3,24 @@ its metrics lines, plus the few judgements every section shares (finished or not
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 
 from cs336lm.atomic import atomic_path
+from cs336lm.divergence import statement
 from cs336lm.metrics import read_metrics
+from cs336lm.summary import RunSummary, read_summary
 
 Runs = Mapping[str, str | os.PathLike]  # label -> run directory
 
-# Fields of the summary contract that older summary.json files may lack.
-_SUMMARY_DEFAULTS = {"stopped_early": None, "final_val_loss": None, "final_val_tokens": None, "best_val_loss": None,
-                     "final_train_loss": None, "num_iterations": None, "eval_time_s": None, "tokens_per_s": None,
-                     "mfu": None, "flops_per_token": None, "implementation": {}, "dataset": {}, "selected": {},
-                     "device": None}
-
-
-def read_run(run_dir: str | os.PathLike) -> Any:
-    """The run's summary, with attribute access to the fields of the summary.json contract."""
-    with open(Path(run_dir) / "summary.json", encoding="utf-8") as f:
-        return SimpleNamespace(**{**_SUMMARY_DEFAULTS, **json.load(f)})
+def read_run(run_dir: str | os.PathLike) -> RunSummary:
+    """The run's summary (cs336lm.summary checks every field; a stale or hand-edited file fails naming it)."""
+    return read_summary(Path(run_dir) / "summary.json")
 
 
 def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
@@ -67,11 +59,9 @@ def outcome(summary: Any) -> str:
     return f"final validation loss {loss_text} after {summary.steps:,} steps"
 
 
-def divergence_rule(summary: Any) -> str:
-    """The rule that marked runs as diverged, in one sentence (from the run's resolved config)."""
-    factor = summary.config["train"].get("divergence_factor")
-    return (f"a run counts as diverged when its training loss is not finite or rises above {factor:g}× its first "
-            "logged value; it then stops early with status `diverged`, and its final loss is not compared")
+def divergence_rule(summary: RunSummary) -> str:
+    """The rule that marked runs as diverged, in one sentence (cs336lm.divergence, at the run's factor)."""
+    return statement(summary.config["train"]["divergence_factor"])
 
 
 def stability_edge(summaries: Mapping[str, Any], key: str = "optim.lr_max") -> tuple[float | None, float | None]:
@@ -119,7 +109,7 @@ def runs_table(experiments: Mapping[str, Runs]) -> pd.DataFrame:
                 "stopped_early": s.stopped_early or "", "final_val_loss": s.final_val_loss,
                 "best_val_loss": s.best_val_loss, "final_train_loss": s.final_train_loss, "steps": s.steps,
                 "tokens": s.tokens, "wall_time_s": s.wall_time_s, "tokens_per_s": s.tokens_per_s, "mfu": s.mfu,
-                "parameters": s.parameters.get("total"), "non_embedding_parameters": s.parameters.get("non_embedding"),
+                "parameters": s.parameters.total, "non_embedding_parameters": s.parameters.non_embedding,
                 "device": s.device or "",
             })
     return pd.DataFrame(rows)

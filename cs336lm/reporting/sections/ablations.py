@@ -59,20 +59,20 @@ def ablation(spec: Ablation):
         base_lr = config_value(base, "optim.lr_max")
         s.say(f"Baseline `{base_name}` (pre-norm, RMSNorm, RoPE, SwiGLU): lr {base_lr:g}"
               f"{selected_note(base, 'optim.lr_max')}, {outcome(base)}, "
-              f"{count(base.parameters['non_embedding'])} non-embedding parameters.")
+              f"{count(base.parameters.non_embedding)} non-embedding parameters.")
         if not variants:
             s.say(f"_No ablation variant sets {spec.key} = {spec.value} in this configuration._")
             return
         noise, how = noise_estimate(inputs)
         rows = [{"run": base_name, "change": "—", "status": base.status, "final val loss": final_loss(base),
-                 "Δ vs baseline": "—", "non-embedding parameters": count(base.parameters["non_embedding"]),
+                 "Δ vs baseline": "—", "non-embedding parameters": count(base.parameters.non_embedding),
                  "reference": s.reference.cell(f"ablation_val_loss/{base_name}", lambda v: f"{v:.4g}")}]
         verdicts = []
         for name in variants:
             run = summaries[name]
             delta = run.final_val_loss - base.final_val_loss if finished(run) and finished(base) else None
-            params = run.parameters["non_embedding"]
-            base_params = base.parameters["non_embedding"]
+            params = run.parameters.non_embedding
+            base_params = base.parameters.non_embedding
             rows.append({"run": name, "change": _changes(run, base), "status": run.status,
                          "final val loss": final_loss(run), "Δ vs baseline": num(delta, 3) if delta is not None
                          else "—",

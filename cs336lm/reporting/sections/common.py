@@ -18,7 +18,7 @@ def final_loss(summary: Any) -> str:
 def selected_note(summary: Any, key: str) -> str:
     """Where a config value came from when a sweep chose it (summary.selected), e.g. `from lr_sweep`."""
     chosen = (summary.selected or {}).get(key)
-    return f" (from {chosen['source']})" if chosen else ""
+    return f" (from {chosen.source})" if chosen else ""
 
 
 def noise_estimate(inputs: ReportInputs) -> tuple[float | None, str]:

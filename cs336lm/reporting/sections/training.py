@@ -116,7 +116,7 @@ def _target_sentence(s: Section, inputs: ReportInputs, best: Any) -> None:
 
 def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | None) -> None:
     any_run = next(iter(summaries.values()))
-    s.say(f"(b) Divergence rule: {divergence_rule(any_run)}.")
+    s.say(f"(b) Divergence rule: {divergence_rule(any_run)}")
     edge = (selection or {}).get("edge")
     stable, diverged = (edge["largest_stable"], edge["smallest_diverged"]) if edge else stability_edge(summaries)
     if diverged is None:
