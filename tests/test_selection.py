@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from cs336lm.selection import (CHOICE_RULE, Edge, EdgeSearch, Outcome, SelectionError, choose_best, locate_edge,
-                               plan_next, read_plan, read_selection, write_plan, write_selection)
+from cs336lm import selection as sel
+from cs336lm.selection import Edge, EdgeSearch, Outcome, SelectionError, choose_best, locate_edge, plan_next
 
 
 def outcome(value: float, status: str = "ok", loss: float | None = 2.0) -> Outcome:
@@ -19,7 +19,7 @@ def test_best_is_the_lowest_final_loss_among_runs_that_did_not_diverge():
     runs = [outcome(1e-3, loss=2.5), outcome(3e-3, loss=2.1), outcome(1e-2, "diverged"), outcome(3e-2, "diverged")]
     selection = choose_best("lr_sweep", "lr_sweep", "optim.lr_max", runs)
     assert (selection.value, selection.variant, selection.final_val_loss) == (3e-3, "lr_max~0.003", 2.1)
-    assert selection.rule == CHOICE_RULE
+    assert selection.rule == sel.CHOICE_RULE
     assert "0.003" in selection.why and "2 diverged (0.01, 0.03)" in selection.why and "next: 0.001" in selection.why
     assert [c.value for c in selection.candidates] == [1e-3, 3e-3, 1e-2, 3e-2]
 
@@ -42,7 +42,7 @@ def test_nothing_stable_is_an_error_naming_the_sweep():
 
 def test_edge_is_the_top_of_the_stable_range():
     # A rate too small to learn counts as diverged; it must not hide the edge above the stable ones.
-    runs = [outcome(1e-4, "diverged"), outcome(1e-3), outcome(1e-2), outcome(1e-1, "diverged"), outcome(1.0, "diverged")]
+    runs = [outcome(1e-4, "diverged"), outcome(1e-3), outcome(1e-2), outcome(0.1, "diverged"), outcome(1, "diverged")]
     assert locate_edge(runs, 2.0) == Edge(1e-2, 1e-1, pytest.approx(10.0), 2.0)
     assert locate_edge([outcome(1e-3)], 2.0) == Edge(1e-3, None, None, 2.0)
     assert locate_edge([outcome(1e-3, "diverged")], 2.0) == Edge(None, 1e-3, None, 2.0)
@@ -86,20 +86,20 @@ def test_files_round_trip(tmp_path):
     runs = [outcome(1e-3, loss=2.5), outcome(1e-2, "diverged")]
     edge = locate_edge(runs, 2.0)
     selection = choose_best("lr_sweep", "lr_sweep", "optim.lr_max", runs, edge)
-    write_selection(tmp_path / "s.json", selection)
-    assert read_selection(tmp_path / "s.json") == selection
+    sel.write_selection(tmp_path / "s.json", selection)
+    assert sel.read_selection(tmp_path / "s.json") == selection
     plan = plan_next("lr_sweep", 0, runs, EdgeSearch(), extra_runs=0)
-    write_plan(tmp_path / "p.json", plan)
-    assert read_plan(tmp_path / "p.json") == plan
+    sel.write_plan(tmp_path / "p.json", plan)
+    assert sel.read_plan(tmp_path / "p.json") == plan
     assert math.isclose(plan.next[0], 0.00316)
 
 
 def test_unreadable_selection_names_the_file(tmp_path):
     (tmp_path / "bad.json").write_text('{"selection_version": 1, "value": 1}')
     with pytest.raises(SelectionError, match=r"bad.json is not a valid selection file .*select_best"):
-        read_selection(tmp_path / "bad.json")
+        sel.read_selection(tmp_path / "bad.json")
     (tmp_path / "old.json").write_text("{}")
     with pytest.raises(SelectionError, match="old.json is not a version-1 selection file"):
-        read_selection(tmp_path / "old.json")
+        sel.read_selection(tmp_path / "old.json")
     with pytest.raises(SelectionError, match="cannot read"):
-        read_selection(tmp_path / "missing.json")
+        sel.read_selection(tmp_path / "missing.json")
