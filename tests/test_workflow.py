@@ -201,6 +201,8 @@ def test_tiny_run_makes_every_output(tiny_run):
     assert len(grid) == len(config["generate"]["prompts"]) * 2  # 2 temperatures x 1 top-p x 1 sample
     for kind in ("logs", "benchmarks"):
         assert (root / kind / "train_lm" / "owt_main" / ("main.log" if kind == "logs" else "main.tsv")).exists()
+    request = json.loads((root / "runs/owt_main/main/request.json").read_text())
+    assert request["requested_minutes"] >= config["machine"]["runtime"]["min_minutes"]
     report = (root / "report.md").read_text()
     for deliverable in DELIVERABLES:
         assert heading(deliverable) in report, deliverable.name

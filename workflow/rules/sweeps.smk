@@ -2,6 +2,11 @@
 choice of each sweep's best value for the runs that take it, and the largest batch that fits on the device."""
 
 
+localrules:
+    plan_sweep,
+    select_best,  # both read a few summaries: no need to queue for a cluster node
+
+
 checkpoint plan_sweep:
     input:
         summaries=summaries_through_round,
