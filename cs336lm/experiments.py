@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,7 @@ class Tuning:
 class Experiment:
     name: str
     dataset: str
+    written: str  # grid | variants
     grid_key: str | None  # the one key of a one-key grid: what `best_of` this experiment selects
     edge: EdgeSearch | None
     probe: Probe | None
@@ -137,7 +138,7 @@ class Design:
         try:
             self.base_config = RunConfig.from_dict(defaults)
         except ConfigError as error:
-            raise ConfigError(f"defaults: {error}") from None
+            raise error.located(lambda key: f"defaults.{key}") from None
         specs = config["experiments"]
         self.experiments = {name: self._experiment(name, spec) for name, spec in specs.items()}
         self.runs: dict[tuple[str, str], Run] = {}
@@ -195,7 +196,8 @@ class Design:
             tuning = Tuning(key, tuple(float(f) for f in factors))
             if edge is not None:
                 raise ConfigError(f"{where}: tune and find_edge do not combine; tune the variants of another sweep")
-        return Experiment(name, dataset, grid_key, edge, probe, tuning, spec.get("budget_gpu_hours"), base, variants)
+        return Experiment(name, dataset, "grid" if "grid" in spec else "variants", grid_key, edge, probe, tuning,
+                          spec.get("budget_gpu_hours"), base, variants)
 
     def _candidates(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any]
                     ) -> dict[str, dict[str, Any]]:
@@ -226,8 +228,28 @@ class Design:
         try:
             run_config = RunConfig.from_flat({**literal, "model.vocab_size": vocab_size}, base=self.base_config)
         except ConfigError as error:
-            raise ConfigError(f"experiments.{experiment.name} (variant {variant!r}): {error}") from None
+            raise ConfigError(f"{error.located(self._written_at(experiment, variant))} "
+                              f"(run {experiment.name}/{variant})") from None
         return Run(experiment.name, variant, experiment.dataset, merged, run_config)
+
+    def _written_at(self, experiment: Experiment, variant: str) -> Callable[[str], str]:
+        """key -> where the config sets it for this run, so an error names the line to fix."""
+        point, _, candidate = variant.partition("__")
+        own = experiment.variants.get(point, {})
+
+        def where(key: str) -> str:
+            if key == "model.vocab_size":
+                return f"data.{experiment.dataset}.tokenizer.vocab_size"
+            if candidate and experiment.tuning and key == experiment.tuning.key:
+                return f"experiments.{experiment.name}.tune.{key}"
+            if key == experiment.grid_key or (experiment.written == "grid" and key in own):
+                return f"experiments.{experiment.name}.grid.{key}"
+            if key in own:
+                return f"experiments.{experiment.name}.variants.{point}.{key}"
+            if key in experiment.base:
+                return f"experiments.{experiment.name}.base.{key}"
+            return f"defaults.{key}"
+        return where
 
     def _add(self, run: Run) -> None:
         self.runs[run.experiment, run.variant] = run
@@ -358,8 +380,8 @@ class Design:
             return RunConfig.from_flat(values, base=run.config)
         except ConfigError as error:
             chose = ", ".join(f"{key} = {ref} -> {values[key]:g}" for key, ref in run.references.items())
-            raise ConfigError(f"experiments.{run.experiment} (variant {run.variant!r}), after the sweeps chose "
-                              f"({chose}): {error}") from None
+            where = self._written_at(self.experiments[run.experiment], run.variant)
+            raise ConfigError(f"{error.located(where)} (run {run.name}, after the sweeps chose: {chose})") from None
 
 
 def _reference(where: str, value: Any) -> Any:

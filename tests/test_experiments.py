@@ -68,8 +68,9 @@ def test_references_resolve_with_times_and_batch_scaling():
 
 
 def test_a_resolved_value_the_config_refuses_names_the_run_and_the_choice():
-    with pytest.raises(ConfigError, match=r"experiments.ablations \(variant 'low'\), after the sweeps chose "
-                                          r"\(optim.lr_max = \{best_of: lr_sweep, times: 0.25\} -> 2.5e-06\).*lr_min"):
+    with pytest.raises(ConfigError, match=r"defaults.optim.lr_min = 1e-05 is above experiments.ablations.variants.low."
+                                          r"optim.lr_max = 2.5e-06 \(run ablations/low, after the sweeps chose: "
+                                          r"optim.lr_max = \{best_of: lr_sweep, times: 0.25\} -> 2.5e-06\)"):
         design().resolve(design().runs["ablations", "low"], {"lr_sweep": 1e-5})
 
 
