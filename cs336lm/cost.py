@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cs336lm.accounting import flops_per_token
 from cs336lm.config import ModelConfig, RunConfig
 from cs336lm.experiments import Design, Run, Trains, WinnerOf, fill_batch_sizes
 
@@ -53,7 +54,7 @@ class Machine:
                            f"{implementation!r} (entries: {', '.join(row)})")
         entry = row[implementation]
         measured = _interpolate(entry, cfg.train.batch_size) if isinstance(entry, Mapping) else float(entry)
-        return measured * _flops_per_token(ModelConfig()) / _flops_per_token(cfg.model)
+        return measured * flops_per_token(ModelConfig()) / flops_per_token(cfg.model)
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,6 @@ def _interpolate(points: Mapping[int, float], batch_size: int) -> float:
     lo, hi = sizes[i - 1], sizes[i]
     w = math.log(batch_size / lo) / math.log(hi / lo)
     return math.exp((1 - w) * math.log(values[lo]) + w * math.log(values[hi]))
-
-
-def _flops_per_token(model: ModelConfig) -> float:
-    from cs336lm.model import flops_per_token  # torch: imported only when a cost is asked for
-
-    return flops_per_token(model)
 
 
 # ---- the experiment table ----------------------------------------------------------------------------------
