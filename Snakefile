@@ -47,5 +47,5 @@ wildcard_constraints:
 rule all:
     input:
         final_outputs(),
-        static_training_files(),
+        early_targets(),
     default_target: True

@@ -232,21 +232,25 @@ class Design:
                               f"(run {experiment.name}/{variant})") from None
         return Run(experiment.name, variant, experiment.dataset, merged, run_config)
 
-    def _written_at(self, experiment: Experiment, variant: str) -> Callable[[str], str]:
-        """key -> where the config sets it for this run, so an error names the line to fix."""
+    def _written_at(self, experiment: Experiment, variant: str, resolved: bool = False) -> Callable[[str], str]:
+        """key -> where the config sets it for this run, so an error names the line to fix. Before the sweeps
+        resolve, a key that takes a sweep's value is checked at its default, so the default is named."""
         point, _, candidate = variant.partition("__")
         own = experiment.variants.get(point, {})
+
+        def written(key: str, overrides: Mapping[str, Any]) -> bool:
+            return key in overrides and (resolved or not isinstance(overrides[key], Reference))
 
         def where(key: str) -> str:
             if key == "model.vocab_size":
                 return f"data.{experiment.dataset}.tokenizer.vocab_size"
-            if candidate and experiment.tuning and key == experiment.tuning.key:
+            if candidate and experiment.tuning and key == experiment.tuning.key and resolved:
                 return f"experiments.{experiment.name}.tune.{key}"
-            if key == experiment.grid_key or (experiment.written == "grid" and key in own):
+            if key == experiment.grid_key or (experiment.written == "grid" and written(key, own)):
                 return f"experiments.{experiment.name}.grid.{key}"
-            if key in own:
+            if written(key, own):
                 return f"experiments.{experiment.name}.variants.{point}.{key}"
-            if key in experiment.base:
+            if written(key, experiment.base):
                 return f"experiments.{experiment.name}.base.{key}"
             return f"defaults.{key}"
         return where
@@ -380,7 +384,7 @@ class Design:
             return RunConfig.from_flat(values, base=run.config)
         except ConfigError as error:
             chose = ", ".join(f"{key} = {ref} -> {values[key]:g}" for key, ref in run.references.items())
-            where = self._written_at(self.experiments[run.experiment], run.variant)
+            where = self._written_at(self.experiments[run.experiment], run.variant, resolved=True)
             raise ConfigError(f"{error.located(where)} (run {run.name}, after the sweeps chose: {chose})") from None
 
 

@@ -98,11 +98,13 @@ def sweep_runs(sweep):
     return {variant: trained_dir(experiment, variant) for variant in names}
 
 
-def static_training_files():
-    """summary.json of every run known before anything trains that trains under its own name: listing them in
-    `rule all` puts every such train_lm job in a dry run, whatever the checkpoints will add."""
-    return [f"{run_dir(e, v)}/summary.json" for (e, v), run in DESIGN.runs.items()
+def early_targets():
+    """What can start before any checkpoint: every run known before anything trains that trains under its own
+    name, and each `max` probe. `rule all` lists them, so a dry run shows them all and they start at once, whatever
+    the checkpoints add later."""
+    runs = [f"{run_dir(e, v)}/summary.json" for (e, v), run in DESIGN.runs.items()
             if isinstance(DESIGN.source(run), Trains)]
+    return runs + [f"{ROOT}/probes/{name}.json" for name, spec in DESIGN.experiments.items() if spec.probe]
 
 
 # ---- train_lm ----------------------------------------------------------------------------------------------
