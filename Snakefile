@@ -1,21 +1,19 @@
 """CS336 assignment 1 as one workflow: raw text -> BPE tokenizers -> token arrays -> training runs -> figures,
 tables and the writeup (results/report.md). See config.yaml for the course experiments and profiles/demo for
-the embedded CPU demo (`snakemake --profile profiles/demo`)."""
+the embedded CPU demo (`snakemake --profile profiles/demo`). Rule scripts import the installed cs336lm package
+(`pip install -e .`, README)."""
 
-import os
 import sys
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
-# Rule scripts import cs336lm from this checkout, installed or not (jobs inherit the environment).
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
-
-# A --configfile (the demo profile, tests, your own experiments) replaces config.yaml rather than deep-merging
-# into it, which would add the course experiments to yours; --config key=value still edits either.
-if not workflow.overwrite_configfiles:
+# The experiment design is config.yaml unless a --configfile that defines experiments replaces it (the demo
+# profile, tests, your own design); deep-merging would add the course experiments to yours. A profile's own
+# configfile of machine facts (profiles/slurm/machine.yaml) adds to whichever design is used.
+if "experiments" not in config:
 
     configfile: "config.yaml"
 
@@ -24,6 +22,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/tokenizer.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/sweeps.smk"
 include: "workflow/rules/report_inputs.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/samples.smk"
@@ -41,9 +40,12 @@ wildcard_constraints:
     split="train|valid",
     experiment="[a-z][a-z0-9_]*",
     variant="[A-Za-z0-9_.~+-]+",
+    sweep="[a-z][a-z0-9_]*(/[A-Za-z0-9_.~+-]+)?",
+    round="[0-9]+",
 
 
 rule all:
     input:
         final_outputs(),
+        early_targets(),
     default_target: True

@@ -67,7 +67,8 @@ def snakemake(workdir: Path, *args: str, configfile: Path | None = None, limit_s
                "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--profile", str(PROFILE)]
     if configfile is not None:
         command += ["--configfile", str(configfile)]
-    return command + list(args)
+    # One CPU per job, in place of the profile's set-threads (16 for data jobs): the local cluster has 2 cores.
+    return command + ["--set-threads", "count_pretokens=1", "tokenize_shard=1", "train_lm=1"] + list(args)
 
 
 # ---- without a cluster ---------------------------------------------------------------------------------------
@@ -156,7 +157,6 @@ def slurm_test_config(tmp_path: Path) -> Path:
         source = config["data"][dataset][split]
         if "synthetic" in source:
             source["synthetic"]["bytes"] = min(source["synthetic"]["bytes"], cap)
-    config.setdefault("threads", {})["data_max"] = 1  # one CPU per data job: they run side by side on 2 cores
     config["experiments"] = {"lr_sweep": {"variants": {
         "short": {"optim.lr_max": 3.0e-3},
         PREEMPTED: {"optim.lr_max": 1.0e-3, "train.token_budget": 10**9, "train.wall_clock_budget_s": 25.0},

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import itertools
 import json
 import os
 import re
@@ -25,6 +24,7 @@ import yaml
 from cs336lm.reporting.problems import PROBLEMS
 from cs336lm.reporting.registry import DELIVERABLES, all_figures
 from cs336lm.reporting.writeup import heading
+from cs336lm.selection import read_selection
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEFILE = REPO / "Snakefile"
@@ -50,18 +50,12 @@ def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, dict[st
     """(rule, wildcards) of every job a dry run lists."""
     jobs, rule = [], None
     for line in output(result).splitlines():
-        if match := re.match(r"^(?:local)?rule (\w+):$", line.strip()):
+        if match := re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line.strip()):
             rule = match.group(1)
             jobs.append((rule, {}))
         elif line.strip().startswith("wildcards:") and jobs:
             jobs[-1][1].update(pair.split("=", 1) for pair in line.split(":", 1)[1].strip().split(", "))
     return jobs
-
-
-def expected_variants(spec: dict) -> int:
-    if "grid" in spec:
-        return len(list(itertools.product(*spec["grid"].values())))
-    return len(spec["variants"])
 
 
 def write_config(path: Path, edit) -> Path:
@@ -77,12 +71,9 @@ def test_course_config_dry_run_lists_every_run(tmp_path):
     result = snakemake(tmp_path, "-n", configfile=COURSE_CONFIG)
     assert result.returncode == 0, output(result)
     course = yaml.safe_load(COURSE_CONFIG.read_text())
-    runs = [w for rule, w in planned_jobs(result) if rule == "train_lm"]
-    per_experiment = {name: sum(w["experiment"] == name for w in runs) for name in course["experiments"]}
-    assert per_experiment == {name: expected_variants(spec) for name, spec in course["experiments"].items()}
-    assert per_experiment["lr_sweep"] >= 5 and per_experiment["batch_size"] >= 5
-    ablations = {w["variant"] for w in runs if w["experiment"] == "ablations"}
-    assert {"baseline", "no_rmsnorm", "no_rmsnorm_low_lr", "post_norm", "nope", "silu"} <= ablations
+    # Training jobs per experiment, with dedup and the checkpoints: tests/test_workflow_sweeps.py.
+    assert {w["experiment"] for rule, w in planned_jobs(result) if rule == "train_lm"} >= set(course["experiments"]) - {
+        "ts_main"}
     assert {rule for rule, _ in planned_jobs(result)} >= {"download_corpus", "train_bpe", "tokenize_corpus",
                                                           "tokenizer_stats", "generate_samples", "sample_grid",
                                                           "solve_problem", "plot_figure", "make_tables",
@@ -96,8 +87,7 @@ def test_lint_has_only_explained_warnings(tmp_path):
     result = snakemake(tmp_path, "--lint", configfile=COURSE_CONFIG)
     # Line numbers in lint titles move with every edit of the Snakefile; compare the titles without them.
     titles = {re.sub(r" in line \d+\.$", ".", t) for t in re.findall(r"^\s+\* (.+?):?$", output(result), re.MULTILINE)}
-    explained = {"Specify a conda environment or container for each rule.",  # the environment is the pip package
-                 "Environment variable PYTHONPATH used but not asserted with envvars directive."}
+    explained = {"Specify a conda environment or container for each rule."}  # the environment is the pip package
     assert titles <= explained, output(result)
 
 
@@ -133,10 +123,19 @@ def _set(path: str, value):
         (_set("defaults/train/device", "cuda:x"), ["defaults.train.device = 'cuda:x'", "cuda:N"]),
         (_set("data/owt/tokenizer/vocab_size", 65_537), ["65537 is greater than the maximum of 65536", "uint16",
                                                           "['data']['owt']['tokenizer']['vocab_size']"]),
+        (_set("experiments/ts_main/base", {"optim.lr_max": {"best_of": "lr_swep"}}),
+         ["experiments.ts_main", "optim.lr_max", "best_of 'lr_swep' is not an experiment"]),
+        (_set("experiments/ts_main/base", {"optim.lr_max": {"best_off": "lr_sweep"}}),
+         ["['experiments']['ts_main']['base']['optim.lr_max']"]),
+        (_set("experiments/ts_main/base", {"optim.lr_max": {"best_of": "ablations"}}),
+         ["experiments.ts_main", "best_of 'ablations' has no grid over one key"]),
+        (_set("experiments/ts_main/base", {"optim.lr_max": {"best_of": "lr_sweep", "times": 0}}),
+         ["['experiments']['ts_main']['base']['optim.lr_max']"]),
     ],
     ids=["unknown-key", "unknown-variant-key", "bad-enum", "missing-dataset", "empty-grid", "zero-variants",
          "vocab-mismatch", "report-names-missing-experiment", "schema-unknown-section", "nan-in-defaults",
-         "inf-in-grid", "cross-field-names-both-places", "malformed-device", "vocab-above-uint16"],
+         "inf-in-grid", "cross-field-names-both-places", "malformed-device", "vocab-above-uint16", "best-of-unknown",
+         "best-of-misspelt", "best-of-not-a-sweep", "best-of-times-zero"],
 )
 def test_config_error_fails_dag_build_naming_the_key(tmp_path, edit, expected):
     result = snakemake(tmp_path, "-n", configfile=write_config(tmp_path / "config.yaml", edit))
@@ -201,7 +200,9 @@ def test_tiny_run_makes_every_output(tiny_run):
     grid = pd.read_csv(root / "samples" / "generation_grid.csv")
     assert len(grid) == len(config["generate"]["prompts"]) * 2  # 2 temperatures x 1 top-p x 1 sample
     for kind in ("logs", "benchmarks"):
-        assert (root / kind / "train_lm" / "ts_main" / ("main.log" if kind == "logs" else "main.tsv")).exists()
+        assert (root / kind / "train_lm" / "owt_main" / ("main.log" if kind == "logs" else "main.tsv")).exists()
+    request = json.loads((root / "runs/owt_main/main/request.json").read_text())
+    assert request["requested_minutes"] >= config["machine"]["runtime"]["min_minutes"]
     report = (root / "report.md").read_text()
     for deliverable in DELIVERABLES:
         assert heading(deliverable) in report, deliverable.name
@@ -214,6 +215,39 @@ def test_tiny_run_makes_every_output(tiny_run):
             assert variant in report, variant
     assert "demo numbers (synthetic corpus)" in report
     assert not (REPO / "results-tiny").exists()
+
+
+@pytest.mark.slow
+def test_tiny_run_trains_identical_names_once_and_reports_both(tiny_run):
+    root = tiny_run / "results-tiny"
+    winner = read_selection(root / "selections/lr_sweep.json")
+    # The ablation baseline and ts_main equal the lr sweep's best run: no training of their own ...
+    for name in ("ablations/baseline", "ts_main/main"):
+        assert not (root / "runs" / name).exists() and not (root / "logs/train_lm" / f"{name}.log").exists()
+    assert (root / winner.run_dir.removeprefix("results-tiny/") / "summary.json").exists()
+    # ... yet both appear under their own names, with the winner's numbers.
+    table = pd.read_csv(root / "tables/runs.csv")
+    text = table.to_csv()
+    for experiment, variant in (("ablations", "baseline"), ("ts_main", "main"), ("lr_sweep", winner.variant)):
+        assert experiment in text and variant in text, text
+    assert (root / "samples/ts_main/main.md").stat().st_size > 0
+    report = (root / "report.md").read_text()
+    assert "baseline" in report and "ts_main" in report
+
+
+@pytest.mark.slow
+def test_tiny_run_evaluates_every_n_tokens_whatever_the_batch_size(tiny_run):
+    root = tiny_run / "results-tiny"
+    points = {}
+    for batch_size in (4, 16):  # each batch size's tuned run: stable by construction
+        run = read_selection(root / f"selections/batch_size/batch_size~{batch_size}.json").run_dir
+        lines = [json.loads(line) for line in (tiny_run / run / "metrics.jsonl").read_text().splitlines()]
+        points[batch_size] = [line["tokens"] for line in lines if line.get("val_loss") is not None]
+    assert len(points[4]) == len(points[16]) >= 3, points
+    every = yaml.safe_load(TINY_CONFIG.read_text())["defaults"]["train"]["eval_every_tokens"]
+    for batch_size, tokens in points.items():
+        steps = [t // every for t in tokens[:-1]]
+        assert steps == list(range(1, len(tokens))), (batch_size, tokens)  # one point per multiple, then the end
 
 
 @pytest.mark.slow

@@ -1,102 +1,231 @@
-"""Config validation, the runs table and the helpers the rules call; no rules here (DESIGN §3, §4)."""
+"""Config validation, the runs (cs336lm.experiments.Design) and the helpers the rules call; no rules here.
 
-import itertools
-import math
-from dataclasses import dataclass
+Where a run's files are is decided here and nowhere else: a name that another run trains (an identical run, or a
+sweep's winner) maps to that run's directory. Helpers marked *checkpoint-aware* read sweep plans, probes and
+selections once they exist; until then Snakemake schedules the checkpoint that writes them and asks again.
+"""
+
+import json
+import os
 
 from snakemake.utils import validate
 
-from cs336lm.config import ConfigError, RunConfig
+from cs336lm.config import ConfigError
+from cs336lm.cost import Machine, request_minutes
+from cs336lm.experiments import Design, SameAs, Trains, WinnerOf, fill_batch_sizes
+from cs336lm.selection import read_plan, read_selection
 
 validate(config, "../schemas/config.schema.yaml")
 
 ROOT = config["results_root"].rstrip("/")
 SPLITS = ("train", "valid")
-DEFAULTS = dict(config["defaults"])
-DEFAULT_DATASET = DEFAULTS.pop("dataset", "tinystories")
-CODE_VERSION = DEFAULTS.pop("code_version", 0)
-try:
-    BASE_CONFIG = RunConfig.from_dict(DEFAULTS)
-except ConfigError as error:
-    raise error.located(lambda key: f"defaults.{key}") from None
+DESIGN = Design(config)
+DEFAULT_DATASET = DESIGN.default_dataset
+CODE_VERSION = config["defaults"].get("code_version", 0)
+MACHINE = Machine.from_config(config["machine"]) if config.get("machine") else None
 
 
-@dataclass(frozen=True)
-class Run:
-    experiment: str
-    variant: str
-    dataset: str
-    config: RunConfig
+# ---- paths -----------------------------------------------------------------------------------------------
+
+def run_dir(experiment, variant):
+    """Where a run trains under its own name (see trained_dir for where a name's files are)."""
+    return f"{ROOT}/runs/{experiment}/{variant}"
 
 
-def variant_slug(overrides):
-    """`{"optim.lr_max": 0.001}` -> `lr_max~0.001`: names a grid point by its last key parts and values."""
-    return "__".join(f"{key.rpartition('.')[2]}~{value:g}" if isinstance(value, float) else
-                     f"{key.rpartition('.')[2]}~{value}" for key, value in overrides.items())
+def selection_file(sweep):
+    """The selection file of a sweep: an experiment (`lr_sweep`), or a tuned variant (`batch_size/batch_size~64`)."""
+    return f"{ROOT}/selections/{sweep}.json"
 
 
-def experiment_variants(name, spec):
-    """The {variant: dotted overrides} of one experiment, from its `grid` (a product) or its `variants`."""
-    if "grid" in spec:
-        keys = list(spec["grid"])
-        points = [dict(zip(keys, values)) for values in itertools.product(*spec["grid"].values())]
-        variants = {variant_slug(point): point for point in points}
-    else:
-        variants = {variant: overrides or {} for variant, overrides in spec["variants"].items()}
-    if not variants:
-        raise ConfigError(f"experiments.{name} has no variants: give its grid values or at least one variant")
+# ---- what sweeps, probes and selections decided (checkpoint-aware) ---------------------------------------
+
+def chosen(sweep):
+    """The Selection a sweep made (cs336lm.selection)."""
+    return read_selection(checkpoints.select_best.get(sweep=sweep).output.selection)
+
+
+def edge_values(experiment, rounds=None):
+    """The values an edge search added, in order, through `rounds` rounds (default: until its last plan)."""
+    values, round = [], 0
+    while rounds is None or round < rounds:
+        plan = read_plan(checkpoints.plan_sweep.get(experiment=experiment, round=round).output.plan)
+        if not plan.next:
+            break
+        values += plan.next
+        round += 1
+    return values
+
+
+def probed_batch_size(experiment):
+    path = checkpoints.probe_batch_size.get(experiment=experiment).output.probe
+    with open(path) as f:
+        return json.load(f)["batch_size"]
+
+
+def variants_of(experiment):
+    """Every variant the report shows for an experiment, with those an edge search or `max` added."""
+    spec = DESIGN.experiments[experiment]
+    variants = list(spec.variants)
+    if spec.edge:
+        variants += [DESIGN.variant_name(experiment, v) for v in edge_values(experiment)]
+    if spec.probe:
+        named = [DESIGN.runs[experiment, v].config.train.batch_size for v in spec.variants]
+        variants += [DESIGN.variant_name(experiment, b) for b in fill_batch_sizes(named, probed_batch_size(experiment))]
     return variants
 
 
-def written_at(experiment, spec, variant, dataset):
-    """key -> where the config file sets that run key, so an error names the line to fix (`defaults.optim.lr_min`)."""
-    place, overrides = ("grid", spec["grid"]) if "grid" in spec else (f"variants.{variant}", spec["variants"][variant])
-
-    def where(key):
-        if key == "model.vocab_size":
-            return f"data.{dataset}.tokenizer.vocab_size"
-        if key in (overrides or {}):
-            return f"experiments.{experiment}.{place}.{key}"
-        if key in spec.get("base", {}):
-            return f"experiments.{experiment}.base.{key}"
-        return f"defaults.{key}"
-    return where
+def trained_dir(experiment, variant):
+    """The directory holding a name's model.pt, metrics.jsonl and summary.json, after dedup (checkpoint-aware)."""
+    source = DESIGN.source(DESIGN.run(experiment, variant))
+    if isinstance(source, SameAs):
+        return trained_dir(source.experiment, source.variant)
+    if isinstance(source, WinnerOf):
+        return chosen(source.sweep).run_dir
+    return run_dir(experiment, variant)
 
 
-def build_run(experiment, variant, dataset, overrides, where):
-    """One run's RunConfig; model.vocab_size always comes from the dataset's tokenizer."""
-    vocab_size = config["data"][dataset]["tokenizer"]["vocab_size"]
-    written = overrides.get("model.vocab_size", DEFAULTS.get("model", {}).get("vocab_size", vocab_size))
-    if written != vocab_size:
-        raise ConfigError(f"experiments.{experiment}: model.vocab_size = {written!r} differs from "
-                          f"data.{dataset}.tokenizer.vocab_size = {vocab_size}; leave model.vocab_size out")
-    try:
-        run_config = RunConfig.from_flat({**overrides, "model.vocab_size": vocab_size}, base=BASE_CONFIG)
-    except ConfigError as error:
-        raise ConfigError(f"{error.located(where)} (run {experiment}/{variant})") from None
-    return Run(experiment, variant, dataset, run_config)
+def run_dirs(experiment):
+    """{variant: trained dir} of an experiment, in config order; names trained once share a directory
+    (checkpoint-aware). The report takes these {label: run dir} mappings and never builds run paths itself."""
+    return {variant: trained_dir(experiment, variant) for variant in variants_of(experiment)}
 
 
-def build_runs():
-    """The runs table: {(experiment, variant): Run}, every config built now so that a typo fails `snakemake -n`."""
-    runs = {}
-    for name, spec in config["experiments"].items():
-        dataset = spec.get("dataset", DEFAULT_DATASET)
-        if dataset not in config["data"]:
-            raise ConfigError(f"experiments.{name}.dataset = {dataset!r} is not defined under data "
-                              f"(defined: {', '.join(config['data'])})")
-        for variant, overrides in experiment_variants(name, spec).items():
-            runs[name, variant] = build_run(name, variant, dataset, {**spec.get("base", {}), **overrides},
-                                            written_at(name, spec, variant, dataset))
-    return runs
+def sweep_runs(sweep):
+    """{variant: trained dir} of the runs a sweep compares: an experiment's variants, or one variant's candidates
+    (checkpoint-aware)."""
+    experiment, _, tuned = sweep.partition("/")
+    names = DESIGN.candidates(experiment, tuned) if tuned else variants_of(experiment)
+    return {variant: trained_dir(experiment, variant) for variant in names}
 
 
-if DEFAULT_DATASET not in config["data"]:
-    raise ConfigError(f"defaults.dataset = {DEFAULT_DATASET!r} is not defined under data")
-RUNS = build_runs()
+def early_targets():
+    """What can start before any checkpoint: every run known before anything trains that trains under its own
+    name, and each `max` probe. `rule all` lists them, so a dry run shows them all and they start at once, whatever
+    the checkpoints add later."""
+    runs = [f"{run_dir(e, v)}/summary.json" for (e, v), run in DESIGN.runs.items()
+            if isinstance(DESIGN.source(run), Trains)]
+    return runs + [f"{ROOT}/probes/{name}.json" for name, spec in DESIGN.experiments.items() if spec.probe]
 
 
-# ---- paths and inputs ------------------------------------------------------------------------------------
+# ---- train_lm ----------------------------------------------------------------------------------------------
+
+def trainable_run(wildcards):
+    run = DESIGN.run(wildcards.experiment, wildcards.variant)
+    source = DESIGN.source(run)
+    if not isinstance(source, Trains):
+        other = (f"{source.experiment}/{source.variant}" if isinstance(source, SameAs)
+                 else f"whichever run {source.sweep} selects")
+        raise ConfigError(f"{run.name} is trained once as {other}; its files are there (see README, dedup)")
+    return run
+
+
+def tokens_of_run(wildcards):
+    """The train/valid token files of the run's dataset."""
+    dataset = DESIGN.run(wildcards.experiment, wildcards.variant).dataset
+    return {split: f"{ROOT}/tokens/{dataset}/{split}.npy" for split in SPLITS}
+
+
+def selections_of_run(wildcards):
+    """The selection files a run's config takes values from (checkpoint-aware)."""
+    run = DESIGN.run(wildcards.experiment, wildcards.variant)
+    sweeps = dict.fromkeys(ref.best_of for ref in run.references.values())
+    return [checkpoints.select_best.get(sweep=sweep).output.selection for sweep in sweeps]
+
+
+def _chosen_values(run):
+    return {ref.best_of: chosen(ref.best_of).value for ref in run.references.values()}
+
+
+def flat_config_of_run(wildcards):
+    """The run's resolved config as dotted keys, sweep-chosen values included: a param, so a change of any value
+    (a selection's too) reruns exactly the runs it touches."""
+    run = trainable_run(wildcards)
+    return DESIGN.resolve(run, _chosen_values(run)).to_flat()
+
+
+def provenance_of_run(wildcards):
+    """What summary.json records about where the run's data and sweep-chosen values came from."""
+    run = trainable_run(wildcards)
+    values = DESIGN.chosen_values(run, _chosen_values(run))
+    return {
+        "dataset": {"name": run.dataset, "source": describe_source(config["data"][run.dataset]["train"])},
+        "selected": {key: {"value": values[key], "source": selection_file(ref.best_of)}
+                     for key, ref in run.references.items()},
+    }
+
+
+def train_runtime_minutes(wildcards, input, attempt):
+    """Minutes to ask the scheduler for (cs336lm.cost.request_minutes, from the profile's machine facts), × the
+    attempt; none without machine facts (a local run needs none)."""
+    if MACHINE is None:
+        return None
+    valid_tokens = os.path.getsize(input.valid) // 2 if os.path.exists(input.valid) else None
+    return request_minutes(DESIGN.run(wildcards.experiment, wildcards.variant).config, MACHINE, attempt, valid_tokens)
+
+
+# ---- sweeps --------------------------------------------------------------------------------------------------
+
+def runs_through_round(wildcards):
+    """{variant: trained dir} an edge search has trained before planning round `round`: its grid, then each
+    earlier round's value (checkpoint-aware)."""
+    experiment, rounds = wildcards.experiment, int(wildcards.round)
+    names = list(DESIGN.experiments[experiment].variants)
+    names += [DESIGN.variant_name(experiment, v) for v in edge_values(experiment, rounds)]
+    return {variant: trained_dir(experiment, variant) for variant in names}
+
+
+def summaries_through_round(wildcards):
+    return [f"{d}/summary.json" for d in runs_through_round(wildcards).values()]
+
+
+def round_number(wildcards):
+    return int(wildcards.round)
+
+
+def grid_key_of_experiment(wildcards):
+    return DESIGN.experiments[wildcards.experiment].grid_key
+
+
+def edge_search(wildcards):
+    return vars(DESIGN.experiments[wildcards.experiment].edge)
+
+
+def sweep_runs_of(wildcards):
+    return sweep_runs(wildcards.sweep)
+
+
+def sweep_summaries(wildcards):
+    return [f"{d}/summary.json" for d in dict.fromkeys(sweep_runs(wildcards.sweep).values())]
+
+
+def experiment_of_sweep(wildcards):
+    return wildcards.sweep.partition("/")[0]
+
+
+def sweep_key(wildcards):
+    experiment, _, tuned = wildcards.sweep.partition("/")
+    spec = DESIGN.experiments[experiment]
+    return spec.tuning.key if tuned else spec.grid_key
+
+
+def sweep_edge_factor(wildcards):
+    """The edge search's target factor, so the selection reports the bracket; None for a sweep without one."""
+    experiment, _, tuned = wildcards.sweep.partition("/")
+    edge = DESIGN.experiments[experiment].edge
+    return None if tuned or edge is None else edge.factor
+
+
+def probe_config(wildcards):
+    """The experiment's runs' config at batch 1 (the probe sets the batch size), as dotted keys."""
+    experiment = wildcards.experiment
+    return DESIGN.run(experiment, DESIGN.variant_name(experiment, 1)).config.to_flat()
+
+
+def probe_settings(wildcards):
+    return vars(DESIGN.experiments[wildcards.experiment].probe)
+
+
+# ---- data ----------------------------------------------------------------------------------------------------
 
 def corpus_text(dataset, split):
     """Where a corpus split's text comes from: the download or the synthesizer."""
@@ -112,51 +241,28 @@ def train_text_of_dataset(wildcards):
     return corpus_text(wildcards.dataset, "train")
 
 
-def run_dir(experiment, variant):
-    return f"{ROOT}/runs/{experiment}/{variant}"
-
-
-def run_of(wildcards):
-    return RUNS[wildcards.experiment, wildcards.variant]
-
-
-def tokens_of_run(wildcards):
-    """The train/valid token files of the run's dataset."""
-    dataset = run_of(wildcards).dataset
-    return {split: f"{ROOT}/tokens/{dataset}/{split}.npy" for split in SPLITS}
-
-
-def tokenizer_of_run(wildcards):
-    dataset = run_of(wildcards).dataset
-    return {"vocab": f"{ROOT}/tokenizers/{dataset}/vocab.json", "merges": f"{ROOT}/tokenizers/{dataset}/merges.txt"}
-
-
-def flat_config_of_run(wildcards):
-    """The run's full resolved config as dotted keys: a param, so changing one value reruns that run only."""
-    return run_of(wildcards).config.to_flat()
-
-
 def special_tokens(dataset):
     return config["data"][dataset]["tokenizer"].get("special_tokens", ["<|endoftext|>"])
 
 
 def special_tokens_of_run(wildcards):
-    return special_tokens(run_of(wildcards).dataset)
+    return special_tokens(DESIGN.run(wildcards.experiment, wildcards.variant).dataset)
 
 
-def train_runtime_minutes(wildcards, attempt):
-    """Cluster minutes for train_lm: the token budget at the estimated throughput (or the wall-clock budget)."""
-    estimate, train = config["resources"]["estimate"], run_of(wildcards).config.train
-    seconds = train.wall_clock_budget_s or train.token_budget / estimate["train_tokens_per_s"]
-    return max(estimate["min_minutes"], math.ceil(seconds / 60 * estimate["margin"])) * attempt
+def tokenizer_of_run(wildcards):
+    dataset = DESIGN.run(wildcards.experiment, wildcards.variant).dataset
+    return {"vocab": f"{ROOT}/tokenizers/{dataset}/vocab.json", "merges": f"{ROOT}/tokenizers/{dataset}/merges.txt"}
+
+
+def model_of_run(wildcards):
+    """The trained model of a name (checkpoint-aware: a sweep's winner is known once it is selected)."""
+    return f"{trained_dir(wildcards.experiment, wildcards.variant)}/model.pt"
 
 
 def data_threads():
-    # Snakemake scales threads down to --cores on local runs; on Slurm there is no total core count to read.
-    return config["threads"]["data_max"]
+    # The most workers BPE training and tokenization use; Snakemake lowers it to --cores, profiles set their own.
+    return 16
 
-
-# ---- data and tokenizer rules ------------------------------------------------------------------------
 
 def source_url(wildcards):
     return config["data"][wildcards.dataset][wildcards.split]["url"]
@@ -176,6 +282,14 @@ def tokenizer_vocab_size(wildcards):
 
 def special_tokens_of_dataset(wildcards):
     return special_tokens(wildcards.dataset)
+
+
+def describe_source(source):
+    """Where a corpus split comes from in one line, so the report can tell demo numbers from course ones."""
+    if "synthetic" in source:
+        s = source["synthetic"]
+        return f"synthetic ({s.get('style', 'tinystories')} style, {s['bytes']:,} bytes, seed {s.get('seed', 0)})"
+    return source["url"]
 
 
 def num_shards(dataset):

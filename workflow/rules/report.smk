@@ -49,7 +49,7 @@ rule plot_figure:
 
 rule make_tables:
     input:
-        run_files(all_run_dirs()),
+        all_run_files,
     output:
         csv=report(f"{ROOT}/tables/runs.csv", caption="../report/runs_table.rst", category="7.1 experiment_log"),
     log:
@@ -57,14 +57,15 @@ rule make_tables:
     benchmark:
         f"{ROOT}/benchmarks/make_tables/all.tsv"
     params:
-        runs=all_run_dirs(),
+        runs=all_run_dirs,
     script:
         "../scripts/make_tables.py"
 
 
 rule write_report:
     input:
-        report_inputs(),
+        report_inputs,
+        report_run_files,
     output:
         report=report(f"{ROOT}/report.md", caption="../report/writeup.rst", category="Writeup"),
     log:
@@ -72,6 +73,6 @@ rule write_report:
     benchmark:
         f"{ROOT}/benchmarks/write_report/all.tsv"
     params:
-        inputs=report_manifest(),
+        inputs=report_manifest,
     script:
         "../scripts/write_report.py"

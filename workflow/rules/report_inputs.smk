@@ -21,7 +21,7 @@ def check_report_layout():
                 raise ConfigError(f"report.{key} = {experiment!r} is not an experiment "
                                   f"(defined: {', '.join(config['experiments'])})")
     ablations = REPORT.get("ablations")
-    if ablations and (ablations, REPORT["ablation_baseline"]) not in RUNS:
+    if ablations and REPORT["ablation_baseline"] not in DESIGN.experiments[ablations].variants:
         raise ConfigError(f"report.ablation_baseline = {REPORT['ablation_baseline']!r} is not a variant of "
                           f"experiments.{ablations}")
 
@@ -40,19 +40,15 @@ def role_experiments():
     return roles
 
 
-def all_run_dirs():
-    """{experiment: {variant: run dir}} for every run, in config order."""
-    runs = {}
-    for experiment, variant in RUNS:
-        runs.setdefault(experiment, {})[variant] = run_dir(experiment, variant)
-    return runs
+def all_run_dirs(wildcards=None):
+    """{experiment: {variant: run dir}} for every run the report shows, in config order: names trained once share
+    a directory, and the runs an edge search or `max` added are there (checkpoint-aware: call it from input and
+    params functions only)."""
+    return {experiment: run_dirs(experiment) for experiment in config["experiments"]}
 
 
-def describe_source(source):
-    if "synthetic" in source:
-        s = source["synthetic"]
-        return f"synthetic ({s.get('style', 'tinystories')} style, {s['bytes']:,} bytes, seed {s.get('seed', 0)})"
-    return source["url"]
+def all_run_files(wildcards):
+    return run_files(all_run_dirs())
 
 
 def dataset_facts():
@@ -65,9 +61,7 @@ def dataset_facts():
 def grid_run():
     """(experiment, variant) whose model the generation grid samples: the first run of report.samples."""
     for experiment in role_experiments()["samples"]:
-        for e, v in RUNS:
-            if e == experiment:
-                return e, v
+        return experiment, next(iter(DESIGN.experiments[experiment].variants))
     return None
 
 
@@ -82,9 +76,11 @@ def report_files():
                   f"valid_text/{dataset}": corpus_text(dataset, "valid"),
                   f"valid_tokens/{dataset}": f"{ROOT}/tokens/{dataset}/valid.npy",
                   f"bpe_stats/{dataset}": f"{tokenizer}/train_stats.json"}
-    for experiment, variant in RUNS:
-        if experiment in role_experiments()["samples"]:
+    for experiment in role_experiments()["samples"]:
+        for variant in DESIGN.experiments[experiment].variants:
             files[f"samples/{experiment}/{variant}"] = f"{ROOT}/samples/{experiment}/{variant}.md"
+    for experiment in role_experiments()["lr_sweep"][:1]:
+        files["selection/lr_sweep"] = selection_file(experiment)  # the choice, its rule and the edge it located
     if grid_run() and config["generate"].get("grid"):
         files["generation_grid"] = f"{ROOT}/samples/generation_grid.csv"
     return files
@@ -108,14 +104,14 @@ def manifest(roles, files):
     experiments = {e for r in roles for e in all_roles[r]}
     return {"results_root": ROOT, "experiments": {e: v for e, v in all_run_dirs().items() if e in experiments},
             "roles": {r: all_roles[r] for r in roles}, "baseline": REPORT.get("ablation_baseline"),
-            "datasets": dataset_facts(), "experiment_datasets": {e: RUNS[e, v].dataset for e, v in RUNS},
+            "datasets": dataset_facts(), "experiment_datasets": {e: x.dataset for e, x in DESIGN.experiments.items()},
             "files": files, "reference": REFERENCE}
 
 
 def run_files(experiments):
-    """The metrics and summary files of {experiment: {variant: run dir}}."""
-    return [f"{d}/{name}" for variants in experiments.values() for d in variants.values()
-            for name in ("metrics.jsonl", "summary.json")]
+    """The metrics and summary files of {experiment: {variant: run dir}}, a directory two names share once."""
+    dirs = dict.fromkeys(d for variants in experiments.values() for d in variants.values())
+    return [f"{d}/{name}" for d in dirs for name in ("metrics.jsonl", "summary.json")]
 
 
 def figure_manifest(wildcards):
@@ -128,7 +124,7 @@ def figure_manifest(wildcards):
     if figure.only is not None:
         key, value = figure.only
         spec["experiments"] = {e: {v: d for v, d in variants.items()
-                                   if v == spec["baseline"] or RUNS[e, v].config.to_flat()[key] == value}
+                                   if v == spec["baseline"] or DESIGN.run(e, v).config.to_flat()[key] == value}
                                for e, variants in spec["experiments"].items()}
     return spec
 
@@ -148,14 +144,20 @@ def figure_category(wildcards):
     return f"{deliverable.section} {deliverable.name}"
 
 
-def report_manifest():
+def report_manifest(wildcards=None):
     files = report_files() | {f"figure/{name}": f"{ROOT}/figures/{name}.png" for name in figures_made()}
     return manifest(ROLES, files)
 
 
-def report_inputs():
-    spec = report_manifest()
-    return [*run_files(spec["experiments"]), *spec["files"].values(), spec["reference"]]
+def report_inputs(wildcards):
+    """The writeup's files but the runs': known before anything trains, so a dry run lists the jobs making them."""
+    files = report_files() | {f"figure/{name}": f"{ROOT}/figures/{name}.png" for name in figures_made()}
+    return [*files.values(), REFERENCE]
+
+
+def report_run_files(wildcards):
+    """The metrics and summaries of the runs the writeup reads (checkpoint-aware)."""
+    return run_files(report_manifest()["experiments"])
 
 
 def problem_texts(wildcards):
@@ -173,11 +175,11 @@ def final_outputs():
 def grid_model_inputs(wildcards):
     """The model and tokenizer of the run the generation grid samples (the first run of report.samples)."""
     experiment, variant = grid_run()
-    dataset = RUNS[experiment, variant].dataset
-    return {"model": f"{run_dir(experiment, variant)}/model.pt", "vocab": f"{ROOT}/tokenizers/{dataset}/vocab.json",
-            "merges": f"{ROOT}/tokenizers/{dataset}/merges.txt"}
+    dataset = DESIGN.experiments[experiment].dataset
+    return {"model": f"{trained_dir(experiment, variant)}/model.pt",
+            "vocab": f"{ROOT}/tokenizers/{dataset}/vocab.json", "merges": f"{ROOT}/tokenizers/{dataset}/merges.txt"}
 
 
 def grid_special_tokens(wildcards):
-    experiment, variant = grid_run()
-    return special_tokens(RUNS[experiment, variant].dataset)
+    experiment, _ = grid_run()
+    return special_tokens(DESIGN.experiments[experiment].dataset)

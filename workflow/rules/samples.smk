@@ -5,7 +5,7 @@ the temperature × top-p grid on one of them with its quality proxies."""
 rule generate_samples:
     input:
         unpack(tokenizer_of_run),
-        model=f"{ROOT}/runs/{{experiment}}/{{variant}}/model.pt",
+        model=model_of_run,
     output:
         samples=report(f"{ROOT}/samples/{{experiment}}/{{variant}}.md", caption="../report/samples.rst",
                        category="7.2 generate"),

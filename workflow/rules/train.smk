@@ -4,22 +4,24 @@
 rule train_lm:
     input:
         unpack(tokens_of_run),
+        selections=selections_of_run,
     output:
         model=f"{ROOT}/runs/{{experiment}}/{{variant}}/model.pt",
         metrics=f"{ROOT}/runs/{{experiment}}/{{variant}}/metrics.jsonl",
         summary=f"{ROOT}/runs/{{experiment}}/{{variant}}/summary.json",
+        request=f"{ROOT}/runs/{{experiment}}/{{variant}}/request.json",
     log:
         f"{ROOT}/logs/train_lm/{{experiment}}/{{variant}}.log",
     benchmark:
         f"{ROOT}/benchmarks/train_lm/{{experiment}}/{{variant}}.tsv"
     params:
         config=flat_config_of_run,
+        provenance=provenance_of_run,
         code_version=CODE_VERSION,
         progress_dir=f"{ROOT}/runs/{{experiment}}/{{variant}}/progress",
-    threads: config["threads"]["train_lm"]
+    threads: 1
     resources:
         gpu=1,
         runtime=train_runtime_minutes,
     script:
         "../scripts/train_lm.py"
-

@@ -1,14 +1,21 @@
-"""train_lm: train one run (or resume it from its progress directory) from its resolved flat config."""
+"""train_lm: train one run (or resume it from its progress directory) from its resolved flat config, recording
+where its data and sweep-chosen values came from, and the wall time asked of the scheduler."""
 
+import json
 import logging
 
 import torch
 
+from cs336lm.atomic import atomic_write_text
 from cs336lm.config import RunConfig
 from cs336lm.train import train
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 torch.set_num_threads(snakemake.threads)
+# The time asked of the scheduler (this attempt's; None on a local run without machine facts), beside the used time.
+atomic_write_text(snakemake.output.request,
+                  json.dumps({"requested_minutes": getattr(snakemake.resources, "runtime", None)}) + "\n")
 train(RunConfig.from_flat(snakemake.params.config), snakemake.input.train, snakemake.input.valid,
       model_path=snakemake.output.model, metrics_path=snakemake.output.metrics,
-      summary_path=snakemake.output.summary, progress_dir=snakemake.params.progress_dir)
+      summary_path=snakemake.output.summary, progress_dir=snakemake.params.progress_dir,
+      provenance=snakemake.params.provenance)

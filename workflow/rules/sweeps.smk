@@ -1,0 +1,62 @@
+"""Sweeps that decide (handout §7.2): an edge-of-stability search that adds learning rates round by round, the
+choice of each sweep's best value for the runs that take it, and the largest batch that fits on the device."""
+
+
+localrules:
+    plan_sweep,
+    select_best,  # both read a few summaries: no need to queue for a cluster node
+
+
+checkpoint plan_sweep:
+    input:
+        summaries=summaries_through_round,
+    output:
+        plan=f"{ROOT}/sweeps/{{experiment}}/round{{round}}.json",
+    log:
+        f"{ROOT}/logs/plan_sweep/{{experiment}}/round{{round}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/plan_sweep/{{experiment}}/round{{round}}.tsv"
+    params:
+        experiment="{experiment}",
+        round=round_number,
+        runs=runs_through_round,
+        key=grid_key_of_experiment,
+        search=edge_search,
+    script:
+        "../scripts/plan_sweep.py"
+
+
+checkpoint select_best:
+    input:
+        summaries=sweep_summaries,
+    output:
+        selection=f"{ROOT}/selections/{{sweep}}.json",
+    log:
+        f"{ROOT}/logs/select_best/{{sweep}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/select_best/{{sweep}}.tsv"
+    params:
+        sweep="{sweep}",
+        experiment=experiment_of_sweep,
+        runs=sweep_runs_of,
+        key=sweep_key,
+        edge_factor=sweep_edge_factor,
+    script:
+        "../scripts/select_best.py"
+
+
+checkpoint probe_batch_size:
+    output:
+        probe=f"{ROOT}/probes/{{experiment}}.json",
+    log:
+        f"{ROOT}/logs/probe_batch_size/{{experiment}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/probe_batch_size/{{experiment}}.tsv"
+    params:
+        config=probe_config,
+        settings=probe_settings,
+    threads: 1
+    resources:
+        gpu=1,
+    script:
+        "../scripts/probe_batch_size.py"

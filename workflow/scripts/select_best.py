@@ -1,0 +1,13 @@
+"""select_best: the winner of a sweep and why it won, from its finished runs (cs336lm.selection.choose_best)."""
+
+import logging
+
+from cs336lm.selection import choose_best, locate_edge, read_outcomes, write_selection
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+params = snakemake.params
+outcomes = read_outcomes(dict(params.runs), params.key)
+edge = None if params.edge_factor is None else locate_edge(outcomes, params.edge_factor)
+selection = choose_best(params.sweep, params.experiment, params.key, outcomes, edge)
+logging.info("%s", selection.why)
+write_selection(snakemake.output.selection, selection)
