@@ -46,10 +46,12 @@ def generate(
     eos_id: int | None = None,
     seed: int | None = None,
     kv_cache: bool = True,
+    known_ids: int | None = None,
 ) -> list[int]:
     """Sample up to max_new_tokens ids after prompt_ids; returns only the new ids, ending with eos_id if drawn.
 
-    temperature 0 is greedy decoding. Once prompt and completion fill the context window, the oldest tokens
+    temperature 0 is greedy decoding. `known_ids` limits sampling to ids below it: a tokenizer whose BPE ran out
+    of merges before the model's vocab_size cannot decode the model's other outputs. Once prompt and completion fill the context window, the oldest tokens
     slide out and each step reruns the window (RoPE positions restart at 0, as in training).
     """
     if not prompt_ids:
@@ -66,7 +68,7 @@ def generate(
     logits = model(torch.tensor([context], device=device), kv_caches=caches)[0, -1]
     new: list[int] = []
     for _ in range(max_new_tokens):
-        token = _sample(logits, temperature, top_p, top_k, generator)
+        token = _sample(logits, temperature, top_p, top_k, generator, known_ids)
         new.append(token)
         if token == eos_id or len(new) == max_new_tokens:
             break
@@ -81,8 +83,10 @@ def generate(
 
 
 def _sample(logits: Tensor, temperature: float, top_p: float, top_k: int | None,
-            generator: torch.Generator | None) -> int:
+            generator: torch.Generator | None, known_ids: int | None = None) -> int:
     logits = logits.float()
+    if known_ids is not None and known_ids < logits.numel():
+        logits = logits.masked_fill(torch.arange(logits.numel(), device=logits.device) >= known_ids, float("-inf"))
     if temperature == 0:
         return int(logits.argmax())
     logits = logits / temperature
@@ -113,7 +117,8 @@ def write_samples(
 ) -> list[dict[str, Any]]:
     """Write a markdown sheet of prompt → completion pairs (prompt i seeded with seed + i); returns the samples.
 
-    `tokenizer` needs encode(str) -> list[int] and decode(list[int]) -> str (cs336lm.tokenization.Tokenizer).
+    `tokenizer` needs encode(str) -> list[int], decode(list[int]) -> str and vocab {id: bytes}
+    (cs336lm.tokenization.Tokenizer); only ids it has are sampled.
     """
     model, _ = load_model(model_path, device=resolve_device(device))
     eos_ids = tokenizer.encode(eos_token)
@@ -123,7 +128,7 @@ def write_samples(
     samples = []
     for i, prompt in enumerate(prompts):
         ids = generate(model, tokenizer.encode(prompt) or eos_ids, max_new_tokens, temperature, top_p,
-                       eos_id=eos_id, seed=seed + i)
+                       eos_id=eos_id, seed=seed + i, known_ids=max(tokenizer.vocab) + 1)
         stopped = bool(ids) and ids[-1] == eos_id
         samples.append({"prompt": prompt, "completion": tokenizer.decode(ids[:-1] if stopped else ids),
                         "new_tokens": len(ids), "stopped_at_eos": stopped})

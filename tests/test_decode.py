@@ -23,8 +23,10 @@ class ByteTokenizer:
             return [EOS]
         return [min(ord(c) - 96, 31) if c.isalpha() else 31 for c in text.lower()]
 
+    vocab = {i: bytes([96 + i]) for i in range(32)}
+
     def decode(self, ids: list[int]) -> str:
-        return "".join(chr(96 + i) for i in ids)
+        return "".join(self.vocab[i].decode() for i in ids)  # an id it does not have raises KeyError
 
 
 def tiny_model(seed: int = 0, **overrides) -> TransformerLM:
@@ -119,3 +121,20 @@ def test_write_samples_writes_prompt_completion_pairs(tmp_path):
         assert s["new_tokens"] <= 256 and (s["stopped_at_eos"] or s["new_tokens"] == 256)
         assert s["prompt"] + s["completion"] in text
     assert "## Sample 2" in text and not list(tmp_path.glob(".*tmp"))
+
+
+def test_sampling_skips_ids_the_tokenizer_does_not_have(tmp_path):
+    # A BPE that ran out of merges has fewer ids than the model's vocab_size: those outputs are never sampled.
+    cfg = tiny_config(**{"model.vocab_size": 64})
+    torch.manual_seed(0)
+    model = TransformerLM(cfg.model).eval()
+    with torch.no_grad():
+        model.lm_head.weight[:16] *= 0  # ids 0-15 get logit 0, below many of the others
+    ids = generate(model, [1, 2, 3], max_new_tokens=64, temperature=1.0, seed=0)
+    assert max(ids) >= 32  # without the limit they are drawn
+    assert max(generate(model, [1, 2, 3], max_new_tokens=64, temperature=1.0, seed=0, known_ids=32)) < 32
+    assert generate(model, [1, 2, 3], max_new_tokens=8, temperature=0, known_ids=16)[0] < 16
+    save_checkpoint(model, None, 1, tmp_path / "model.pt", config=cfg.to_dict())
+    samples = write_samples(tmp_path / "model.pt", ByteTokenizer(), ["once"], tmp_path / "s.md",
+                            max_new_tokens=64, temperature=1.0, top_p=1.0, seed=0, device="cpu")
+    assert samples[0]["new_tokens"] > 0
