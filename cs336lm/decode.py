@@ -50,9 +50,9 @@ def generate(
 ) -> list[int]:
     """Sample up to max_new_tokens ids after prompt_ids; returns only the new ids, ending with eos_id if drawn.
 
-    temperature 0 is greedy decoding. `known_ids` limits sampling to ids below it: a tokenizer whose BPE ran out
-    of merges before the model's vocab_size cannot decode the model's other outputs. Once prompt and completion fill the context window, the oldest tokens
-    slide out and each step reruns the window (RoPE positions restart at 0, as in training).
+    temperature 0 is greedy decoding. Once prompt and completion fill the context window, the oldest tokens slide
+    out and each step reruns the window (RoPE positions restart at 0, as in training). `known_ids` limits sampling
+    to ids below it: a tokenizer whose BPE ran out of merges before the model's vocab_size cannot decode the rest.
     """
     if not prompt_ids:
         raise ValueError("generate needs at least one prompt token (e.g. the <|endoftext|> id)")

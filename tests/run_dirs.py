@@ -14,6 +14,7 @@ import pandas as pd
 from cs336lm.config import RunConfig
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.problems import PROBLEMS, solve_problem
+from cs336lm.selection import CHOICE_RULE, Outcome, Selection, write_selection
 from cs336lm.summary import Dataset, Implementation, Parameters, RunSummary, SelectedValue, write_summary
 from cs336lm.tokenization import Tokenizer, train_bpe
 
@@ -85,6 +86,19 @@ def make_runs(r: Path) -> dict[str, dict[str, Path]]:
     }
 
 
+def _tunings(root: Path, runs: dict[str, str]) -> None:
+    """The selection files of the tuned batch sizes: batch 4 chose the largest of its rates, batch 64 the middle."""
+    (root / "selections" / "batch_size").mkdir(parents=True)
+    for variant, chosen in (("batch_size~4", 2), ("batch_size~64", 1)):
+        rates = [5e-3, 1e-2, 2e-2]
+        candidates = tuple(Outcome(f"{variant}__lr_max~x{i}", rate, "ok", 2.5 - 0.1 * (i == chosen), runs[variant])
+                           for i, rate in enumerate(rates))
+        write_selection(root / "selections" / "batch_size" / f"{variant}.json", Selection(
+            sweep=f"batch_size/{variant}", experiment="batch_size", key="optim.lr_max", value=rates[chosen],
+            variant=candidates[chosen].variant, run_dir=runs[variant], final_val_loss=2.4, rule=CHOICE_RULE,
+            why="the lowest", candidates=candidates, edge=None))
+
+
 def _tokenizer(root: Path, dataset: str, text: str, synthetic: bool) -> dict[str, str]:
     """Train a tiny BPE on `text`, save it with a benchmark and stats file, tokenize a validation split."""
     corpus = root / "corpora" / dataset
@@ -116,6 +130,7 @@ def _tokenizer(root: Path, dataset: str, text: str, synthetic: bool) -> dict[str
 def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
     """A whole results tree under `root` and its manifest; `synthetic` marks the corpora as the demo's."""
     experiments = {e: {v: str(d) for v, d in variants.items()} for e, variants in make_runs(root / "runs").items()}
+    _tunings(root, experiments["batch_size"])
     files = {**_tokenizer(root, "tinystories", STORY, synthetic), **_tokenizer(root, "owt", WEB, synthetic)}
     problems = root / "problems"
     problems.mkdir()

@@ -81,7 +81,10 @@ def test_sentences_follow_the_numbers(course_text):
     assert "The best TinyStories model here reaches 1.9: above the handout's target of 1.45" in lr
     batch = section(course_text, "batch_size_experiment")
     assert "The lowest final validation loss came from batch 4 (2.2)" in batch and "16× fewer steps" in batch
-    assert "Each batch size used its own tuned learning rate" in batch
+    assert "Each batch size chose its learning rate from its own small sweep (3 rates" in batch
+    assert "| 0.005 (2.5), 0.01 (2.5), **0.02** (2.4) |" in batch  # batch 4's rates, the chosen one in bold
+    assert "For batch size 4 the chosen rate is the largest one tried" in batch and "size 64 the" not in batch
+    assert "selections/batch_size/batch_size~4.json" in batch  # named among the files read
     norm = section(course_text, "layer_norm_ablation")
     assert "`no_rmsnorm` at the baseline's rate diverged at step 40" in norm and "as the handout expects" in norm
     assert "`no_rmsnorm_low_lr` at lr 0.001 (0.1× the baseline's) ended 0.4 nats above" in norm

@@ -82,6 +82,12 @@ class ReportInputs:
         return {key[len(prefix) + 1:]: path for key in self.files if key.startswith(prefix + "/")
                 if (path := self.file(key)) is not None}
 
+    def tuning(self, experiment: str, variant: str) -> Path | None:
+        """The selection file of a variant that its own small sweep tuned (`tune:` in the config), which the
+        workflow writes before training the runs that use it (`selections/<experiment>/<variant>.json`), or None."""
+        path = Path(self.results_root) / "selections" / experiment / f"{variant}.json"
+        return path if path.exists() else None
+
     def relative(self, path: str | Path) -> str:
         """A results-tree path as the reader finds it: relative to the results root."""
         try:

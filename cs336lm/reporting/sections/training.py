@@ -25,6 +25,7 @@ from cs336lm.reporting.runs import (
     stability_edge,
 )
 from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
+from cs336lm.selection import Selection, read_selection
 
 
 def experiment_log(s: Section, inputs: ReportInputs) -> None:
@@ -155,8 +156,12 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
     summaries = inputs.summaries("batch_size")
     size = {k: config_value(sm, "train.batch_size") for k, sm in summaries.items()}
     order = sorted(summaries, key=size.get)
+    tunings = {label: read_selection(path) for label, experiment, variant, _ in inputs.members("batch_size")
+               if (path := inputs.tuning(experiment, variant)) is not None}
     s.table([{"batch size": size[k], "lr_max": f"{config_value(summaries[k], 'optim.lr_max'):g}"
-              + selected_note(summaries[k], "optim.lr_max"), "status": summaries[k].status,
+              + ("" if k in tunings else selected_note(summaries[k], "optim.lr_max")),
+              **({"rates tried (final val loss)": _tried(tunings.get(k))} if tunings else {}),
+              "status": summaries[k].status,
               "final val loss": final_loss(summaries[k]), "steps": count(summaries[k].steps),
               "tokens": count(summaries[k].tokens), "tokens/s": count(summaries[k].tokens_per_s),
               "wall time": duration(summaries[k].wall_time_s)} for k in order])
@@ -174,7 +179,8 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
             f"({num(summaries[best].final_val_loss)}). Throughput rose from {count(speeds[first])} tokens/s at batch "
             f"{size[first]} to {count(speeds[last])} at batch {size[last]} "
             f"({times(speeds[last] / max(speeds[first], 1e-9))}): bigger matmuls use the device better. ")
-    text += ("Each batch size used its own tuned learning rate. " if tuned else
+    text += (_tuning_note(tunings, size) if tunings else "Each batch size used its own tuned learning rate. "
+             if tuned else
              f"All batch sizes used lr {lrs.pop():g}, the same for every batch size rather than re-tuned, so the "
              "larger batches, with fewer steps, are held back unless their rate is raised. " if len(lrs) == 1 else
              "The learning rates differ between batch sizes. ")
@@ -186,7 +192,34 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
                  f"{times(summaries[best].steps / max(summaries[last].steps, 1))} fewer steps. ")
     s.say(text, how)
     s.figure("batch_size")
-    s.read_from(*(f"{inputs.runs('batch_size')[k]}/summary.json" for k in order))
+    s.read_from(*(f"{inputs.runs('batch_size')[k]}/summary.json" for k in order),
+                *(inputs.tuning(e, v) for _, e, v, _ in inputs.members("batch_size") if inputs.tuning(e, v)))
+
+
+def _tried(tuning: Selection | None) -> str:
+    """`0.0025 (1.93), 0.005 (1.24), **0.01** (0.972)`: a tuned batch size's rates, the chosen one in bold."""
+    if tuning is None:
+        return MISSING
+    cells = []
+    for c in sorted(tuning.candidates, key=lambda c: c.value):
+        value = f"**{c.value:g}**" if c.variant == tuning.variant else f"{c.value:g}"
+        cells.append(f"{value} ({num(c.final_val_loss, 3) if c.stable else c.status})")
+    return ", ".join(cells)
+
+
+def _tuning_note(tunings: dict[str, Selection], size: dict[str, int]) -> str:
+    """How each batch size's rate was tuned, and which choices sit at an end of the range tried."""
+    tried = {len(t.candidates) for t in tunings.values()}
+    text = (f"Each batch size chose its learning rate from its own small sweep ({'/'.join(map(str, sorted(tried)))} "
+            "rates around the lr sweep's best, scaled with the batch size; chosen rate in bold). ")
+    for end, word in ((max, "largest"), (min, "smallest")):
+        at_end = sorted((size[k] for k, t in tunings.items() if k in size
+                         and t.value == end(c.value for c in t.candidates)))
+        if at_end:
+            text += (f"For batch size{'s' if len(at_end) > 1 else ''} {', '.join(map(str, at_end))} the chosen rate is "
+                     f"the {word} one tried, so the best rate may lie beyond the range: those batch sizes may be "
+                     "under-tuned, and the comparison between batch sizes is provisional. ")
+    return text
 
 
 def generate(s: Section, inputs: ReportInputs) -> None:
