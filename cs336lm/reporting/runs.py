@@ -3,6 +3,7 @@ its metrics lines, plus the few judgements every section shares (finished or not
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -21,6 +22,16 @@ Runs = Mapping[str, str | os.PathLike]  # label -> run directory
 def read_run(run_dir: str | os.PathLike) -> RunSummary:
     """The run's summary (cs336lm.summary checks every field; a stale or hand-edited file fails naming it)."""
     return read_summary(Path(run_dir) / "summary.json")
+
+
+def read_request(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """What the workflow asked of the scheduler for the run's last attempt (`request.json`: requested_minutes,
+    attempt), or {} for a run trained outside it."""
+    path = Path(run_dir) / "request.json"
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
@@ -103,7 +114,7 @@ def runs_table(experiments: Mapping[str, Runs]) -> pd.DataFrame:
     rows = []
     for experiment, variants in experiments.items():
         for variant, run_dir in variants.items():
-            s = read_run(run_dir)
+            s, request = read_run(run_dir), read_request(run_dir)
             rows.append({
                 "experiment": experiment, "variant": variant, "status": s.status,
                 "stopped_early": s.stopped_early or "", "final_val_loss": s.final_val_loss,
@@ -111,6 +122,9 @@ def runs_table(experiments: Mapping[str, Runs]) -> pd.DataFrame:
                 "tokens": s.tokens, "wall_time_s": s.wall_time_s, "tokens_per_s": s.tokens_per_s, "mfu": s.mfu,
                 "parameters": s.parameters.total, "non_embedding_parameters": s.parameters.non_embedding,
                 "device": s.device or "",
+                # Training and evaluation time against the scheduler's limit (start-up and saving aside).
+                "used_minutes": (s.wall_time_s + s.eval_time_s) / 60,
+                "requested_minutes": request.get("requested_minutes"), "attempt": request.get("attempt"),
             })
     return pd.DataFrame(rows)
 

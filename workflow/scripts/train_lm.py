@@ -12,9 +12,11 @@ from cs336lm.train import train
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 torch.set_num_threads(snakemake.threads)
-# The time asked of the scheduler (this attempt's; None on a local run without machine facts), beside the used time.
-atomic_write_text(snakemake.output.request,
-                  json.dumps({"requested_minutes": getattr(snakemake.resources, "runtime", None)}) + "\n")
+# The time asked of the scheduler (this attempt's; None on a local run without machine facts), to set beside the
+# time used; an attempt above 1 means an earlier one was killed (at its time limit, or preempted) or failed.
+atomic_write_text(snakemake.output.request, json.dumps({"requested_minutes": getattr(snakemake.resources, "runtime",
+                                                                                     None),
+                                                        "attempt": snakemake.attempt}) + "\n")
 train(RunConfig.from_flat(snakemake.params.config), snakemake.input.train, snakemake.input.valid,
       model_path=snakemake.output.model, metrics_path=snakemake.output.metrics,
       summary_path=snakemake.output.summary, progress_dir=snakemake.params.progress_dir,

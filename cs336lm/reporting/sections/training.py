@@ -41,8 +41,40 @@ def experiment_log(s: Section, inputs: ReportInputs) -> None:
                                     else ""),
               "final val loss": num(r.final_val_loss), "best val loss": num(r.best_val_loss), "steps": count(r.steps),
               "tokens": count(r.tokens), "wall time": duration(r.wall_time_s), "tokens/s": count(r.tokens_per_s),
-              "device": r.device or MISSING} for r in table.itertuples()])
-    s.read_from("runs/*/*/summary.json", "runs/*/*/metrics.jsonl")
+              "device": r.device or MISSING,
+              **({"time asked / used": _asked_used(r)} if table.requested_minutes.notna().any() else {})}
+             for r in table.itertuples()])
+    _request_note(s, table)
+    s.read_from("runs/*/*/summary.json", "runs/*/*/metrics.jsonl",
+                *(["runs/*/*/request.json"] if table.requested_minutes.notna().any() else []))
+
+
+def _asked_used(row: Any) -> str:
+    if pd.isna(row.requested_minutes):
+        return MISSING
+    retry = f", attempt {row.attempt:.0f}" if not pd.isna(row.attempt) and row.attempt > 1 else ""
+    return f"{row.requested_minutes:,g} / {row.used_minutes:,.1f} min{retry}"
+
+
+def _request_note(s: Section, table: pd.DataFrame) -> None:
+    """Runs whose scheduler time request was far off: under half of it used, or retried after a kill."""
+    asked = table.dropna(subset=["requested_minutes"])
+    if not len(asked):
+        return
+    names = lambda rows: ", ".join(f"`{r.experiment}/{r.variant}`" for r in rows.itertuples())  # noqa: E731
+    s.say("Time asked of the scheduler against time used (training and evaluation; start-up and saving aside) "
+          "comes from each run's `request.json` (the workflow sizes it from the throughput table in the profile, "
+          "`cs336lm.cost`).")
+    idle = asked[asked.used_minutes < asked.requested_minutes / 2]
+    if len(idle):
+        s.say(f"{len(idle)} of {len(asked)} runs used under half of the time they asked for ({names(idle)}): the "
+              "throughput table is pessimistic for them (or start-up dominates these short runs); the measured "
+              "tokens/s above is what to write into it.")
+    retried = asked[asked.attempt.fillna(1) > 1]
+    if len(retried):
+        s.say(f"Retried after an earlier attempt was killed (at its time limit, or preempted) or failed, each time "
+              f"with more time: {names(retried)}. Each resumed from its checkpoint.")
+
 
 
 def _mid_training_val(run_dir: str) -> float | None:
