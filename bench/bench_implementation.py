@@ -20,6 +20,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_train_step import time_steps  # noqa: E402
 
 from cs336lm.config import RunConfig  # noqa: E402
 from cs336lm.device import device_name, resolve_device, synchronize  # noqa: E402
@@ -93,14 +96,9 @@ def main() -> None:
     cpu = dict(wall)
     for _ in range(args.rounds):
         for name, step in steps.items():
-            synchronize(device)
-            start, cpu_start = time.perf_counter(), time.process_time()
-            for x, y in batches:
-                loss, _ = step(x, y, lr=1e-3)
-            loss.item()
-            synchronize(device)
-            wall[name] += time.perf_counter() - start
-            cpu[name] += time.process_time() - cpu_start
+            step_wall, step_cpu = time_steps(step, batches, device)
+            wall[name] += step_wall * len(batches)
+            cpu[name] += step_cpu * len(batches)
     tokens = args.rounds * args.steps * args.batch_size * shape[1]
     print(f"{device_name(device)}, batch {args.batch_size} × {shape[1]}, {args.rounds} rounds × {args.steps} steps")
     print(f"{'candidate':<22} {'tok/s':>8} {'tok/CPU-s':>10} {'× reference':>12} {'first step s':>13}")

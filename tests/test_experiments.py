@@ -10,6 +10,7 @@ import pytest
 
 from cs336lm.config import ConfigError
 from cs336lm.experiments import Design, Reference, SameAs, Trains, WinnerOf, fill_batch_sizes
+from tests.test_workflow import set_key
 
 BASE = {
     "data": {"ts": {"tokenizer": {"vocab_size": 500}}, "web": {"tokenizer": {"vocab_size": 600}}},
@@ -95,31 +96,21 @@ def test_fill_batch_sizes_adds_powers_of_two_up_to_the_largest_that_fits():
     assert fill_batch_sizes([1, 8, 32], 32) == []
 
 
-def _set(path: str, value):
-    def edit(config):
-        *parents, last = path.split("/")
-        node = config
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    return edit
-
-
 @pytest.mark.parametrize(("edit", "message"), [
-    (_set("experiments/main/base/optim.lr_max", {"best_of": "lr_swep"}),
+    (set_key("experiments/main/base/optim.lr_max", {"best_of": "lr_swep"}),
      "experiments.main: optim.lr_max = {best_of: lr_swep}: best_of 'lr_swep' is not an experiment"),
-    (_set("experiments/main/base/optim.lr_max", {"best_of": "ablations"}),
+    (set_key("experiments/main/base/optim.lr_max", {"best_of": "ablations"}),
      "best_of 'ablations' has no grid over one key"),
-    (_set("experiments/main/base/optim.lr_max", {"best_of": "batch_size"}),
+    (set_key("experiments/main/base/optim.lr_max", {"best_of": "batch_size"}),
      "experiments.batch_size takes values from another sweep itself"),
-    (_set("experiments/main/base/model.norm", {"best_of": "lr_sweep"}), "model.norm is not a number"),
-    (_set("experiments/main/base/optim.lr_max", {"best_of": "lr_sweep", "time": 2}),
+    (set_key("experiments/main/base/model.norm", {"best_of": "lr_sweep"}), "model.norm is not a number"),
+    (set_key("experiments/main/base/optim.lr_max", {"best_of": "lr_sweep", "time": 2}),
      "experiments.main.base.optim.lr_max = {'best_of': 'lr_sweep', 'time': 2}: a value from a sweep is written"),
-    (_set("experiments/lr_sweep/base", {"optim.lr_min": {"best_of": "lr_sweep", "times": 0.1}}),
+    (set_key("experiments/lr_sweep/base", {"optim.lr_min": {"best_of": "lr_sweep", "times": 0.1}}),
      "cannot take a value from its own sweep"),
-    (_set("experiments/copies/grid", {"train.batch_size": [1, "max"], "optim.lr_max": [1.0e-3]}),
+    (set_key("experiments/copies/grid", {"train.batch_size": [1, "max"], "optim.lr_max": [1.0e-3]}),
      "experiments.copies.grid: `max` is only for a grid over train.batch_size alone"),
-    (_set("experiments/batch_size/find_edge", {"factor": 2.0, "step": 3.0, "max_runs": 2}),
+    (set_key("experiments/batch_size/find_edge", {"factor": 2.0, "step": 3.0, "max_runs": 2}),
      "experiments.batch_size.find_edge needs a grid over one numeric key"),
 ])
 def test_bad_references_and_sweeps_name_the_key(edit, message):

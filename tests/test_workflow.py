@@ -91,7 +91,8 @@ def test_lint_has_only_explained_warnings(tmp_path):
     assert titles <= explained, output(result)
 
 
-def _set(path: str, value):
+def set_key(path: str, value):
+    """An edit of a loaded config: the value at a `/`-separated key path (dotted keys stay whole)."""
     def edit(config):
         *parents, last = path.split("/")
         node = config
@@ -104,32 +105,32 @@ def _set(path: str, value):
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (_set("defaults/model/d_modle", 64), ["model.d_modle", "did you mean 'model.d_model'"]),
-        (_set("experiments/ablations/variants/nope", {"model.pos_embedding": "none"}),
+        (set_key("defaults/model/d_modle", 64), ["model.d_modle", "did you mean 'model.d_model'"]),
+        (set_key("experiments/ablations/variants/nope", {"model.pos_embedding": "none"}),
          ["model.pos_embedding", "experiments.ablations", "nope"]),
-        (_set("experiments/ablations/variants/post_norm", {"model.norm_position": "after"}),
+        (set_key("experiments/ablations/variants/post_norm", {"model.norm_position": "after"}),
          ["model.norm_position", "'after'", "pre, post"]),
-        (_set("experiments/owt_main/dataset", "webtext"), ["experiments.owt_main.dataset", "webtext"]),
-        (_set("experiments/lr_sweep/grid", {"optim.lr_max": []}), ["experiments.lr_sweep has no variants"]),
-        (_set("experiments/ts_main/variants", {}), ["experiments.ts_main has no variants"]),
-        (_set("experiments/ts_main/base", {"model.vocab_size": 999}), ["model.vocab_size", "data.tinystories"]),
-        (_set("report/main", ["ts_main", "owt_mian"]), ["report.main", "owt_mian"]),
-        (_set("experimentz", {}), ["experimentz"]),
-        (_set("defaults/optim/lr_min", float("nan")), ["defaults.optim.lr_min = nan is not a finite number"]),
-        (_set("experiments/lr_sweep/grid", {"optim.lr_max": [1.0e-3, float("inf")]}),
+        (set_key("experiments/owt_main/dataset", "webtext"), ["experiments.owt_main.dataset", "webtext"]),
+        (set_key("experiments/lr_sweep/grid", {"optim.lr_max": []}), ["experiments.lr_sweep has no variants"]),
+        (set_key("experiments/ts_main/variants", {}), ["experiments.ts_main has no variants"]),
+        (set_key("experiments/ts_main/base", {"model.vocab_size": 999}), ["model.vocab_size", "data.tinystories"]),
+        (set_key("report/main", ["ts_main", "owt_mian"]), ["report.main", "owt_mian"]),
+        (set_key("experimentz", {}), ["experimentz"]),
+        (set_key("defaults/optim/lr_min", float("nan")), ["defaults.optim.lr_min = nan is not a finite number"]),
+        (set_key("experiments/lr_sweep/grid", {"optim.lr_max": [1.0e-3, float("inf")]}),
          ["experiments.lr_sweep.grid.optim.lr_max = inf is not a finite number (run lr_sweep/lr_max~inf)"]),
-        (_set("experiments/ablations/variants/nope", {"model.pos_emb": "none", "optim.lr_min": 1.0}),
+        (set_key("experiments/ablations/variants/nope", {"model.pos_emb": "none", "optim.lr_min": 1.0}),
          ["experiments.ablations.variants.nope.optim.lr_min = 1.0 is above defaults.optim.lr_max = 0.003"]),
-        (_set("defaults/train/device", "cuda:x"), ["defaults.train.device = 'cuda:x'", "cuda:N"]),
-        (_set("data/owt/tokenizer/vocab_size", 65_537), ["65537 is greater than the maximum of 65536", "uint16",
+        (set_key("defaults/train/device", "cuda:x"), ["defaults.train.device = 'cuda:x'", "cuda:N"]),
+        (set_key("data/owt/tokenizer/vocab_size", 65_537), ["65537 is greater than the maximum of 65536", "uint16",
                                                           "['data']['owt']['tokenizer']['vocab_size']"]),
-        (_set("experiments/ts_main/base", {"optim.lr_max": {"best_of": "lr_swep"}}),
+        (set_key("experiments/ts_main/base", {"optim.lr_max": {"best_of": "lr_swep"}}),
          ["experiments.ts_main", "optim.lr_max", "best_of 'lr_swep' is not an experiment"]),
-        (_set("experiments/ts_main/base", {"optim.lr_max": {"best_off": "lr_sweep"}}),
+        (set_key("experiments/ts_main/base", {"optim.lr_max": {"best_off": "lr_sweep"}}),
          ["['experiments']['ts_main']['base']['optim.lr_max']"]),
-        (_set("experiments/ts_main/base", {"optim.lr_max": {"best_of": "ablations"}}),
+        (set_key("experiments/ts_main/base", {"optim.lr_max": {"best_of": "ablations"}}),
          ["experiments.ts_main", "best_of 'ablations' has no grid over one key"]),
-        (_set("experiments/ts_main/base", {"optim.lr_max": {"best_of": "lr_sweep", "times": 0}}),
+        (set_key("experiments/ts_main/base", {"optim.lr_max": {"best_of": "lr_sweep", "times": 0}}),
          ["['experiments']['ts_main']['base']['optim.lr_max']"]),
     ],
     ids=["unknown-key", "unknown-variant-key", "bad-enum", "missing-dataset", "empty-grid", "zero-variants",
@@ -155,7 +156,7 @@ def test_exponent_without_dot_gets_a_yaml_hint(tmp_path):
 
 
 def test_largest_vocabulary_that_fits_uint16_token_files_is_accepted(tmp_path):
-    config = write_config(tmp_path / "config.yaml", _set("data/owt/tokenizer/vocab_size", 65_536))
+    config = write_config(tmp_path / "config.yaml", set_key("data/owt/tokenizer/vocab_size", 65_536))
     result = snakemake(tmp_path, "-n", configfile=config)
     assert result.returncode == 0, output(result)
 
@@ -256,7 +257,7 @@ def test_tiny_run_is_complete_then_one_lr_change_reruns_that_run_and_its_plots(t
     assert nothing.returncode == 0 and planned_jobs(nothing) == [], output(nothing)
 
     changed = write_config(tmp_path / "changed.yaml",
-                           _set("experiments/ablations/variants/no_rmsnorm_low_lr", {"model.norm": "none",
+                           set_key("experiments/ablations/variants/no_rmsnorm_low_lr", {"model.norm": "none",
                                                                                      "optim.lr_max": 2.0e-3}))
     result = snakemake(tiny_run, "-n", configfile=changed)
     assert result.returncode == 0, output(result)
