@@ -40,7 +40,7 @@ phase() { echo; echo "== [$((SECONDS - START))s] $*"; }
 if [[ $DEVICE == cuda ]]; then
     CONFIGS=("$REPO/bench/gpu_check.yaml")
     BENCH=(--ours fast --dtype bfloat16 --compile --batch-size 128 --rounds 3 --steps 10 --warmup 3)
-    PROBE_CAP=none PROBE_MAX=4096
+    PROBE_CAP=none PROBE_MAX=4096 TRAIN_THREADS=8
     "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' || {
         echo "gpu_check: torch sees no CUDA device (torch.version.cuda = $("$PYTHON" -c 'import torch; print(torch.version.cuda)')); for a CPU smoke run use --device cpu"
         exit 1
@@ -50,13 +50,13 @@ else
     BENCH=(--ours fast --batch-size 8 --rounds 1 --steps 2 --warmup 1 --set model.vocab_size=400
            --set model.context_length=32 --set model.d_model=32 --set model.num_layers=2 --set model.num_heads=2
            --set model.d_ff=96)
-    PROBE_CAP=$((2 * 1024 ** 3)) PROBE_MAX=8
+    PROBE_CAP=$((2 * 1024 ** 3)) PROBE_MAX=8 TRAIN_THREADS=1
 fi
 WORK=$OUT/workflow
 RUN=results/runs/gpu_check/course
 snakemake_run() {
     "$PYTHON" -m snakemake "$@" --snakefile "$REPO/Snakefile" --directory "$WORK" --configfile "${CONFIGS[@]}" \
-        --cores "$(nproc)" --rerun-incomplete --show-failed-logs
+        --cores "$(nproc)" --set-threads train_lm="$TRAIN_THREADS" --rerun-incomplete --show-failed-logs
 }
 BACKGROUND=()
 trap 'for pid in "${BACKGROUND[@]}"; do kill "$pid" 2>/dev/null || true; done' EXIT

@@ -131,10 +131,10 @@ def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
     """A whole results tree under `root` and its manifest; `synthetic` marks the corpora as the demo's."""
     experiments = {e: {v: str(d) for v, d in variants.items()} for e, variants in make_runs(root / "runs").items()}
     _tunings(root, experiments["batch_size"])
-    for run, requested, attempt in (("lr_sweep/lr_max~0.01", 30, 1), ("leaderboard/main", 0.1, 2)):
+    for run, requested, resumed in (("lr_sweep/lr_max~0.01", 30, False), ("leaderboard/main", 0.1, True)):
         experiment, variant = run.split("/")  # two runs trained by the workflow, which writes request.json
         (Path(experiments[experiment][variant]) / "request.json").write_text(
-            json.dumps({"requested_minutes": requested, "attempt": attempt}))
+            json.dumps({"requested_minutes": requested, "resumed": resumed}))
     files = {**_tokenizer(root, "tinystories", STORY, synthetic), **_tokenizer(root, "owt", WEB, synthetic)}
     problems = root / "problems"
     problems.mkdir()

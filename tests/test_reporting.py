@@ -80,9 +80,9 @@ def test_sentences_follow_the_numbers(course_text):
     assert "becomes non-finite or exceeds 2 × its first logged value" in lr
     assert "The best TinyStories model here reaches 1.9: above the handout's target of 1.45" in lr
     log = section(course_text, "experiment_log")
-    assert "| 30 / 0.1 min " in log and "| 0.1 / 0.1 min, attempt 2 " in log
+    assert "| 30 / 0.1 min " in log and "| 0.1 / 0.1 min, resumed " in log
     assert "1 of 2 runs used under half of the time they asked for (`lr_sweep/lr_max~0.01`)" in log
-    assert "killed (at its time limit, or preempted) or failed, each time with more time: `leaderboard/main`" in log
+    assert "killed (at its time limit, or preempted) or failed: `leaderboard/main`" in log
     batch = section(course_text, "batch_size_experiment")
     assert "The lowest final validation loss came from batch 4 (2.2)" in batch and "16× fewer steps" in batch
     assert "Each batch size chose its learning rate from its own small sweep (3 rates" in batch

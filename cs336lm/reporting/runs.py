@@ -25,8 +25,8 @@ def read_run(run_dir: str | os.PathLike) -> RunSummary:
 
 
 def read_request(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """What the workflow asked of the scheduler for the run's last attempt (`request.json`: requested_minutes,
-    attempt), or {} for a run trained outside it."""
+    """What the workflow asked of the scheduler for the run's last attempt (`request.json`: requested_minutes, and
+    resumed: whether it continued an earlier, interrupted one), or {} for a run trained outside it."""
     path = Path(run_dir) / "request.json"
     if not path.exists():
         return {}
@@ -124,7 +124,7 @@ def runs_table(experiments: Mapping[str, Runs]) -> pd.DataFrame:
                 "device": s.device or "",
                 # Training and evaluation time against the scheduler's limit (start-up and saving aside).
                 "used_minutes": (s.wall_time_s + s.eval_time_s) / 60,
-                "requested_minutes": request.get("requested_minutes"), "attempt": request.get("attempt"),
+                "requested_minutes": request.get("requested_minutes"), "resumed": request.get("resumed"),
             })
     return pd.DataFrame(rows)
 

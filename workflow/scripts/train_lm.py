@@ -8,15 +8,16 @@ import torch
 
 from cs336lm.atomic import atomic_write_text
 from cs336lm.config import RunConfig
+from cs336lm.progress import Progress
 from cs336lm.train import train
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 torch.set_num_threads(snakemake.threads)
 # The time asked of the scheduler (this attempt's; None on a local run without machine facts), to set beside the
-# time used; an attempt above 1 means an earlier one was killed (at its time limit, or preempted) or failed.
-atomic_write_text(snakemake.output.request, json.dumps({"requested_minutes": getattr(snakemake.resources, "runtime",
-                                                                                     None),
-                                                        "attempt": snakemake.attempt}) + "\n")
+# time used, and whether this attempt resumes an earlier one (killed at its time limit, preempted, or failed).
+resumes = Progress(snakemake.params.progress_dir).checkpoint.exists()
+atomic_write_text(snakemake.output.request, json.dumps({
+    "requested_minutes": getattr(snakemake.resources, "runtime", None), "resumed": resumes}) + "\n")
 train(RunConfig.from_flat(snakemake.params.config), snakemake.input.train, snakemake.input.valid,
       model_path=snakemake.output.model, metrics_path=snakemake.output.metrics,
       summary_path=snakemake.output.summary, progress_dir=snakemake.params.progress_dir,

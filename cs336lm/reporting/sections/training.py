@@ -52,12 +52,12 @@ def experiment_log(s: Section, inputs: ReportInputs) -> None:
 def _asked_used(row: Any) -> str:
     if pd.isna(row.requested_minutes):
         return MISSING
-    retry = f", attempt {row.attempt:.0f}" if not pd.isna(row.attempt) and row.attempt > 1 else ""
-    return f"{row.requested_minutes:,g} / {row.used_minutes:,.1f} min{retry}"
+    resumed = pd.notna(row.resumed) and bool(row.resumed)
+    return f"{row.requested_minutes:,g} / {row.used_minutes:,.1f} min" + (", resumed" if resumed else "")
 
 
 def _request_note(s: Section, table: pd.DataFrame) -> None:
-    """Runs whose scheduler time request was far off: under half of it used, or retried after a kill."""
+    """Runs whose scheduler time request was far off: under half of it used, or resumed after a kill."""
     asked = table.dropna(subset=["requested_minutes"])
     if not len(asked):
         return
@@ -70,10 +70,10 @@ def _request_note(s: Section, table: pd.DataFrame) -> None:
         s.say(f"{len(idle)} of {len(asked)} runs used under half of the time they asked for ({names(idle)}): the "
               "throughput table is pessimistic for them (or start-up dominates these short runs); the measured "
               "tokens/s above is what to write into it.")
-    retried = asked[asked.attempt.fillna(1) > 1]
-    if len(retried):
-        s.say(f"Retried after an earlier attempt was killed (at its time limit, or preempted) or failed, each time "
-              f"with more time: {names(retried)}. Each resumed from its checkpoint.")
+    resumed = asked[asked.resumed.eq(True)]
+    if len(resumed):
+        s.say(f"Resumed from its checkpoint after an earlier attempt was killed (at its time limit, or preempted) or "
+              f"failed: {names(resumed)}. A retry by Snakemake asks for twice the time.")
 
 
 
