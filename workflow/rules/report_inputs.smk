@@ -80,7 +80,8 @@ def report_files():
         for variant in DESIGN.experiments[experiment].variants:
             files[f"samples/{experiment}/{variant}"] = f"{ROOT}/samples/{experiment}/{variant}.md"
     for experiment in role_experiments()["lr_sweep"][:1]:
-        files["selection/lr_sweep"] = selection_file(experiment)  # the choice, its rule and the edge it located
+        if DESIGN.experiments[experiment].grid_key:  # a sweep over one key: its choice, rule and edge
+            files["selection/lr_sweep"] = selection_file(experiment)
     if grid_run() and config["generate"].get("grid"):
         files["generation_grid"] = f"{ROOT}/samples/generation_grid.csv"
     return files

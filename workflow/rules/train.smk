@@ -9,7 +9,6 @@ rule train_lm:
         model=f"{ROOT}/runs/{{experiment}}/{{variant}}/model.pt",
         metrics=f"{ROOT}/runs/{{experiment}}/{{variant}}/metrics.jsonl",
         summary=f"{ROOT}/runs/{{experiment}}/{{variant}}/summary.json",
-        request=f"{ROOT}/runs/{{experiment}}/{{variant}}/request.json",
     log:
         f"{ROOT}/logs/train_lm/{{experiment}}/{{variant}}.log",
     benchmark:
@@ -19,6 +18,9 @@ rule train_lm:
         provenance=provenance_of_run,
         code_version=CODE_VERSION,
         progress_dir=f"{ROOT}/runs/{{experiment}}/{{variant}}/progress",
+        # Undeclared, like progress/: written as the job starts, it must not make a killed job's outputs look
+        # incomplete to the next Snakemake (which would then refuse to start before naming its lock).
+        request=f"{ROOT}/runs/{{experiment}}/{{variant}}/request.json",
     threads: 1
     resources:
         gpu=1,

@@ -3,6 +3,7 @@ where its data and sweep-chosen values came from, and the wall time asked of the
 
 import json
 import logging
+from pathlib import Path
 
 import torch
 
@@ -16,7 +17,8 @@ torch.set_num_threads(snakemake.threads)
 # The time asked of the scheduler (this attempt's; None on a local run without machine facts), to set beside the
 # time used, and whether this attempt resumes an earlier one (killed at its time limit, preempted, or failed).
 resumes = Progress(snakemake.params.progress_dir).checkpoint.exists()
-atomic_write_text(snakemake.output.request, json.dumps({
+Path(snakemake.params.request).parent.mkdir(parents=True, exist_ok=True)
+atomic_write_text(snakemake.params.request, json.dumps({
     "requested_minutes": getattr(snakemake.resources, "runtime", None), "resumed": resumes}) + "\n")
 train(RunConfig.from_flat(snakemake.params.config), snakemake.input.train, snakemake.input.valid,
       model_path=snakemake.output.model, metrics_path=snakemake.output.metrics,
