@@ -80,6 +80,7 @@ def test_sentences_follow_the_numbers(course_text):
     assert "becomes non-finite or exceeds 2 × its first logged value" in lr
     assert "The best TinyStories model here reaches 1.9: above the handout's target of 1.45" in lr
     log = section(course_text, "experiment_log")
+    assert "the whole validation split of `tinystories` (4,096 tokens)" in log
     assert "| 30 / 0.1 min " in log and "| 0.1 / 0.1 min, resumed " in log
     assert "1 of 2 runs used under half of the time they asked for (`lr_sweep/lr_max~0.01`)" in log
     assert "killed (at its time limit, or preempted) or failed: `leaderboard/main`" in log

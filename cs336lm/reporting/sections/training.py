@@ -44,9 +44,25 @@ def experiment_log(s: Section, inputs: ReportInputs) -> None:
               "device": r.device or MISSING,
               **({"time asked / used": _asked_used(r)} if table.requested_minutes.notna().any() else {})}
              for r in table.itertuples()])
+    _final_eval_note(s, inputs)
     _request_note(s, table)
     s.read_from("runs/*/*/summary.json", "runs/*/*/metrics.jsonl",
                 *(["runs/*/*/request.json"] if table.requested_minutes.notna().any() else []))
+
+
+def _final_eval_note(s: Section, inputs: ReportInputs) -> None:
+    """What every final validation loss was measured on (issue: the whole split by default, else stated)."""
+    scopes = {}
+    for summary in inputs.all_summaries().values():
+        if summary.final_val_tokens:
+            whole = summary.config["train"].get("final_eval_tokens", 0) == 0
+            scopes[(summary.dataset.name, whole)] = summary.final_val_tokens
+    if scopes:
+        s.say("Every final validation loss is measured once training ends, on "
+              + "; ".join(f"{'the whole validation split' if whole else 'the first'} of `{dataset}` "
+                          f"({count(tokens)} tokens{'' if whole else ', as train.final_eval_tokens configures'})"
+                          for (dataset, whole), tokens in sorted(scopes.items(), key=str))
+              + "; the curves' validation points use a fixed sample of it (`train.eval_batches` batches).")
 
 
 def _asked_used(row: Any) -> str:
