@@ -51,7 +51,7 @@ def experiment_log(s: Section, inputs: ReportInputs) -> None:
 
 
 def _final_eval_note(s: Section, inputs: ReportInputs) -> None:
-    """What every final validation loss was measured on (issue: the whole split by default, else stated)."""
+    """What every final validation loss was measured on: the whole split, or the configured number of tokens."""
     scopes = {}
     for summary in inputs.all_summaries().values():
         if summary.final_val_tokens:
@@ -90,7 +90,6 @@ def _request_note(s: Section, table: pd.DataFrame) -> None:
     if len(resumed):
         s.say(f"Resumed from its checkpoint after an earlier attempt was killed (at its time limit, or preempted) or "
               f"failed: {names(resumed)}. A retry by Snakemake asks for twice the time.")
-
 
 
 def _mid_training_val(run_dir: str) -> float | None:
