@@ -1,6 +1,7 @@
-"""Encoding by distinct segments (cs336lm.tokenization.segments, tiktoken_path.encode_by_segments) gives exactly
-the ids of encoding the whole text: segments beside specials and at the ends, long segments, non-ASCII
-whitespace, no specials, and the exact grouping that takes over when the hash collides."""
+"""Counting pre-tokens by distinct segments (cs336lm.tokenization.segments, pretokenize.count_segmented) gives
+exactly the counts of pre-tokenizing the whole text: segments beside specials and at the ends, long segments,
+non-ASCII whitespace, no specials, and the exact grouping that takes over when the hash collides. Plus the
+tokenizer's encode on long random documents, which runs tiktoken's core on our vocabulary."""
 
 from __future__ import annotations
 
@@ -10,22 +11,11 @@ import numpy as np
 import pytest
 
 from cs336lm.tokenization import Tokenizer, segments
-from cs336lm.tokenization import tiktoken_path as fast_path
+from cs336lm.tokenization.pretokenize import count_segmented, count_text, special_token_regex
 
 EOT = "<|endoftext|>"
-
-
-@pytest.fixture(scope="module")
-def gpt2(fixtures_dir):
-    tok = Tokenizer.from_files(fixtures_dir / "gpt2_vocab.json", fixtures_dir / "gpt2_merges.txt", [EOT])
-    reference = Tokenizer(tok.vocab, tok.merges, [EOT], backend="python")
-    assert tok._fast_encoder() is not None
-    return tok, reference
-
-
-def _by_segments(tok: Tokenizer, text: str) -> list[int] | None:
-    return fast_path.encode_by_segments(tok._fast, text, tok._special_re_bytes, tok.special_to_id, tok._token_lengths())
-
+SPECIAL = special_token_regex([EOT])
+SPECIAL_BYTES = special_token_regex([EOT], as_bytes=True)
 
 TEXTS = [
     "",
@@ -43,32 +33,23 @@ TEXTS = [
 
 
 @pytest.mark.parametrize("text", TEXTS)
-def test_segments_give_the_ids_of_the_whole_text(gpt2, text):
-    tok, reference = gpt2
-    assert _by_segments(tok, text) == reference.encode(text)
+def test_segments_count_the_pre_tokens_of_the_whole_text(text):
+    assert count_segmented(text.encode("utf-8"), SPECIAL_BYTES) == count_text(text, SPECIAL)
 
 
-def test_random_documents(gpt2, fixtures_dir):
-    tok, reference = gpt2
+def test_random_documents(fixtures_dir):
     words = (fixtures_dir / "tinystories_sample.txt").read_text(encoding="utf-8").split(" ")
     rng = random.Random(0)
     text = "".join(rng.choice(words) + rng.choice([" ", "  ", "\n", "\n\n", EOT, "", ",\t"]) for _ in range(20_000))
-    assert _by_segments(tok, text) == reference.encode(text)
-    assert tok.encode(text) == reference.encode(text)  # what Tokenizer.encode does with long text
+    assert count_segmented(text.encode("utf-8"), SPECIAL_BYTES) == count_text(text, SPECIAL)
+    tok = Tokenizer.from_files(fixtures_dir / "gpt2_vocab.json", fixtures_dir / "gpt2_merges.txt", [EOT])
+    reference = Tokenizer(tok.vocab, tok.merges, [EOT], backend="python")
+    assert tok._fast_encoder() is not None
+    assert tok.encode(text) == reference.encode(text)  # long text: tiktoken's core on our vocabulary
 
 
-def test_hash_collisions_fall_back_to_exact_grouping(gpt2, monkeypatch):
-    tok, reference = gpt2
+def test_hash_collisions_fall_back_to_exact_grouping(monkeypatch):
     zero = np.zeros(3, dtype=np.uint64)
     monkeypatch.setattr(segments, "_MIX", (zero[0], zero[1], zero[2]))  # every short segment hashes to 0
     text = "the cat and the dog, the end.\n" * 40 + EOT + "x"
-    assert _by_segments(tok, text) == reference.encode(text)
-
-
-def test_separator_in_text_or_lone_surrogate_declines_or_stays_exact(gpt2):
-    tok, reference = gpt2
-    for text in ["a" + fast_path._SEPARATOR + " b", fast_path._SEPARATOR, "x " + fast_path._SEPARATOR * 3]:
-        assert _by_segments(tok, text) in (None, reference.encode(text))
-    assert _by_segments(tok, "a\ud800b") is None
-    text = ("abc " + fast_path._SEPARATOR + " ") * 20_000
-    assert tok.encode(text) == reference.encode(text)
+    assert count_segmented(text.encode("utf-8"), SPECIAL_BYTES) == count_text(text, SPECIAL)

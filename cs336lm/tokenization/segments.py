@@ -1,4 +1,4 @@
-"""Text cut into independent segments, for encoding each distinct segment once.
+"""Text cut into independent segments, for pre-tokenizing each distinct segment once (BPE's pre-token counting).
 
 A cut right before an ASCII whitespace character that follows a visible ASCII character is a GPT-2 pre-token
 boundary whatever surrounds it (no pre-token runs from a visible character on into whitespace, and the whitespace
@@ -105,13 +105,3 @@ def gather(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     lengths = ends - starts
     out_starts = np.cumsum(lengths) - lengths
     return x[np.repeat(starts - out_starts, lengths) + np.arange(int(lengths.sum()))]
-
-
-def assemble(flat: np.ndarray, lengths: np.ndarray, which: np.ndarray) -> list[int]:
-    """The ids of every segment in order: `flat` holds the ids of each distinct segment one after another,
-    `lengths` how many each has, `which` the distinct segment of each segment."""
-    offsets = np.cumsum(lengths) - lengths
-    out_lengths = lengths[which]
-    out_starts = np.cumsum(out_lengths) - out_lengths
-    index = np.repeat(offsets[which] - out_starts, out_lengths) + np.arange(int(out_lengths.sum()))
-    return flat[index].tolist()

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
 
-import numpy as np
 import regex
 
 from cs336lm.tokenization import tiktoken_path
@@ -22,8 +21,6 @@ from cs336lm.tokenization.pretokenize import GPT2_REGEX, special_token_regex, sp
 # Below this many characters the cached reference encoder is as fast as a call into tiktoken, and it spares
 # tiny jobs (and the course tests, which build a tokenizer per test) the one-off fast-path check.
 FAST_PATH_MIN_CHARS = 4096
-# From this many characters on, bulk text is encoded one distinct segment at a time (`segments`).
-SEGMENTED_MIN_CHARS = 1 << 15
 # encode_iterable encodes once this much text is buffered; memory stays O(this + longest pre-token).
 STREAM_CHARS = 1 << 16
 _CACHE_LIMIT = 1 << 18
@@ -79,14 +76,12 @@ class Tokenizer:
                 raise ValueError(f"merge {rank} {(a, b)!r} names a token that is not in the vocab")
             self._ranks[ids[0], ids[1]] = (rank, ids[2])
         self._special_re = special_token_regex(self.special_tokens)
-        self._special_re_bytes = special_token_regex(self.special_tokens, as_bytes=True)
         self._special_prefixes = {s[:k] for s in self.special_tokens for k in range(1, len(s))}
         self._special_set = set(self.special_tokens)
         self._longest_special = max(map(len, self.special_tokens), default=0)
         self._specials_prefix_free = not (self._special_set & self._special_prefixes)
         self._cache: dict[str, list[int]] = {}
         self._fast = None  # tiktoken.Encoding once built
-        self._lengths: np.ndarray | None = None  # token id -> its length in bytes
         self._fast_ok: bool | None = None  # None: not yet checked
 
     @classmethod
@@ -105,12 +100,6 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`: cut at special tokens (longest first), pre-tokenize, merge by rank."""
         fast = self._fast_encoder() if len(text) >= FAST_PATH_MIN_CHARS else self._fast
-        if fast is not None and len(text) >= SEGMENTED_MIN_CHARS:
-            ids = tiktoken_path.encode_by_segments(
-                fast, text, self._special_re_bytes, self.special_to_id, self._token_lengths()
-            )
-            if ids is not None:
-                return ids
         if fast is not None and self._specials_prefix_free:
             # No special is a prefix of another, so tiktoken's own special matching equals longest-first.
             return fast.encode(text, allowed_special=self._special_set, disallowed_special=())
@@ -236,13 +225,6 @@ class Tokenizer:
                 self.vocab, self.merges, self.token_to_id, self.special_tokens, self._bpe
             )
         return self._fast_ok
-
-    def _token_lengths(self) -> np.ndarray:
-        if self._lengths is None:
-            self._lengths = np.zeros(max(self.vocab) + 2, dtype=np.int64)
-            for i, token in self.vocab.items():
-                self._lengths[i] = len(token)
-        return self._lengths
 
     def _fast_encoder(self):
         if self._fast is None and self.fast_path_ok():
