@@ -82,10 +82,11 @@ def test_sentences_follow_the_numbers(course_text):
     log = section(course_text, "experiment_log")
     assert "the whole validation split of `tinystories` (4,096 tokens)" in log
     assert "| 30 / 0.1 min " in log and "| 0.1 / 0.1 min, resumed " in log
-    assert "1 of 2 runs used under half of the time they asked for (`lr_sweep/lr_max~0.01`)" in log
+    assert "1 of 2 runs (`lr_sweep/lr_max~0.01`) used under half of the time they asked for" in log
     assert "killed (at its time limit, or preempted) or failed: `leaderboard/main`" in log
     batch = section(course_text, "batch_size_experiment")
     assert "The lowest final validation loss came from batch 4 (2.2)" in batch and "16× fewer steps" in batch
+    assert "Throughput rose from 4,000 tokens/s at batch 4 to 64,000 at batch 64 (16×)" in batch
     assert "Each batch size chose its learning rate from its own small sweep (3 rates" in batch
     assert "| 0.005 (2.5), 0.01 (2.5), **0.02** (2.4) |" in batch  # batch 4's rates, the chosen one in bold
     assert "For batch size 4 the chosen rate is the largest one tried" in batch and "size 64 the" not in batch
@@ -178,3 +179,12 @@ def test_reference_cells():
     assert demo.cell("bpe_time_s/owt") == NOT_COMPARABLE
     assert course.cell("no_such_quantity") == "—"
     assert "student run" in course.sources_note() and "not comparable" in demo.sources_note()
+
+
+@pytest.mark.parametrize(("fast", "word"), [(1.3, "rose"), (1.01, "barely moved"), (0.7, "fell")])
+def test_throughput_sentence_follows_the_direction_of_the_numbers(fast, word):
+    from cs336lm.reporting.sections.training import _throughput_note
+
+    text = _throughput_note({"b8": 1000.0, "b64": 1000.0 * fast}, {"b8": 8, "b64": 64}, "b8", "b64")
+    assert text.startswith(f"Throughput {word}")
+    assert ("bigger matmuls use the device better" in text) == (word == "rose")

@@ -83,9 +83,12 @@ def _request_note(s: Section, table: pd.DataFrame) -> None:
           "`cs336lm.cost`).")
     idle = asked[asked.used_minutes < asked.requested_minutes / 2]
     if len(idle):
-        s.say(f"{len(idle)} of {len(asked)} runs used under half of the time they asked for ({names(idle)}): the "
-              "throughput table is pessimistic for them (or start-up dominates these short runs); the measured "
-              "tokens/s above is what to write into it.")
+        which = (f"all {len(asked)} runs" if len(idle) == len(asked) else
+                 f"{len(idle)} of {len(asked)} runs ({names(idle.head(8))}"
+                 + (f" and {len(idle) - 8} more" if len(idle) > 8 else "") + ")")
+        s.say(f"{which[0].upper()}{which[1:]} used under half of the time they asked for: the throughput table is "
+              "pessimistic for them, or the scheduler's minimum request and start-up dominate short runs; the "
+              "measured tokens/s above is what to write into the table.")
     resumed = asked[asked.resumed.eq(True)]
     if len(resumed):
         s.say(f"Resumed from its checkpoint after an earlier attempt was killed (at its time limit, or preempted) or "
@@ -223,9 +226,7 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
     first, last = order[0], order[-1]
     text = (f"Every batch size trained on the same number of tokens, so a larger batch takes fewer optimizer steps. "
             f"The lowest final validation loss came from batch {size[best]} "
-            f"({num(summaries[best].final_val_loss)}). Throughput rose from {count(speeds[first])} tokens/s at batch "
-            f"{size[first]} to {count(speeds[last])} at batch {size[last]} "
-            f"({times(speeds[last] / max(speeds[first], 1e-9))}): bigger matmuls use the device better. ")
+            f"({num(summaries[best].final_val_loss)}). " + _throughput_note(speeds, size, first, last))
     text += (_tuning_note(tunings, size) if tunings else "Each batch size used its own tuned learning rate. "
              if tuned else
              f"All batch sizes used lr {lrs.pop():g}, the same for every batch size rather than re-tuned, so the "
@@ -241,6 +242,19 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
     s.figure("batch_size")
     s.read_from(*(f"{inputs.runs('batch_size')[k]}/summary.json" for k in order),
                 *(inputs.tuning(e, v) for _, e, v, _ in inputs.members("batch_size") if inputs.tuning(e, v)))
+
+
+def _throughput_note(speeds: dict[str, float], size: dict[str, int], first: str, last: str) -> str:
+    """How tokens/s moved from the smallest to the largest batch, and what that says (or does not)."""
+    ratio = speeds[last] / max(speeds[first], 1e-9)
+    span = (f"from {count(speeds[first])} tokens/s at batch {size[first]} to {count(speeds[last])} at batch "
+            f"{size[last]} ({times(ratio)})")
+    if ratio > 1.05:
+        return f"Throughput rose {span}: bigger matmuls use the device better. "
+    if ratio < 0.95:
+        return (f"Throughput fell {span}, against the usual gain from bigger matmuls: on a shared or small device "
+                "other work and memory traffic can outweigh it; treat this as a property of this machine. ")
+    return f"Throughput barely moved ({span}): at this model size the device is not limited by the batch. "
 
 
 def _tried(tuning: Selection | None) -> str:
