@@ -254,7 +254,7 @@ def _throughput_note(speeds: dict[str, float], size: dict[str, int], first: str,
     if ratio < 0.95:
         return (f"Throughput fell {span}, against the usual gain from bigger matmuls: on a shared or small device "
                 "other work and memory traffic can outweigh it; treat this as a property of this machine. ")
-    return f"Throughput barely moved ({span}): at this model size the device is not limited by the batch. "
+    return f"Throughput barely moved, {span}: at this model size the device is not limited by the batch. "
 
 
 def _tried(tuning: Selection | None) -> str:
