@@ -18,7 +18,15 @@ import pandas as pd  # noqa: E402
 from cs336lm.generation_quality import grid_summary  # noqa: E402
 from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token  # noqa: E402
 from cs336lm.reporting.inputs import ReportInputs  # noqa: E402
-from cs336lm.reporting.runs import Runs, best_run, config_value, finished, load_metrics, read_run  # noqa: E402
+from cs336lm.reporting.runs import (  # noqa: E402
+    Runs,
+    best_run,
+    config_value,
+    finished,
+    load_metrics,
+    read_run,
+    stability_edge,
+)
 
 TINYSTORIES_TARGET = 1.45  # handout §7.2: the validation loss a TinyStories model should reach
 LEADERBOARD_BASELINE = 5.0  # handout §7.5: the OpenWebText validation loss to beat
@@ -113,10 +121,10 @@ def lr_edge(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
     if diverged:
         ax.semilogx(diverged, [top * 1.05] * len(diverged), "x", color="tab:red", markersize=10, markeredgewidth=2,
                     label="diverged (drawn at the top)")
-        stable_below = [x for x, _ in ok if x < diverged[0]]
-        if stable_below:
-            ax.axvspan(max(stable_below), diverged[0], color="tab:orange", alpha=0.15,
-                       label=f"edge of stability: {max(stable_below):.3g} – {diverged[0]:.3g}")
+        stable, smallest_diverged = stability_edge(summaries)
+        if stable is not None:
+            ax.axvspan(stable, smallest_diverged, color="tab:orange", alpha=0.15,
+                       label=f"edge of stability: {stable:.3g} – {smallest_diverged:.3g}")
     if best is not None:
         ax.semilogx([lr[best]], [summaries[best].final_val_loss], "*", color="gold", markersize=18,
                     markeredgecolor="black", label=f"best: {lr[best]:.3g}")

@@ -3,7 +3,6 @@ its metrics lines, plus the few judgements every section shares (finished or not
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ import pandas as pd
 from cs336lm.atomic import atomic_path
 from cs336lm.divergence import statement
 from cs336lm.metrics import read_metrics
+from cs336lm.reporting.datasets import read_json
 from cs336lm.summary import RunSummary, read_summary
 
 Runs = Mapping[str, str | os.PathLike]  # label -> run directory
@@ -28,10 +28,7 @@ def read_request(run_dir: str | os.PathLike) -> dict[str, Any]:
     """What the workflow asked of the scheduler for the run's last attempt (`request.json`: requested_minutes, and
     resumed: whether it continued an earlier, interrupted one), or {} for a run trained outside it."""
     path = Path(run_dir) / "request.json"
-    if not path.exists():
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path) if path.exists() else {}
 
 
 def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:

@@ -206,8 +206,9 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
     summaries = inputs.summaries("batch_size")
     size = {k: config_value(sm, "train.batch_size") for k, sm in summaries.items()}
     order = sorted(summaries, key=size.get)
-    tunings = {label: read_selection(path) for label, experiment, variant, _ in inputs.members("batch_size")
-               if (path := inputs.tuning(experiment, variant)) is not None}
+    tuning_files = {label: path for label, experiment, variant, _ in inputs.members("batch_size")
+                    if (path := inputs.tuning(experiment, variant)) is not None}
+    tunings = {label: read_selection(path) for label, path in tuning_files.items()}
     s.table([{"batch size": size[k], "lr_max": f"{config_value(summaries[k], 'optim.lr_max'):g}"
               + ("" if k in tunings else selected_note(summaries[k], "optim.lr_max")),
               **({"rates tried (final val loss)": _tried(tunings.get(k))} if tunings else {}),
@@ -240,8 +241,7 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
                  f"{times(summaries[best].steps / max(summaries[last].steps, 1))} fewer steps. ")
     s.say(text, how)
     s.figure("batch_size")
-    s.read_from(*(f"{inputs.runs('batch_size')[k]}/summary.json" for k in order),
-                *(inputs.tuning(e, v) for _, e, v, _ in inputs.members("batch_size") if inputs.tuning(e, v)))
+    s.read_from(*(f"{inputs.runs('batch_size')[k]}/summary.json" for k in order), *tuning_files.values())
 
 
 def _throughput_note(speeds: dict[str, float], size: dict[str, int], first: str, last: str) -> str:
