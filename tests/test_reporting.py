@@ -94,6 +94,8 @@ def test_sentences_follow_the_numbers(course_text):
     norm = section(course_text, "layer_norm_ablation")
     assert "`no_rmsnorm` at the baseline's rate diverged at step 40" in norm and "as the handout expects" in norm
     assert "`no_rmsnorm_low_lr` at lr 0.001 (0.1× the baseline's) ended 0.4 nats above" in norm
+    assert "`no_rmsnorm` diverged at the baseline's rate, so the lower rate restores stable training: as the " \
+           "handout expects." in norm
     assert "up to 0.02 nats" in norm  # the seed-repeated baseline measures the noise
     assert "within the noise of 0.02: no measurable effect" in section(course_text, "pre_norm_ablation")
     assert "this contradicts the handout's expectation" in section(course_text, "swiglu_ablation")
@@ -188,3 +190,17 @@ def test_throughput_sentence_follows_the_direction_of_the_numbers(fast, word):
     text = _throughput_note({"b8": 1000.0, "b64": 1000.0 * fast}, {"b8": 8, "b64": 64}, "b8", "b64")
     assert text.startswith(f"Throughput {word}")
     assert ("bigger matmuls use the device better" in text) == (word == "rose")
+
+
+def test_a_lower_rate_with_nothing_to_stabilise_is_not_called_the_expected_result(tmp_path):
+    from cs336lm.reporting.runs import read_run
+    from cs336lm.reporting.sections.ablations import _lower_rate_verdict
+    from tests.run_dirs import make_run
+
+    base, at_base, low = (read_run(make_run(tmp_path / name, lr=lr, final=final, norm=norm))
+                          for name, lr, final, norm in (("base", 1e-2, 1.8, "rmsnorm"), ("nonorm", 1e-2, 1.5, "none"),
+                                                        ("low", 2.5e-3, 2.7, "none")))
+    text = _lower_rate_verdict("no_rmsnorm_low_lr", low, "no_rmsnorm", at_base, base, 0.25)
+    assert "ended 0.9 nats above the baseline. `no_rmsnorm` already trained stably at the baseline's rate" in text
+    assert "no instability for the lower rate to fix; it ended 1.2 nats above that run" in text
+    assert "as the handout expects" not in text

@@ -78,7 +78,8 @@ def ablation(spec: Ablation):
                          else "—",
                          "non-embedding parameters": f"{count(params)} ({(params - base_params) / base_params:+.1%})",
                          "reference": s.reference.cell(f"ablation_val_loss/{name}", lambda v: f"{v:.4g}")})
-            verdicts.append(_verdict(inputs, spec, name, run, base, delta, noise))
+            verdicts.append(_verdict(inputs, spec, name, run, base, delta, noise,
+                                     {k: summaries[k] for k in variants if k != name}))
         s.table(rows)
         s.say(*verdicts, how)
         s.say(f"Handout expectation: {spec.expected}.")
@@ -88,9 +89,14 @@ def ablation(spec: Ablation):
 
 
 def _verdict(inputs: ReportInputs, spec: Ablation, name: str, run: Any, base: Any, delta: float | None,
-             noise: float | None) -> str:
-    """One sentence: what the variant did, and whether that agrees with the handout's expectation."""
+             noise: float | None, siblings: dict[str, Any]) -> str:
+    """One sentence: what the variant did, and whether that agrees with the handout's expectation. A variant at a
+    lower rate than the baseline asks whether that rate restores stability: it is judged against its sibling with
+    the same change at the baseline's rate (`siblings`: the other variants of this ablation)."""
     lr, base_lr = config_value(run, "optim.lr_max"), config_value(base, "optim.lr_max")
+    at_base_rate = [k for k, sm in siblings.items() if config_value(sm, "optim.lr_max") == base_lr]
+    if lr < base_lr and at_base_rate and finished(run):
+        return _lower_rate_verdict(name, run, at_base_rate[0], siblings[at_base_rate[0]], base, lr / base_lr)
     at = "at the baseline's rate" if lr == base_lr else f"at lr {lr:g} ({lr / base_lr:.3g}× the baseline's)"
     if run.status == "diverged":
         agrees = spec.expect_worse and lr >= base_lr
@@ -108,3 +114,20 @@ def _verdict(inputs: ReportInputs, spec: Ablation, name: str, run: Any, base: An
     if worse == spec.expect_worse:
         return text + ": as the handout expects."
     return text + f"; this contradicts the handout's expectation, likely because {_reason(inputs, delta, noise)}."
+
+
+def _lower_rate_verdict(name: str, run: Any, sibling: str, at_base: Any, base: Any, ratio: float) -> str:
+    """Whether a lower rate restored stability: what the same change did at the baseline's rate decides."""
+    delta = run.final_val_loss - base.final_val_loss
+    text = (f"`{name}` at lr {config_value(run, 'optim.lr_max'):g} ({ratio:.3g}× the baseline's) ended "
+            f"{num(abs(delta), 3)} nats {'above' if delta > 0 else 'below'} the baseline")
+    if at_base.status == "diverged":
+        return text + f"; `{sibling}` diverged at the baseline's rate, so the lower rate restores stable training: " \
+                      "as the handout expects."
+    if not finished(at_base):
+        return text + "."
+    gap = run.final_val_loss - at_base.final_val_loss
+    return (text + f". `{sibling}` already trained stably at the baseline's rate (final validation loss "
+            f"{num(at_base.final_val_loss)}), so there was no instability for the lower rate to fix; it ended "
+            f"{num(abs(gap), 3)} nats {'above' if gap > 0 else 'below'} that run"
+            + (": with the same tokens, a lower rate mainly trains slower." if gap > 0 else "."))
