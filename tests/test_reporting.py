@@ -204,3 +204,15 @@ def test_a_lower_rate_with_nothing_to_stabilise_is_not_called_the_expected_resul
     assert "ended 0.9 nats above the baseline. `no_rmsnorm` already trained stably at the baseline's rate" in text
     assert "no instability for the lower rate to fix; it ended 1.2 nats above that run" in text
     assert "as the handout expects" not in text
+
+
+def test_the_report_locates_the_edge_as_the_sweep_does(tmp_path):
+    # A rate too small to beat token frequencies counts as diverged; it must not become the "edge" of stability.
+    from cs336lm.reporting.runs import read_run, stability_edge
+    from tests.run_dirs import make_run
+
+    runs = {f"lr{lr:g}": read_run(make_run(tmp_path / f"lr{lr:g}", lr=lr, final=final, diverged=final is None))
+            for lr, final in ((1e-5, None), (1e-3, 2.5), (1e-2, 2.0), (1.0, None))}
+    assert stability_edge(runs) == (1e-2, 1.0)
+    del runs["lr1"]
+    assert stability_edge(runs) == (1e-2, None)

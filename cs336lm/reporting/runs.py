@@ -15,6 +15,7 @@ from cs336lm.atomic import atomic_path
 from cs336lm.divergence import statement
 from cs336lm.metrics import read_metrics
 from cs336lm.reporting.datasets import read_json
+from cs336lm.selection import EdgeSearch, Outcome, locate_edge
 from cs336lm.summary import RunSummary, read_summary
 
 Runs = Mapping[str, str | os.PathLike]  # label -> run directory
@@ -73,13 +74,11 @@ def divergence_rule(summary: RunSummary) -> str:
 
 
 def stability_edge(summaries: Mapping[str, Any], key: str = "optim.lr_max") -> tuple[float | None, float | None]:
-    """(largest finished value below the smallest diverged one, smallest diverged value) of a sweep over `key`."""
-    values = {label: config_value(s, key) for label, s in summaries.items()}
-    diverged = sorted(values[k] for k, s in summaries.items() if s.status == "diverged")
-    if not diverged:
-        return max((values[k] for k, s in summaries.items() if finished(s)), default=None), None
-    stable = [values[k] for k, s in summaries.items() if finished(s) and values[k] < diverged[0]]
-    return (max(stable) if stable else None), diverged[0]
+    """(largest stable value, smallest diverged value above it) of a sweep over `key`, by cs336lm.selection's one
+    definition of the edge, so the report's text, its figure and the sweep's selection file agree."""
+    edge = locate_edge([Outcome(label, config_value(s, key), s.status, s.final_val_loss, "")
+                        for label, s in summaries.items()], EdgeSearch().factor)
+    return edge.largest_stable, edge.smallest_diverged
 
 
 def _training_config(summary: Any) -> dict[str, Any]:
