@@ -34,9 +34,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from cs336lm.config import ModelConfig, RunConfig  # noqa: E402
-from cs336lm.device import autocast, device_name, peak_flops, resolve_device, synchronize  # noqa: E402
-from cs336lm.model import TransformerLM, flops_per_token  # noqa: E402
-from cs336lm.train import TrainStep  # noqa: E402
+from cs336lm.lm.model import TransformerLM, flops_per_token  # noqa: E402
+from cs336lm.training.device import autocast, device_name, peak_flops, resolve_device, synchronize  # noqa: E402
+from cs336lm.training.train import TrainStep  # noqa: E402
 
 TARGET = {"reference": 0.85, "fast": 0.95}
 

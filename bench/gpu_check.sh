@@ -5,7 +5,7 @@
 #      detected GPU's peak, and the ratio to the same model built from torch built-ins;
 #   3. a 2-minute run of the course model through the workflow's train_lm rule (real `python -m snakemake`, a
 #      synthetic TinyStories-style corpus, bench/gpu_check.yaml): tokens/s and peak memory;
-#   4. the largest batch of that run's configuration that fits (cs336lm.batch_probe);
+#   4. the largest batch of that run's configuration that fits (cs336lm.training.batch_probe);
 # then one summary line. `--device cpu` runs the same steps on tiny shapes (bench/gpu_check_cpu.yaml) as a smoke test.
 #
 #   bash bench/gpu_check.sh [--device cuda|cpu] [--out DIR]     # DIR (default gpu-check/, or $GPU_CHECK_OUT)
@@ -97,9 +97,9 @@ tail -n 3 "$WORK/results/logs/train_lm/gpu_check/course.log"
 phase "largest batch that fits (batch probe, the run's configuration)"
 "$PYTHON" - "$WORK/$RUN/summary.json" "$PROBE_CAP" "$PROBE_MAX" "$OUT/probe.json" <<'EOF'
 import json, sys
-from cs336lm.batch_probe import largest_batch_size
+from cs336lm.training.batch_probe import largest_batch_size
 from cs336lm.config import RunConfig
-from cs336lm.summary import read_summary
+from cs336lm.training.summary import read_summary
 
 summary, cap, max_batch_size, out = sys.argv[1:]
 cfg = RunConfig.from_dict(read_summary(summary).config)
@@ -116,7 +116,7 @@ phase "summary"
 "$PYTHON" - "$OUT" "$WORK" "$RUN" "$((SECONDS - START))" <<'EOF'
 import csv, json, sys, xml.etree.ElementTree as ET
 from pathlib import Path
-from cs336lm.summary import read_summary
+from cs336lm.training.summary import read_summary
 
 out, work, run, seconds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 suite = next(ET.parse(out / "gpu_tests.xml").getroot().iter("testsuite"))

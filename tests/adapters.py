@@ -11,8 +11,9 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from cs336lm import attention, checkpoint, data, layers, losses, model, optim
 from cs336lm.config import ModelConfig
+from cs336lm.lm import attention, data, layers, losses, model, optim
+from cs336lm.training import checkpoint
 
 
 def _loaded(module: torch.nn.Module, weights: dict[str, Tensor]) -> torch.nn.Module:
@@ -175,7 +176,7 @@ def get_tokenizer(
     from cs336lm.tokenization import Tokenizer
 
     # The from-scratch encoder, so the course suite tests our code rather than tiktoken's (the fast path is tested
-    # equal to it in tests/test_tokenizer.py and tests/test_tokenizer_fuzz.py).
+    # equal to it in tests/tokenization/test_tokenizer.py and tests/tokenization/test_tokenizer_fuzz.py).
     return Tokenizer(vocab, merges, special_tokens, backend="python")
 
 

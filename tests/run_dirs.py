@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from cs336lm.config import RunConfig
+from cs336lm.experiments.selection import CHOICE_RULE, Outcome, Selection, write_selection
+from cs336lm.problems.answers import PROBLEMS, solve_problem
 from cs336lm.reporting.inputs import ReportInputs
-from cs336lm.reporting.problems import PROBLEMS, solve_problem
-from cs336lm.selection import CHOICE_RULE, Outcome, Selection, write_selection
-from cs336lm.summary import Dataset, Implementation, Parameters, RunSummary, SelectedValue, write_summary
 from cs336lm.tokenization import Tokenizer, train_bpe
+from cs336lm.training.summary import Dataset, Implementation, Parameters, RunSummary, SelectedValue, write_summary
 
 REFERENCE = Path(__file__).resolve().parent.parent / "workflow" / "report" / "reference.yaml"
 STORY = "Once upon a time there was a little dog named Tom. Tom liked to run in the park with his friend.<|endoftext|>"

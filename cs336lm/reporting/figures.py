@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pandas as pd  # noqa: E402
 
-from cs336lm.generation_quality import grid_summary  # noqa: E402
+from cs336lm.problems.generation_quality import grid_summary  # noqa: E402
 from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token  # noqa: E402
 from cs336lm.reporting.inputs import ReportInputs  # noqa: E402
 from cs336lm.reporting.runs import (  # noqa: E402

@@ -1,4 +1,5 @@
-"""Runs as the report reads them: each run directory's summary (the typed `summary.json` of cs336lm.summary) and
+"""Runs as the report reads them: each run directory's summary (the typed `summary.json` of cs336lm.training.summary)
+and
 its metrics lines, plus the few judgements every section shares (finished or not, best run, outcome in words)."""
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from typing import Any
 import pandas as pd
 
 from cs336lm.atomic import atomic_path
-from cs336lm.divergence import statement
-from cs336lm.metrics import read_metrics
+from cs336lm.experiments.selection import EdgeSearch, Outcome, locate_edge
 from cs336lm.reporting.datasets import read_json
-from cs336lm.selection import EdgeSearch, Outcome, locate_edge
-from cs336lm.summary import RunSummary, read_summary
+from cs336lm.training.divergence import statement
+from cs336lm.training.metrics import read_metrics
+from cs336lm.training.summary import RunSummary, read_summary
 
 Runs = Mapping[str, str | os.PathLike]  # label -> run directory
 
 def read_run(run_dir: str | os.PathLike) -> RunSummary:
-    """The run's summary (cs336lm.summary checks every field; a stale or hand-edited file fails naming it)."""
+    """The run's summary (cs336lm.training.summary checks every field; a stale or hand-edited file fails naming it)."""
     return read_summary(Path(run_dir) / "summary.json")
 
 
@@ -69,13 +70,14 @@ def outcome(summary: Any) -> str:
 
 
 def divergence_rule(summary: RunSummary) -> str:
-    """The rule that marked runs as diverged, in one sentence (cs336lm.divergence, at the run's factor)."""
+    """The rule that marked runs as diverged, in one sentence (cs336lm.training.divergence, at the run's factor)."""
     return statement(summary.config["train"]["divergence_factor"])
 
 
 def stability_edge(summaries: Mapping[str, Any], key: str = "optim.lr_max") -> tuple[float | None, float | None]:
-    """(largest stable value, smallest diverged value above it) of a sweep over `key`, by cs336lm.selection's one
-    definition of the edge, so the report's text, its figure and the sweep's selection file agree."""
+    """(largest stable value, smallest diverged value above it) of a sweep over `key`, by
+    cs336lm.experiments.selection's one definition of the edge, so the report's text, its figure and the sweep's
+    selection file agree."""
     edge = locate_edge([Outcome(label, config_value(s, key), s.status, s.final_val_loss, "")
                         for label, s in summaries.items()], EdgeSearch().factor)
     return edge.largest_stable, edge.smallest_diverged

@@ -1,4 +1,4 @@
-"""Config validation, the runs (cs336lm.experiments.Design) and the helpers the rules call; no rules here.
+"""Config validation, the runs (cs336lm.experiments.design.Design) and the helpers the rules call; no rules here.
 
 Where a run's files are is decided here and nowhere else: a name that another run trains (an identical run, or a
 sweep's winner) maps to that run's directory. Helpers marked *checkpoint-aware* read sweep plans, probes and
@@ -11,9 +11,9 @@ import os
 from snakemake.utils import validate
 
 from cs336lm.config import ConfigError
-from cs336lm.cost import Machine, request_minutes
-from cs336lm.experiments import Design, SameAs, Trains, WinnerOf, fill_batch_sizes
-from cs336lm.selection import read_plan, read_selection
+from cs336lm.experiments.cost import Machine, request_minutes
+from cs336lm.experiments.design import Design, SameAs, Trains, WinnerOf, fill_batch_sizes
+from cs336lm.experiments.selection import read_plan, read_selection
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -40,7 +40,7 @@ def selection_file(sweep):
 # ---- what sweeps, probes and selections decided (checkpoint-aware) ---------------------------------------
 
 def chosen(sweep):
-    """The Selection a sweep made (cs336lm.selection)."""
+    """The Selection a sweep made (cs336lm.experiments.selection)."""
     return read_selection(checkpoints.select_best.get(sweep=sweep).output.selection)
 
 
@@ -155,7 +155,7 @@ def provenance_of_run(wildcards):
 
 
 def train_runtime_minutes(wildcards, input, attempt):
-    """Minutes to ask the scheduler for (cs336lm.cost.request_minutes, from the profile's machine facts), × the
+    """Minutes to ask the scheduler for (cs336lm.experiments.cost.request_minutes, from the profile's machine facts), × the
     attempt; none without machine facts (a local run needs none)."""
     if MACHINE is None:
         return None

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from cs336lm.reporting.inputs import ROLES
-from cs336lm.reporting.problems import PROBLEMS
+from cs336lm.problems.answers import PROBLEMS
 from cs336lm.reporting.registry import DELIVERABLES, all_figures
 
 

@@ -4,7 +4,7 @@ import logging
 
 import torch
 
-from cs336lm.decode import write_samples
+from cs336lm.problems.samples import write_samples
 from cs336lm.tokenization import Tokenizer
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

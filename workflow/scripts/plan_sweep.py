@@ -1,8 +1,8 @@
-"""plan_sweep: the next value of an edge-of-stability search, from the runs it has so far (cs336lm.selection)."""
+"""plan_sweep: the next value of an edge-of-stability search, from the runs it has so far (cs336lm.experiments.selection)."""
 
 import logging
 
-from cs336lm.selection import EdgeSearch, plan_next, read_outcomes, write_plan
+from cs336lm.experiments.selection import EdgeSearch, plan_next, read_outcomes, write_plan
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 params = snakemake.params

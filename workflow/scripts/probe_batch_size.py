@@ -1,4 +1,4 @@
-"""probe_batch_size: the largest training batch that fits on the device (cs336lm.batch_probe), for `max`."""
+"""probe_batch_size: the largest training batch that fits on the device (cs336lm.training.batch_probe), for `max`."""
 
 import json
 import logging
@@ -6,7 +6,7 @@ import logging
 import torch
 
 from cs336lm.atomic import atomic_write_text
-from cs336lm.batch_probe import largest_batch_size
+from cs336lm.training.batch_probe import largest_batch_size
 from cs336lm.config import RunConfig
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -5,7 +5,7 @@ import logging
 import torch
 
 from cs336lm.atomic import atomic_path
-from cs336lm.generation_quality import sample_grid
+from cs336lm.problems.generation_quality import sample_grid
 from cs336lm.tokenization import Tokenizer
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

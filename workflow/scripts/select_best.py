@@ -1,8 +1,8 @@
-"""select_best: the winner of a sweep and why it won, from its finished runs (cs336lm.selection.choose_best)."""
+"""select_best: the winner of a sweep and why it won, from its finished runs (cs336lm.experiments.selection.choose_best)."""
 
 import logging
 
-from cs336lm.selection import choose_best, locate_edge, read_outcomes, write_selection
+from cs336lm.experiments.selection import choose_best, locate_edge, read_outcomes, write_selection
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 params = snakemake.params

@@ -9,8 +9,8 @@ import torch
 
 from cs336lm.atomic import atomic_write_text
 from cs336lm.config import RunConfig
-from cs336lm.progress import Progress
-from cs336lm.train import train
+from cs336lm.training.progress import Progress
+from cs336lm.training.train import train
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 torch.set_num_threads(snakemake.threads)

@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from cs336lm.generation_quality import grid_summary
+from cs336lm.experiments.selection import Selection, read_selection
+from cs336lm.problems.generation_quality import grid_summary
 from cs336lm.reporting.datasets import read_json
 from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, times
 from cs336lm.reporting.figures import TINYSTORIES_TARGET
@@ -25,7 +26,6 @@ from cs336lm.reporting.runs import (
     stability_edge,
 )
 from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
-from cs336lm.selection import Selection, read_selection
 
 
 def experiment_log(s: Section, inputs: ReportInputs) -> None:
@@ -80,7 +80,7 @@ def _request_note(s: Section, table: pd.DataFrame) -> None:
     names = lambda rows: ", ".join(f"`{r.experiment}/{r.variant}`" for r in rows.itertuples())  # noqa: E731
     s.say("Time asked of the scheduler against time used (training and evaluation; start-up and saving aside) "
           "comes from each run's `request.json` (the workflow sizes it from the throughput table in the profile, "
-          "`cs336lm.cost`).")
+          "`cs336lm.experiments.cost`).")
     idle = asked[asked.used_minutes < asked.requested_minutes / 2]
     if len(idle):
         which = (f"all {len(asked)} runs" if len(idle) == len(asked) else

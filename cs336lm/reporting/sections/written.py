@@ -1,5 +1,6 @@
 """Handout §3.6 `transformer_accounting`, §4.2 `learning_rate_tuning` and §4.3 `adamwAccounting`, answered from the
-tables the `solve_problem` rule computes (problems/*.csv, made by cs336lm.accounting and cs336lm.toy_sgd)."""
+tables the `solve_problem` rule computes (problems/*.csv, made by cs336lm.lm.accounting and
+cs336lm.problems.toy_sgd)."""
 
 from __future__ import annotations
 

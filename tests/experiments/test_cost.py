@@ -1,0 +1,105 @@
+"""cs336lm.experiments.cost: the time a run asks the scheduler for (token budget × margin, or a wall-clock budget
+exactly, plus
+evaluation and start-up), throughput tables by batch size and model size, and the per-experiment cost table of the
+course config, with dedup and the bounds of adaptive sweeps, as `python -m cs336lm.experiments.cost` prints it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cs336lm.config import RunConfig
+from cs336lm.experiments.cost import Machine, estimate, experiment_costs, request_minutes
+from cs336lm.experiments.design import Design
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def machine(entry=1000.0, **runtime) -> Machine:
+    return Machine("cpu", {"cpu": {"auto": entry, "reference": 500.0}},
+                   **{"margin": 1.5, "startup_minutes": 5.0, "min_minutes": 1, **runtime})
+
+
+def test_token_budget_run_asks_for_its_estimate_times_margin_plus_startup():
+    cfg = RunConfig.from_flat({"train.token_budget": 600_000, "train.eval_every_tokens": 200_000,
+                               "train.eval_batches": 2, "train.eval_batch_size": 4})
+    run = estimate(cfg, machine(), valid_tokens=24_000)
+    # 600 s of training; 3 periodic evaluations of 2 × 4 × 256 tokens and the whole 24,000-token split, at 3×.
+    assert run.train_s == pytest.approx(600.0) and run.tokens == 600_000
+    assert run.eval_s == pytest.approx((3 * 2048 + 24_000) / 3000)
+    seconds = (600 + (3 * 2048 + 24_000) / 3000) * 1.5
+    assert request_minutes(cfg, machine(), valid_tokens=24_000) == int(-(-(seconds / 60 + 5) // 1))
+    assert request_minutes(cfg, machine(), attempt=2, valid_tokens=24_000) == 2 * request_minutes(
+        cfg, machine(), valid_tokens=24_000)
+
+
+def test_wall_clock_run_asks_for_its_budget_plus_evaluation_and_startup():
+    cfg = RunConfig.from_flat({"train.token_budget": 10**12, "train.wall_clock_budget_s": 5400.0,
+                               "train.final_eval_tokens": 300_000})
+    run = estimate(cfg, machine())
+    assert run.train_s == 5400.0 and run.tokens == 5_400_000
+    # The budget, 100 s of final evaluation × 1.5 and start-up: 90 + 2.5 + 5 minutes, rounded up.
+    assert request_minutes(cfg, machine()) == 98
+
+
+def test_throughput_by_batch_size_and_model():
+    by_batch = machine({1: 100.0, 100: 10_000.0})
+    assert by_batch.tokens_per_s(RunConfig.from_flat({"train.batch_size": 10})) == pytest.approx(1000.0)
+    assert by_batch.tokens_per_s(RunConfig.from_flat({"train.batch_size": 1000})) == pytest.approx(10_000.0)
+    course = machine().tokens_per_s(RunConfig())
+    bigger_vocab = machine().tokens_per_s(RunConfig.from_flat({"model.vocab_size": 32_000}))
+    assert course == 1000.0 and 0.5 < bigger_vocab / course < 0.7  # the OWT model: more FLOPs per token
+    assert machine().tokens_per_s(RunConfig.from_flat({"train.implementation": "reference"})) == 500.0
+    with pytest.raises(KeyError, match="machine.throughput.cpu has no entry for train.implementation = 'fast'"):
+        machine().tokens_per_s(RunConfig.from_flat({"train.implementation": "fast"}))
+    with pytest.raises(KeyError, match="no row for machine.device_class = 'a100'"):
+        Machine("a100", {"cpu": {"auto": 1.0}}).tokens_per_s(RunConfig())
+
+
+def course_design() -> tuple[Design, Machine]:
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(yaml.safe_load((REPO / "profiles/slurm/machine.yaml").read_text()))
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return Design(config), Machine.from_config(config["machine"])
+
+
+def test_course_cost_counts_runs_after_dedup_and_the_bounds_of_adaptive_sweeps():
+    costs = {c.name: c for c in experiment_costs(*course_design())}
+    course = yaml.safe_load((REPO / "config.yaml").read_text())["experiments"]
+    grid = len(course["lr_sweep"]["grid"]["optim.lr_max"])
+    assert costs["lr_sweep"].trained == grid + course["lr_sweep"]["find_edge"]["max_runs"]
+    assert costs["ablations"].names == 6 and costs["ablations"].trained == 5  # the baseline is the sweep's winner
+    assert costs["ts_main"].trained == 0 and costs["ts_main"].tokens == 0
+    # Batch sizes: the named ones and, at the probe's limit, the powers of two up to it; three lrs each.
+    batch_sizes = [b for b in course["batch_size"]["grid"]["train.batch_size"] if b != "max"]
+    filled = [2**i for i in range(1, 13) if max(batch_sizes) < 2**i <= course["batch_size"]["probe"]["limit"]]
+    assert costs["batch_size"].names == len(batch_sizes) + len(filled)
+    assert costs["batch_size"].trained == 3 * costs["batch_size"].names
+    assert costs["lr_sweep"].adaptive and costs["batch_size"].adaptive and not costs["ablations"].adaptive
+    for name in ("lr_sweep", "batch_size", "ablations", "owt_main", "leaderboard"):
+        assert costs[name].budget is not None and costs[name].gpu_hours > 0
+    assert costs["leaderboard"].train_hours == pytest.approx(1.5)  # its wall-clock budget
+    assert not any(c.over_budget for c in costs.values())
+
+
+def test_cost_command_prints_every_experiment_with_dedup_and_flags(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"]["owt_main"]["budget_gpu_hours"] = 0.01  # planted: surely over budget
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "cs336lm.experiments.cost", "--configfile", str(tmp_path / "config.yaml")]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for name in config["experiments"]:
+        assert any(line.startswith(name) for line in lines), done.stdout
+    assert [line for line in lines if line.endswith("OVER BUDGET")] == [line for line in lines
+                                                                        if line.startswith("owt_main")]
+    assert "ablations/baseline = the run lr_sweep selects" in done.stdout
+    assert "ts_main/main = the run lr_sweep selects" in done.stdout
+    assert "h100-hours" in done.stdout and "≤" in done.stdout

@@ -1,0 +1,53 @@
+"""cs336lm.training.divergence: the rule's parts (non-finite, a rise above factor × the first loss, ending no lower
+than the
+unigram entropy), its one-sentence statement, and the unigram entropy itself, also when estimated from a sample."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cs336lm.training import divergence
+from cs336lm.training.divergence import DivergenceRule, statement, unigram_entropy
+
+
+def test_non_finite_or_a_rise_above_factor_times_the_first_loss_stops_the_run():
+    rule = DivergenceRule(factor=2.0, no_learning_loss=5.0)
+    assert rule.during(9.0, first_loss=9.2, step=10) is None
+    assert rule.during(18.4, first_loss=9.2, step=10) is None, "exactly factor × first is still allowed"
+    assert "above 2 × its first value 9.2" in rule.during(18.5, first_loss=9.2, step=10)
+    assert "is nan at step 7" in rule.during(math.nan, first_loss=9.2, step=7)
+    assert "is inf" in rule.during(math.inf, first_loss=9.2, step=7)
+
+
+def test_a_run_ending_no_lower_than_the_unigram_entropy_learned_nothing():
+    rule = DivergenceRule(factor=2.0, no_learning_loss=5.0)
+    assert rule.at_end(4.99) is None
+    assert "no lower than the unigram entropy of the training tokens, 5" in rule.at_end(5.0)
+    assert rule.at_end(None) is None, "a run that never logged has nothing to judge"
+
+
+def test_the_statement_names_every_part_and_the_factor():
+    text = statement(1.5)
+    assert text.endswith(".") and ". " not in text, "one sentence"
+    for part in ("non-finite", "1.5 × its first logged value", "unigram entropy"):
+        assert part in text
+    assert DivergenceRule(1.5, 3.0).statement == text
+
+
+def test_unigram_entropy_of_known_distributions():
+    assert unigram_entropy(np.zeros(1000, dtype=np.uint16), 10) == 0.0
+    assert unigram_entropy(np.arange(1024, dtype=np.uint16) % 4, 10) == pytest.approx(math.log(4))
+    two = np.array([0] * 750 + [1] * 250, dtype=np.uint16)
+    assert unigram_entropy(two, 2) == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+
+
+def test_a_large_file_is_estimated_from_evenly_spaced_chunks(monkeypatch):
+    monkeypatch.setattr(divergence, "SAMPLE_TOKENS", 4096)
+    monkeypatch.setattr(divergence, "SAMPLE_CHUNKS", 16)
+    rng = np.random.default_rng(0)
+    tokens = rng.choice(8, size=100_000, p=[0.3, 0.2, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05]).astype(np.uint16)
+    p = np.bincount(tokens, minlength=8) / len(tokens)
+    assert unigram_entropy(tokens, 8) == pytest.approx(-(p * np.log(p)).sum(), abs=0.02)

@@ -1,0 +1,81 @@
+"""cs336lm.training.schedule: the course schedule over steps unchanged, the same shape over a wall-clock budget (lr at
+0 %, the end of warm-up, 50 % and 100 % of the budget), whichever budget runs out first, and the step-time
+estimate that stops a run before the step that would cross its budget."""
+
+from __future__ import annotations
+
+import pytest
+
+import cs336lm.training.schedule as schedule
+from cs336lm.config import RunConfig
+from cs336lm.lm.optim import lr_cosine_schedule
+from cs336lm.training.schedule import LrSchedule, StepTimer, TrainingClock
+
+LR = {"optim.lr_max": 1e-3, "optim.lr_min": 1e-4, "optim.warmup_fraction": 0.1}
+
+
+def config(**overrides) -> RunConfig:
+    return RunConfig.from_flat({**LR, "train.batch_size": 8, "model.context_length": 16,
+                                "train.token_budget": 8 * 16 * 1000, **overrides})
+
+
+def test_without_a_wall_clock_budget_it_is_the_course_schedule_over_steps():
+    cfg = config()
+    schedule = LrSchedule(cfg)
+    for step in (1, 50, 100, 101, 550, 1000):
+        assert schedule.lr(step, train_time_s=1e9) == lr_cosine_schedule(step, 1e-3, 1e-4, 100, 1000)
+
+
+@pytest.mark.parametrize(("fraction", "expected"), [
+    (0.0, 0.0),  # the start of the warm-up
+    (0.05, 0.5e-3),  # half-way through it
+    (0.1, 1e-3),  # its end: the peak
+    (0.55, (1e-3 + 1e-4) / 2),  # half-way through the cosine
+    (1.0, 1e-4),  # the budget's end: the minimum
+    (1.5, 1e-4),  # past it
+])
+def test_under_a_wall_clock_budget_it_follows_training_time(fraction, expected):
+    schedule = LrSchedule(config(**{"train.wall_clock_budget_s": 600.0, "train.token_budget": 8 * 16 * 10**6}))
+    assert schedule.lr(step=0, train_time_s=fraction * 600.0) == pytest.approx(expected, abs=1e-12)
+
+
+def test_whichever_budget_runs_out_first_ends_the_schedule():
+    # 1,000 steps allowed by tokens within an hour: a fast device anneals with its last step, not at the hour.
+    schedule = LrSchedule(config(**{"train.wall_clock_budget_s": 3600.0}))
+    assert schedule.progress(step=1000, train_time_s=60.0) == 1.0
+    assert schedule.lr(step=1000, train_time_s=60.0) == pytest.approx(1e-4)
+    assert schedule.progress(step=500, train_time_s=2700.0) == 0.75
+
+
+def test_step_timer_estimates_from_synchronized_observations():
+    timer = StepTimer()
+    assert timer.next_step_ends(5.0) == 5.0, "before any step is timed"
+    timer.observe(1, 2.0)  # the first step, compilation included
+    assert timer.seconds_per_step == 2.0
+    timer.observe(11, 3.0)
+    assert timer.seconds_per_step == pytest.approx(0.1)
+    timer.observe(11, 99.0)
+    assert timer.seconds_per_step == pytest.approx(0.1), "a step observed already is ignored"
+    timer.observe(12, 3.1)
+    timer.observe(13, 3.5, cautious=True)
+    timer.observe(14, 3.6, cautious=True)
+    assert timer.seconds_per_step == pytest.approx(0.4), "near the budget, the slowest recent step counts"
+    assert timer.next_step_ends(3.6) == pytest.approx(4.0)
+
+
+def test_training_clock_leaves_out_paused_time_and_continues_earlier_attempts(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(schedule, "_now", lambda: now[0])
+    clock = TrainingClock(seconds=50.0)  # an earlier attempt trained 50 s
+    clock.start()
+    now[0] += 10
+    with clock.paused() as evaluation:
+        now[0] += 7
+    assert evaluation.seconds == 7 and clock.elapsed() == 60
+    now[0] += 5
+    clock.stop()
+    now[0] += 100
+    assert clock.elapsed() == 65
+    with clock.paused():  # pausing a stopped clock leaves it stopped
+        now[0] += 1
+    assert clock.elapsed() == 65

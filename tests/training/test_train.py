@@ -1,0 +1,311 @@
+"""cs336lm.training.train on a tiny model and a synthetic corpus: loss falls, outputs and their keys, evaluation every N
+tokens, the final score on the whole validation split, determinism, divergence, the wall-clock budget and its
+time-based schedule, bad input, and the course TinyStories model stepping on CPU within memory."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import cs336lm.training.schedule as schedule
+import cs336lm.training.train as T
+from cs336lm.config import RunConfig
+from cs336lm.lm.model import TransformerLM
+from cs336lm.lm.optim import AdamW
+from cs336lm.training.checkpoint import CheckpointError, load_model, save_checkpoint
+from cs336lm.training.metrics import KEYS, read_metrics
+from cs336lm.training.progress import PROGRESS_CHECKPOINT
+from cs336lm.training.summary import read_summary
+from cs336lm.training.train import train
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VOCAB = 32
+TIMING_KEYS = ("elapsed_s", "tokens_per_s")
+
+
+def make_corpus(directory: Path, n: int = 20_000, vocab: int = VOCAB) -> tuple[Path, Path]:
+    """A Markov chain next = 3·prev + U{0,1,2} mod vocab: learnable down to ln 3 ≈ 1.10 nats per token."""
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 3, size=n)
+    tokens = np.zeros(n, dtype=np.uint16)
+    for i in range(1, n):
+        tokens[i] = (int(tokens[i - 1]) * 3 + noise[i]) % vocab
+    directory.mkdir(parents=True, exist_ok=True)
+    np.save(directory / "train.npy", tokens[: n * 9 // 10])
+    np.save(directory / "valid.npy", tokens[n * 9 // 10:])
+    return directory / "train.npy", directory / "valid.npy"
+
+
+def tiny_config(**overrides) -> RunConfig:
+    flat = {
+        "model.vocab_size": VOCAB, "model.context_length": 16, "model.d_model": 32, "model.num_layers": 2,
+        "model.num_heads": 2, "model.d_ff": 64,
+        "optim.lr_max": 1e-2, "optim.lr_min": 1e-3, "optim.warmup_fraction": 0.05,
+        "train.batch_size": 8, "train.token_budget": 8 * 16 * 120, "train.log_interval": 10,
+        "train.eval_every_tokens": 40 * 8 * 16, "train.eval_batches": 2, "train.checkpoint_interval": 20,
+        "train.device": "cpu",
+    }
+    return RunConfig.from_flat({**flat, **overrides})
+
+
+def outputs(run_dir: Path) -> dict[str, Path]:
+    return {"model_path": run_dir / "model.pt", "metrics_path": run_dir / "metrics.jsonl",
+            "summary_path": run_dir / "summary.json"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Bitwise-equal runs (resume tests) need the same matmul blocking; one thread also spares the shared CPU.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def corpus(tmp_path) -> tuple[Path, Path]:
+    return make_corpus(tmp_path / "data")
+
+
+def test_loss_falls_and_outputs_have_their_keys(tmp_path, corpus):
+    cfg = tiny_config()
+    run = tmp_path / "run"
+    summary = train(cfg, *corpus, **outputs(run), provenance={
+        "dataset": {"name": "markov", "source": "make_corpus"},
+        "selected": {"optim.lr_max": {"value": 1e-2, "source": "selections/lr_sweep.json"}}})
+
+    records = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, *range(10, 121, 10)]
+    for r in records:
+        assert set(r) - {"val_loss"} == set(KEYS)
+    assert [r["step"] for r in records if "val_loss" in r] == [40, 80, 120]
+    assert records[-1]["train_loss"] < 0.5 * records[0]["train_loss"]
+    assert records[-1]["val_loss"] < 1.6  # from ln 32 ≈ 3.47 towards the chain's entropy ln 3 ≈ 1.10
+    assert all(b["elapsed_s"] >= a["elapsed_s"] for a, b in zip(records, records[1:], strict=False))
+
+    assert read_summary(run / "summary.json") == summary
+    assert summary.status == "ok" and summary.stopped_early is None and summary.divergence is None
+    assert summary.steps == summary.num_iterations == cfg.num_iterations == 120
+    assert summary.tokens == 120 * 8 * 16
+    assert summary.final_val_tokens == (2000 - 1) // 16 * 16, "the whole validation split, in windows of 16"
+    assert summary.final_val_loss == records[-1]["val_loss"], "the curve ends on the final validation loss"
+    assert summary.best_val_loss == min(r["val_loss"] for r in records if "val_loss" in r)
+    assert summary.config == cfg.to_dict() and summary.mfu is None
+    assert summary.implementation.requested == "auto" and summary.implementation.dtype == "float32"
+    assert summary.dataset.name == "markov" and summary.selected["optim.lr_max"].value == 1e-2
+    assert summary.wall_time_s > 0 and summary.eval_time_s > 0
+    assert summary.tokens_per_s == pytest.approx(summary.tokens / summary.wall_time_s)
+    assert records[-1]["elapsed_s"] <= summary.wall_time_s, "metrics record training time, evaluation excluded"
+    assert summary.no_learning_loss == pytest.approx(np.log(VOCAB), abs=0.05), "the chain's tokens are uniform"
+    assert set(summary.code) == {"git_sha", "git_dirty"} and summary.versions["torch"] == torch.__version__
+    assert not (run / "progress").exists(), "progress files are removed once the outputs are in place"
+
+
+def test_final_validation_scores_every_window_of_the_split_once(tmp_path, corpus):
+    run = tmp_path / "run"
+    summary = train(tiny_config(), *corpus, **outputs(run))
+    model, config = load_model(run / "model.pt")
+    valid = torch.from_numpy(np.load(corpus[1]).astype(np.int64))
+    windows = (len(valid) - 1) // config.context_length
+    x = valid[: windows * config.context_length].view(windows, -1)
+    y = valid[1 : windows * config.context_length + 1].view(windows, -1)
+    with torch.no_grad():
+        expected = F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item()
+    assert summary.final_val_tokens == y.numel()
+    assert summary.final_val_loss == pytest.approx(expected, rel=1e-5)
+
+    limited = train(tiny_config(**{"train.final_eval_tokens": 100}), *corpus, **outputs(tmp_path / "limited"))
+    assert limited.final_val_tokens == 7 * 16, "the windows covering the first 100 tokens"
+
+
+def test_evaluation_every_n_tokens_gives_equal_points_across_batch_sizes(tmp_path, corpus):
+    points = {}
+    for batch_size in (4, 6, 16):
+        cfg = tiny_config(**{"train.batch_size": batch_size, "train.token_budget": 16 * 16 * 60,
+                             "train.eval_every_tokens": 16 * 16 * 10, "train.log_interval": 1000})
+        train(cfg, *corpus, **outputs(tmp_path / str(batch_size)))
+        records = read_metrics(tmp_path / str(batch_size) / "metrics.jsonl")
+        points[batch_size] = [r["tokens"] for r in records if "val_loss" in r]
+    assert [len(p) for p in points.values()] == [6, 6, 6]
+    # Each evaluation is at the first step whose tokens reach a multiple of 2,560.
+    assert points[4] == [2560 * k for k in range(1, 7)]
+    assert points[6] == [2592, 5184, 7680, 10272, 12864, 15360]
+
+
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path, corpus):
+    def lines(name: str, seed: int) -> list[dict]:
+        train(tiny_config(**{"train.seed": seed}), *corpus, **outputs(tmp_path / name))
+        return [{k: v for k, v in r.items() if k not in TIMING_KEYS}
+                for r in read_metrics(tmp_path / name / "metrics.jsonl")]
+
+    first, again, other = lines("a", 0), lines("b", 0), lines("c", 1)
+    assert first == again, "the same config and seed give the same metrics, bit for bit"
+    assert [r["step"] for r in other] == [r["step"] for r in first]
+    assert all(a["train_loss"] != b["train_loss"] for a, b in zip(first, other, strict=True))
+
+
+def test_absurd_lr_ends_diverged_with_outputs(tmp_path, corpus):
+    cfg = tiny_config(**{"optim.lr_max": 1e4, "optim.lr_min": 1e4, "optim.warmup_fraction": 0.0,
+                         "optim.grad_clip": 0.0, "train.log_interval": 1})
+    run = tmp_path / "run"
+    summary = train(cfg, *corpus, **outputs(run))
+    assert summary.status == "diverged" and summary.stopped_early == "diverged"
+    assert summary.steps < cfg.num_iterations and "training loss" in summary.divergence
+    assert all(p.exists() for p in outputs(run).values())
+    records = read_metrics(run / "metrics.jsonl")
+    assert records[-1]["step"] == summary.steps
+    last = records[-1]["train_loss"]
+    assert last is None or last > 2 * records[0]["train_loss"]  # null in JSON when NaN
+
+
+def test_run_that_ends_no_better_than_token_frequencies_is_diverged(tmp_path, corpus):
+    # A rate too small to learn anything in 120 steps leaves the loss at the uniform chain's unigram entropy.
+    cfg = tiny_config(**{"optim.lr_max": 1e-7, "optim.lr_min": 1e-7})
+    summary = train(cfg, *corpus, **outputs(tmp_path / "run"))
+    assert summary.status == "diverged" and summary.stopped_early is None
+    assert summary.steps == cfg.num_iterations and "unigram entropy" in summary.divergence
+
+
+class StepClock:
+    """A training clock driven by hand: each training step takes 1/64 s and each evaluation 1/4 s."""
+
+    def __init__(self, monkeypatch):
+        self.now = 0.0
+        monkeypatch.setattr(schedule, "_now", lambda: self.now)
+        step, sample_loss, split_loss = T.TrainStep.__call__, T.sample_loss, T.split_loss
+        monkeypatch.setattr(T.TrainStep, "__call__", lambda *a, **k: (self.advance(1 / 64), step(*a, **k))[1])
+        monkeypatch.setattr(T, "sample_loss", lambda *a: (self.advance(1 / 4), sample_loss(*a))[1])
+        monkeypatch.setattr(T, "split_loss", lambda *a: (self.advance(1 / 4), split_loss(*a))[1])
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_wall_clock_schedule_follows_training_time_and_ends_at_the_budget(tmp_path, corpus, monkeypatch):
+    StepClock(monkeypatch)
+    cfg = tiny_config(**{"train.token_budget": 8 * 16 * 100_000, "train.wall_clock_budget_s": 2.0,
+                         "optim.warmup_fraction": 0.0625, "train.eval_every_tokens": 8 * 16 * 32,
+                         "train.log_interval": 8})
+    summary = train(cfg, *corpus, **outputs(tmp_path / "run"))
+    lr = {r["step"]: r["lr"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")}
+    o = cfg.optim
+    # Step k ends at k/64 s of training, k/128 of the budget: the schedule is the course's over 128 steps.
+    assert summary.steps == 128 and summary.wall_time_s == 2.0, "trains until another step would cross the budget"
+    assert summary.stopped_early == "wall_clock" and summary.status == "ok"
+    assert lr[1] < 1e-3 * o.lr_max, "the first step, not yet timed, runs at the start of the warm-up"
+    assert lr[8] == pytest.approx(o.lr_max), "warm-up ends at 6.25 % of the budget"
+    assert lr[64] == pytest.approx(o.lr_min + (o.lr_max - o.lr_min) * 0.5 * (1 + math.cos(math.pi * 56 / 120)))
+    assert lr[128] == pytest.approx(o.lr_min), "the rate reaches its minimum as the time runs out"
+    assert summary.eval_time_s == 4 * 0.25, "three on the sample and the final one, none of them training time"
+
+
+def test_wall_clock_budget_stops_a_real_run_with_lr_at_its_minimum(tmp_path, corpus):
+    cfg = tiny_config(**{"train.token_budget": 8 * 16 * 100_000, "train.wall_clock_budget_s": 2.0,
+                         "train.eval_every_tokens": 8 * 16 * 50, "train.log_interval": 5})
+    summary = train(cfg, *corpus, **outputs(tmp_path / "run"))
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert summary.status == "ok" and summary.stopped_early == "wall_clock"
+    assert 0 < summary.steps < cfg.num_iterations
+    assert summary.final_val_loss is not None and "val_loss" in records[-1], "the last step is evaluated"
+    o = cfg.optim
+    assert records[-1]["lr"] < o.lr_min + 0.1 * (o.lr_max - o.lr_min), "annealed when the time ran out"
+
+
+def test_token_ids_beyond_vocab_are_an_error_and_nothing_is_overwritten(tmp_path, corpus):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_bytes(b"earlier result")
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.array([1, 2, VOCAB + 5] * 100, dtype=np.uint16))
+    with pytest.raises(ValueError, match=r"bad\.npy.*token id 37 .* vocab_size = 32"):
+        train(tiny_config(), bad, corpus[1], **outputs(run))
+    assert (run / "model.pt").read_bytes() == b"earlier result"
+
+
+def test_token_file_shorter_than_one_context_is_an_error(tmp_path, corpus):
+    short = tmp_path / "short.npy"
+    np.save(short, np.arange(10, dtype=np.uint16))
+    with pytest.raises(ValueError, match=r"short\.npy: 10 tokens are too few"):
+        train(tiny_config(), corpus[0], short, **outputs(tmp_path / "run"))
+
+
+def test_corrupt_progress_checkpoint_is_an_error_and_kept(tmp_path, corpus):
+    progress = tmp_path / "run" / "progress"
+    progress.mkdir(parents=True)
+    cut_off = b"PK\x03\x04 and then nothing"  # the start of a torch.save zip archive
+    (progress / PROGRESS_CHECKPOINT).write_bytes(cut_off)
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        train(tiny_config(), *corpus, **outputs(tmp_path / "run"))
+    assert (progress / PROGRESS_CHECKPOINT).read_bytes() == cut_off
+
+
+def test_progress_of_another_config_is_set_aside(tmp_path, corpus, caplog):
+    old = tiny_config(**{"optim.lr_max": 5e-3})
+    model = TransformerLM(old.model)
+    progress = tmp_path / "run" / "progress"
+    progress.mkdir(parents=True)
+    save_checkpoint(model, AdamW(model.parameters()), 20, progress / PROGRESS_CHECKPOINT, config=old.to_dict())
+    summary = train(tiny_config(), *corpus, **outputs(tmp_path / "run"))
+    assert summary.steps == 120 and read_metrics(tmp_path / "run" / "metrics.jsonl")[0]["step"] == 1
+    assert (progress / (PROGRESS_CHECKPOINT + ".stale")).exists()
+    assert "belongs to another configuration" in caplog.text and "optim.lr_max: 0.005 -> 0.01" in caplog.text
+
+
+@pytest.mark.slow
+def test_batch_that_does_not_fit_memory_suggests_a_smaller_batch(tmp_path, corpus):
+    # A real allocator failure: cap the child's address space a little above what it has mapped after import.
+    script = textwrap.dedent(f"""
+        import resource, psutil, torch
+        torch.set_num_threads(1)
+        from cs336lm.config import RunConfig
+        from cs336lm.training.train import train
+        vms = psutil.Process().memory_info().vms
+        resource.setrlimit(resource.RLIMIT_AS, (vms + 1_000_000_000, resource.RLIM_INFINITY))
+        # Logits of 512 × 16 × 50,000 float32 are 1.6 GB: beyond the cap, while everything before them fits.
+        cfg = RunConfig.from_flat({{"model.vocab_size": 50_000, "model.context_length": 16, "model.d_model": 32,
+            "model.num_layers": 1, "model.num_heads": 2, "model.d_ff": 64, "train.batch_size": 512,
+            "train.token_budget": 512 * 16, "train.eval_batches": 1, "train.device": "cpu"}})
+        train(cfg, {str(corpus[0])!r}, {str(corpus[1])!r}, model_path={str(tmp_path / 'run/model.pt')!r},
+              metrics_path={str(tmp_path / 'run/metrics.jsonl')!r}, summary_path={str(tmp_path / 'run/s.json')!r})
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.returncode != 0
+    assert "BatchTooLargeError" in done.stderr, done.stderr[-2000:]
+    assert "set train.batch_size to 256 or less" in done.stderr
+
+
+def test_course_tinystories_model_steps_on_cpu_within_memory(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    rng = np.random.default_rng(0)
+    for name in ("train", "valid"):
+        np.save(tmp_path / f"{name}.npy", rng.integers(0, 10_000, size=4096, dtype=np.uint16))
+    cfg = RunConfig.from_flat({"train.batch_size": 2, "train.token_budget": 2 * 2 * 256, "train.eval_batches": 1,
+                               "train.final_eval_tokens": 2 * 256, "train.device": "cpu"})
+    before = psutil.Process().memory_info().rss
+    summary = train(cfg, tmp_path / "train.npy", tmp_path / "valid.npy", **outputs(tmp_path / "run"))
+    grown = psutil.Process().memory_info().rss - before
+    # Two steps on random tokens learn nothing beyond their frequencies: a finished run, diverged by the rule.
+    assert summary.steps == 2 and summary.stopped_early is None and "unigram entropy" in summary.divergence
+    assert summary.parameters.total == 22_696_448
+    assert summary.final_val_loss == pytest.approx(np.log(10_000), rel=0.1)
+    # 22.7M float32 parameters with grads and two AdamW moments are 0.36 GB; allow activations and allocator slack.
+    assert grown < 1.5e9, f"resident memory grew by {grown / 1e9:.2f} GB"
+
+
+def test_malformed_provenance_is_an_error_before_any_work(tmp_path, corpus):
+    with pytest.raises(ValueError, match="provenance has unknown entries"):
+        train(tiny_config(), *corpus, **outputs(tmp_path / "run"), provenance={"datasets": {}})
+    with pytest.raises(ValueError, match=r"provenance\['selected'\] must map dotted keys"):
+        train(tiny_config(), *corpus, **outputs(tmp_path / "run"),
+              provenance={"selected": {"optim.lr_max": 1e-3}})
+    assert not (tmp_path / "run").exists()

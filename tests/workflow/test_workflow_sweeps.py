@@ -1,0 +1,196 @@
+"""Experiments that decide, through real `snakemake` subprocesses on tiny configs: a run takes its sweep's best
+value and reruns when the sweep's result changes, the edge search adds rates until one diverges and then refines,
+the batch-size probe finds a planted memory cap and `max` fills the grid up to it, and dry runs of the course
+config and the demo show every run, with the names trained once left out of the training jobs."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cs336lm.experiments.selection import read_plan, read_selection
+from cs336lm.training.summary import read_summary
+from tests.workflow.test_workflow import COURSE_CONFIG, REPO, SNAKEFILE, TINY_CONFIG, output, planned_jobs, snakemake
+
+ROOT = "results-tiny"
+
+
+def sweep_config(path: Path, experiments: dict, **train) -> Path:
+    """tests/data/tiny_config.yaml cut to one small dataset, `experiments` and no report."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    data = config["data"]["tinystories"]
+    data["train"]["synthetic"]["bytes"], data["valid"]["synthetic"]["bytes"] = 150_000, 20_000
+    data["tokenizer"]["vocab_size"] = 300
+    config["data"] = {"tinystories": data}
+    config["defaults"]["train"].update(train)
+    config["experiments"] = experiments
+    config["report"] = {}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenized(tmp_path_factory) -> Path:
+    """A work directory with the sweep configs' corpus synthesized, its tokenizer trained and both splits
+    tokenized, for each test to copy instead of making them again."""
+    work = tmp_path_factory.mktemp("tokenized")
+    config = sweep_config(work / "data.yaml", {"lr_sweep": {"grid": {"optim.lr_max": [1.0e-2]}}})
+    run_or_fail(work, *(f"{ROOT}/tokens/tinystories/{split}.npy" for split in ("train", "valid")), configfile=config)
+    return work
+
+
+def workdir_with_data(tmp_path: Path, tokenized: Path) -> Path:
+    work = tmp_path / "work"
+    shutil.copytree(tokenized / ROOT, work / ROOT)  # keeps modification times: nothing upstream reruns
+    return work
+
+
+def train_jobs(result) -> Counter:
+    return Counter(w["experiment"] for rule, w in planned_jobs(result) if rule == "train_lm")
+
+
+def run_or_fail(workdir: Path, *args: str, configfile: Path):
+    result = snakemake(workdir, *args, configfile=configfile, timeout=900)
+    assert result.returncode == 0, output(result)[-6000:]
+    return result
+
+
+# ---- values from a sweep ---------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_downstream_run_takes_the_best_value_and_reruns_when_the_sweep_changes(tmp_path, tokenized):
+    def experiments(grid):
+        return {"lr_sweep": {"grid": {"optim.lr_max": grid}},
+                "tuned": {"base": {"optim.lr_max": {"best_of": "lr_sweep", "times": 0.5}},
+                          "variants": {"nope": {"model.pos_emb": "none"}}},
+                "fixed": {"variants": {"a": {"model.pos_emb": "none", "optim.lr_max": 5.0e-3}}}}
+
+    work = workdir_with_data(tmp_path, tokenized)
+    targets = [f"{ROOT}/runs/{e}/{v}/summary.json" for e, v in (("tuned", "nope"), ("fixed", "a"))]
+    first = sweep_config(tmp_path / "first.yaml", experiments([1.0e-2, 3.0e-2]))
+    run_or_fail(work, *targets, configfile=first)
+    selection = read_selection(work / ROOT / "selections/lr_sweep.json")
+    tuned = read_summary(work / targets[0])
+    assert tuned.config["optim"]["lr_max"] == pytest.approx(0.5 * selection.value)
+    assert tuned.selected["optim.lr_max"].value == pytest.approx(0.5 * selection.value)
+    assert tuned.selected["optim.lr_max"].source == f"{ROOT}/selections/lr_sweep.json"
+    fixed_mtime = (work / targets[1]).stat().st_mtime
+
+    # Another grid: a different winner; the run that takes it reruns with the new value, the fixed run does not.
+    second = sweep_config(tmp_path / "second.yaml", experiments([2.0e-2, 4.0e-2]))
+    plan = snakemake(work, *targets, "-n", configfile=second)
+    assert plan.returncode == 0, output(plan)
+    assert {w["variant"] for rule, w in planned_jobs(plan) if rule == "train_lm"} >= {"lr_max~0.02", "lr_max~0.04"}
+    assert "select_best" in {rule for rule, _ in planned_jobs(plan)}
+    run_or_fail(work, *targets, configfile=second)
+    changed = read_selection(work / ROOT / "selections/lr_sweep.json")
+    assert changed.value != selection.value
+    assert read_summary(work / targets[0]).config["optim"]["lr_max"] == pytest.approx(0.5 * changed.value)
+    assert (work / targets[1]).stat().st_mtime == fixed_mtime
+    assert planned_jobs(snakemake(work, *targets, "-n", configfile=second)) == []
+
+
+# ---- the edge search -------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_edge_search_extends_until_a_rate_diverges_then_refines_within_the_factor(tmp_path, tokenized):
+    factor = 4.0
+    config = sweep_config(tmp_path / "edge.yaml", {"lr_sweep": {
+        "grid": {"optim.lr_max": [1.0e-2]}, "find_edge": {"factor": factor, "step": 1000.0, "max_runs": 6}}})
+    work = workdir_with_data(tmp_path, tokenized)
+    dry = snakemake(work, f"{ROOT}/selections/lr_sweep.json", "-n", configfile=config)
+    assert dry.returncode == 0 and train_jobs(dry) == {"lr_sweep": 1}, output(dry)
+    assert {"plan_sweep", "select_best"} <= {rule for rule, _ in planned_jobs(dry)}  # the pending checkpoints
+    run_or_fail(work, f"{ROOT}/selections/lr_sweep.json", configfile=config)
+
+    plans = sorted((work / ROOT / "sweeps/lr_sweep").glob("round*.json"), key=lambda p: int(p.stem[5:]))
+    added = [v for p in plans for v in read_plan(p).next]
+    assert added[0] == pytest.approx(10.0)  # extended upward, ×1000, until a rate diverged
+    assert all(1.0e-2 < v < 10.0 for v in added[1:])  # then refined inside the bracket
+    selection = read_selection(work / ROOT / "selections/lr_sweep.json")
+    edge = selection.edge
+    assert edge.smallest_diverged is not None and edge.factor <= factor, selection
+    statuses = {c.value: c.status for c in selection.candidates}
+    assert statuses[edge.smallest_diverged] == "diverged" and statuses[edge.largest_stable] == "ok"
+    assert statuses[selection.value] == "ok"
+    assert sorted(statuses) == sorted([1.0e-2, *added])
+    assert "within the target factor" in read_plan(plans[-1]).reason
+
+
+# ---- batch size up to the memory limit -------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_probe_finds_a_planted_memory_cap_and_max_fills_the_grid_up_to_it(tmp_path):
+    def config(cap_mb: int) -> Path:
+        return sweep_config(tmp_path / f"cap{cap_mb}.yaml", {"batch_size": {
+            "grid": {"train.batch_size": [2, "max"]}, "probe": {"memory_cap_mb": cap_mb, "limit": 64},
+            "base": {"model.context_length": 128, "model.d_model": 128, "model.d_ff": 256}}})
+
+    work, probe = tmp_path / "work", f"{ROOT}/probes/batch_size.json"
+    work.mkdir()
+    run_or_fail(work, probe, configfile=config(100_000))  # no real cap: every batch up to the limit fits
+    unbounded = json.loads((work / probe).read_text())
+    assert unbounded["batch_size"] == 64
+    peaks = {t["batch_size"]: t["peak_bytes"] for t in unbounded["trials"]}
+    assert peaks[32] > peaks[16] * 1.1, peaks  # activations dominate: the cap below can sit between them
+    planted = math.ceil((peaks[16] + peaks[32]) / 2 / 2**20)
+
+    run_or_fail(work, probe, configfile=config(planted))  # a changed cap reruns the probe
+    found = json.loads((work / probe).read_text())
+    assert 16 <= found["batch_size"] < 32, found
+    assert found["memory_cap_bytes"] == planted * 2**20
+    dry = snakemake(work, "-n", configfile=config(planted))
+    assert dry.returncode == 0, output(dry)
+    batch_sizes = sorted(int(w["variant"].split("~")[1]) for rule, w in planned_jobs(dry) if rule == "train_lm")
+    # The named 2, the powers of two below the batch that fits, and that batch itself.
+    assert batch_sizes == [2, 4, 8, 16] + ([found["batch_size"]] if found["batch_size"] > 16 else [])
+
+
+# ---- dry runs ----------------------------------------------------------------------------------------------
+
+def test_course_dry_run_lists_every_run_and_trains_identical_names_once(tmp_path):
+    result = snakemake(tmp_path, "-n", configfile=COURSE_CONFIG)
+    assert result.returncode == 0, output(result)
+    course = yaml.safe_load(COURSE_CONFIG.read_text())["experiments"]
+    jobs = train_jobs(result)
+    trained = {(w["experiment"], w["variant"]) for rule, w in planned_jobs(result) if rule == "train_lm"}
+    assert jobs["lr_sweep"] == len(course["lr_sweep"]["grid"]["optim.lr_max"])
+    assert {v for e, v in trained if e == "ablations"} == set(course["ablations"]["variants"]) - {"baseline"}
+    assert "ts_main" not in jobs  # the ablation baseline and ts_main are the lr sweep's best run
+    assert jobs["owt_main"] == jobs["leaderboard"] == 1
+    named_batch_sizes = [b for b in course["batch_size"]["grid"]["train.batch_size"] if b != "max"]
+    assert jobs["batch_size"] == 3 * len(named_batch_sizes)  # three lrs each; `max` waits for its probe
+    # Every name but the two that are the lr sweep's best run, and the batch sizes (each the best of its three).
+    named = sum(len(spec.get("variants", [])) for spec in course.values())
+    names = named + jobs["lr_sweep"] + 4 * len(named_batch_sizes)
+    assert sum(jobs.values()) == names - 2 - len(named_batch_sizes)
+    checkpoints = Counter(rule for rule, _ in planned_jobs(result) if rule in ("plan_sweep", "select_best",
+                                                                                 "probe_batch_size"))
+    # Pending: the edge search's first round, the lr sweep's choice, the probe (each batch size's choice waits for
+    # the probe, which decides which batch sizes there are).
+    assert checkpoints == {"plan_sweep": 1, "select_best": 1, "probe_batch_size": 1}
+    assert "checkpoint jobs" in output(result)
+
+
+def test_demo_profile_dry_run_job_counts(tmp_path):
+    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(tmp_path),
+               "--profile", str(REPO / "profiles/demo"), "-n"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, output(result)
+    # Before anything trains: the lr grid (4 rates), 3 lrs for each named batch size (8, 32) but the one that
+    # is the lr sweep's winner (batch 32 × 1), five ablations (the baseline is the winner), ts_main none (the
+    # winner), OWT and the leaderboard one each.
+    assert train_jobs(result) == {"lr_sweep": 4, "batch_size": 5, "ablations": 5, "owt_main": 1, "leaderboard": 1}
+    rules = Counter(rule for rule, _ in planned_jobs(result))
+    assert rules["plan_sweep"] == rules["probe_batch_size"] == rules["select_best"] == 1
+    assert rules["synthesize_corpus"] == 4 and rules["train_bpe"] == 2 and rules["tokenize_corpus"] == 4
+    assert re.search(r"^train_lm\s+16$", output(result), re.M), output(result)
