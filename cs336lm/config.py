@@ -71,7 +71,11 @@ class ModelConfig:
     norm: str = "rmsnorm"  # rmsnorm | none
     norm_position: str = "pre"  # pre | post
     pos_emb: str = "rope"  # rope | none
-    ffn: str = "swiglu"  # swiglu | silu
+    ffn: str = "swiglu"  # swiglu | silu | relu2 (§7.3's ablation, and ReLU² of So et al. 2021, "Primer")
+    # Modifications for the leaderboard (§7.5), each off by default; cs336lm.lm.model cites their sources.
+    head: str = "untied"  # untied | tied (the LM head is the token embedding matrix)
+    qk_norm: str = "none"  # none | rmsnorm (per head, on queries and keys before RoPE)
+    logit_softcap: float = 0.0  # cap · tanh(logits / cap); 0 = off
     # auto (from train.implementation) | reference (from scratch) | sdpa (F.scaled_dot_product_attention)
     attention_backend: str = "auto"
 
@@ -84,7 +88,10 @@ class ModelConfig:
         _choice("model.norm", self.norm, ("rmsnorm", "none"))
         _choice("model.norm_position", self.norm_position, ("pre", "post"))
         _choice("model.pos_emb", self.pos_emb, ("rope", "none"))
-        _choice("model.ffn", self.ffn, ("swiglu", "silu"))
+        _choice("model.ffn", self.ffn, ("swiglu", "silu", "relu2"))
+        _choice("model.head", self.head, ("untied", "tied"))
+        _choice("model.qk_norm", self.qk_norm, ("none", "rmsnorm"))
+        _positive("model.logit_softcap", self.logit_softcap, allow_zero=True)
         _choice("model.attention_backend", self.attention_backend, ("auto", "reference", "sdpa"))
         if self.d_model % self.num_heads:
             raise ConfigError(f"model.d_model = {self.d_model} is not divisible by model.num_heads = {self.num_heads}",
@@ -161,6 +168,9 @@ class TrainConfig:
     # Train for this many seconds (0 = no limit): the lr schedule then runs over the training time, not the steps.
     wall_clock_budget_s: float = 0.0
     divergence_factor: float = 2.0  # see cs336lm.training.divergence for the whole rule
+    # z-loss coefficient (§7.5 modification): the training objective adds z_loss · mean(logsumexp(logits)²);
+    # validation stays plain cross-entropy. 0 = off.
+    z_loss: float = 0.0
 
     def __post_init__(self) -> None:
         _finite("train", self)
@@ -170,6 +180,7 @@ class TrainConfig:
         _positive("train.final_eval_tokens", self.final_eval_tokens, allow_zero=True)
         _positive("train.checkpoint_minutes", self.checkpoint_minutes)
         _positive("train.wall_clock_budget_s", self.wall_clock_budget_s, allow_zero=True)
+        _positive("train.z_loss", self.z_loss, allow_zero=True)
         if self.divergence_factor <= 1:
             raise ConfigError(f"train.divergence_factor = {self.divergence_factor} must be > 1",
                               "train.divergence_factor")

@@ -51,6 +51,13 @@ def test_unknown_key_suggests_the_closest():
     ("train.device", "cuda:-1", "train.device = 'cuda:-1' is not one of"),
     ("train.device", "cuda:", "train.device = 'cuda:' is not one of"),
     ("train.token_budget", 100, "less than one step"),
+    ("model.ffn", "gelu", "model.ffn = 'gelu' is not one of swiglu, silu, relu2"),
+    ("model.head", "shared", "model.head = 'shared' is not one of untied, tied"),
+    ("model.qk_norm", "layernorm", "model.qk_norm = 'layernorm' is not one of none, rmsnorm"),
+    ("model.logit_softcap", -30.0, "model.logit_softcap = -30.0 must be >= 0"),
+    ("model.logit_softcap", float("inf"), "model.logit_softcap = inf is not a finite number"),
+    ("train.z_loss", -1e-4, "train.z_loss = -0.0001 must be >= 0"),
+    ("train.z_loss", "1e-4", "YAML reads 1e-4 as a string: write 1.0e-4"),
 ])
 def test_bad_values_are_rejected_with_the_key_named(key, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):

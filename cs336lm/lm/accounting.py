@@ -1,6 +1,7 @@
 """Parameter, FLOP and memory accounting of the TransformerLM (handout §3.6 `transformer_accounting`, §4.3
 `adamwAccounting`): exact counts for our architecture (SwiGLU with three bias-free matrices, an untied LM head,
-RMSNorm gains as the only vectors), per component, plus the GPT-2 shapes the handout asks about. Torch-free.
+RMSNorm gains as the only vectors) and its variants, per component, plus the GPT-2 shapes the handout asks about.
+Torch-free.
 
 Matmul cost convention (handout §3.6): multiplying an m×n by an n×p matrix costs 2·m·n·p FLOPs. Attention is
 counted over the full T×T score matrix, as the handout does, not its causal half.
@@ -36,19 +37,24 @@ def gpt2_config(name: str, context_length: int = 1024) -> ModelConfig:
 
 
 def _ffn_matrices(config: ModelConfig) -> int:
-    return 3 if config.ffn == "swiglu" else 2
+    return 3 if config.ffn == "swiglu" else 2  # SiLU and ReLU² FFNs: W1 and W2
 
 
 def parameter_counts(config: ModelConfig) -> dict[str, int]:
-    """Trainable parameters by component, and their `total` (equals count_parameters of a real TransformerLM)."""
+    """Trainable parameters by component, and their `total` (equals count_parameters of a real TransformerLM).
+
+    A tied head is the token embedding matrix, counted once (under token embeddings); QK-norm adds a query and a
+    key gain of head_dim per layer.
+    """
     d, L, V = config.d_model, config.num_layers, config.vocab_size
     norms = (2 * L + 1) * d if config.norm == "rmsnorm" else 0  # two per block and the final one
+    qk_norms = L * 2 * config.head_dim if config.qk_norm == "rmsnorm" else 0
     counts = {
         "token embeddings": V * d,
         "attention (Q, K, V, output)": L * 4 * d * d,
         "feed-forward": L * _ffn_matrices(config) * d * config.d_ff,
-        "RMSNorm gains": norms,
-        "LM head": d * V,
+        "RMSNorm gains": norms + qk_norms,
+        "LM head": 0 if config.head == "tied" else d * V,
     }
     return {**counts, "total": sum(counts.values())}
 
@@ -57,8 +63,8 @@ def forward_flops(config: ModelConfig, batch_size: int = 1) -> dict[str, int]:
     """Forward-pass matmul FLOPs for `batch_size` sequences of context_length tokens, by component, and `total`.
 
     Per layer: Q, K, V and output projections 4 · 2·T·d²; scores QKᵀ and the weighted sum of V, each 2·T²·d
-    (summed over heads); the feed-forward 2·T·d·d_ff per matrix. Then the LM head 2·T·d·V. Elementwise work
-    (norms, softmax, SiLU, RoPE) is not a matmul and is left out.
+    (summed over heads); the feed-forward 2·T·d·d_ff per matrix. Then the LM head 2·T·d·V, tied or not. Elementwise
+    work (norms and QK-norm, softmax, SiLU, ReLU², RoPE, logit soft-capping) is not a matmul and is left out.
     """
     d, L, T, V = config.d_model, config.num_layers, config.context_length, config.vocab_size
     flops = {

@@ -11,7 +11,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 from cs336lm.config import AUTO_ATTENTION_BACKEND
-from cs336lm.lm.layers import Linear, first_out_of_range
+from cs336lm.lm.layers import Linear, RMSNorm, first_out_of_range
 
 
 def _softmax_(x: Tensor, dim: int) -> Tensor:
@@ -180,6 +180,12 @@ class MultiHeadSelfAttention(nn.Module):
 
     backend="reference" runs the from-scratch attention above; "sdpa" runs F.scaled_dot_product_attention
     (flash/memory-efficient kernels) on the same parameters, so checkpoints move between the two.
+
+    qk_norm_eps (None = off) adds QK-norm: an RMSNorm over each head's query and key, before RoPE, with head_dim
+    gains shared by the heads. Dehghani et al. (2023, "Scaling Vision Transformers to 22B") normalise queries and
+    keys because attention logits growing without bound made the softmax collapse to one-hot and the loss diverge;
+    Wortsman et al. (2023, "Small-scale proxies for large-scale Transformer training instabilities") reproduce that
+    instability in small models at high learning rates and show QK-norm removes it.
     """
 
     def __init__(
@@ -188,6 +194,7 @@ class MultiHeadSelfAttention(nn.Module):
         num_heads: int,
         rope: RotaryPositionalEmbedding | None = None,
         backend: str = "reference",
+        qk_norm_eps: float | None = None,
         device=None,
         dtype=None,
     ):
@@ -202,6 +209,11 @@ class MultiHeadSelfAttention(nn.Module):
         self.k_proj = Linear(d_model, d_model, device=device, dtype=dtype)
         self.v_proj = Linear(d_model, d_model, device=device, dtype=dtype)
         self.output_proj = Linear(d_model, d_model, device=device, dtype=dtype)
+        if qk_norm_eps is not None:
+            hs = d_model // num_heads
+            self.q_norm = RMSNorm(hs, eps=qk_norm_eps, device=device, dtype=dtype)
+            self.k_norm = RMSNorm(hs, eps=qk_norm_eps, device=device, dtype=dtype)
+        self.qk_norm = qk_norm_eps is not None
 
     def forward(
         self, x: Float[Tensor, "... T d_model"], token_positions: Int[Tensor, "... T"] | None = None,
@@ -216,6 +228,8 @@ class MultiHeadSelfAttention(nn.Module):
             return t.view(*lead, T, self.num_heads, hs).transpose(-3, -2)  # (..., nh, T, hs)
 
         q, k, v = split_heads(self.q_proj(x)), split_heads(self.k_proj(x)), split_heads(self.v_proj(x))
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
         if self.rope is not None:
             if token_positions is None:
                 token_positions = torch.arange(past, past + T, device=x.device)

@@ -1,5 +1,5 @@
 """Parameterised building blocks of the Transformer LM (handout §3.4–§3.5.2): Linear, Embedding, RMSNorm and the
-position-wise feed-forward networks (SwiGLU, and the plain SiLU FFN of the §7.3 ablation)."""
+position-wise feed-forward networks (SwiGLU, the plain SiLU FFN of the §7.3 ablation, and ReLU²)."""
 
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ class Linear(nn.Module):
 
 
 class Embedding(nn.Module):
-    """A lookup table of num_embeddings rows of size embedding_dim."""
+    """A lookup table of num_embeddings rows of size embedding_dim, initialised N(0, std²) truncated at ±3 std."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype=None, std: float = 1.0):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = nn.Parameter(torch.empty(num_embeddings, embedding_dim, device=device, dtype=dtype))
-        nn.init.trunc_normal_(self.weight, mean=0.0, std=1.0, a=-3.0, b=3.0)
+        nn.init.trunc_normal_(self.weight, mean=0.0, std=std, a=-3.0 * std, b=3.0 * std)
 
     def forward(self, token_ids: Int[Tensor, "..."]) -> Float[Tensor, "... d"]:
         return self.weight[token_ids]
@@ -88,6 +88,18 @@ class SiLUFeedForward(nn.Module):
 
     def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
         return self.w2(silu(self.w1(x)))
+
+
+class ReLUSquaredFeedForward(nn.Module):
+    """W2 ReLU(W1 x)²: the ungated FFN of Primer (So et al. 2021), two matrices like SiLUFeedForward."""
+
+    def __init__(self, d_model: int, d_ff: int, device=None, dtype=None):
+        super().__init__()
+        self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)
+        self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)
+
+    def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        return self.w2(torch.relu(self.w1(x)).square())
 
 
 def first_out_of_range(ids: Tensor, high: int) -> int | None:
