@@ -185,8 +185,8 @@ class MultiHeadSelfAttention(nn.Module):
     gains shared by the heads (RMSNorm, the model's norm, where the papers below use LayerNorm). Dehghani et al.
     (2023, "Scaling Vision Transformers to 22B") normalise queries and keys because attention logits growing
     without bound made the softmax collapse to one-hot and the loss diverge; Wortsman et al. (2023, "Small-scale
-    proxies for large-scale Transformer training instabilities") reproduce that
-    instability in small models at high learning rates and show QK-norm removes it.
+    proxies for large-scale Transformer training instabilities") reproduce that instability in small models at
+    high learning rates and show QK-norm removes it.
     """
 
     def __init__(
