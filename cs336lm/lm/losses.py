@@ -54,7 +54,7 @@ def cross_entropy(
     """Mean over all positions of -log softmax(logits)[target] = logsumexp(logits) - logits[target].
 
     z_loss > 0 adds z_loss · mean(logsumexp(logits)²), the auxiliary loss of PaLM (Chowdhery et al. 2022 §5),
-    which keeps the softmax normaliser log Z near 0; Wortsman et al. (2023) show it prevents the divergence of
+    which keeps the softmax normaliser log Z near 0; Wortsman et al. (2023) show it mitigates the divergence of
     output logits at high learning rates in small models.
     """
     if logits.shape[:-1] != targets.shape:
