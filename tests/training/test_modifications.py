@@ -34,7 +34,7 @@ MODIFICATION_KEYS = ("model.head", "model.qk_norm", "model.ffn", "model.logit_so
 # train_loss at steps 1, 10, 20, 30, 40 and val_loss at steps 20 and 40 (the last on the whole split) of a 40-step
 # run of the tiny config, recorded from the code before the modifications existed, with torch 2.13 on an AVX512
 # CPU in one thread. On that platform the run must reproduce them exactly; elsewhere matmul kernels may round
-# differently, so there they must agree to float32 rounding accumulated over 40 steps.
+# differently, so there they must agree to the rounding of float32 (or bf16) kernels accumulated over 40 steps.
 RECORDED = {
     "auto": (["0x1.f248540000000p+1", "0x1.5cb65aaaaaaabp+1", "0x1.ba68ccccccccdp+0", "0x1.6edad33333333p+0",
               "0x1.5034a9999999ap+0"], ["0x1.8370640000000p+0", "0x1.4ce9f00000000p+0"]),
@@ -60,7 +60,7 @@ def test_with_every_modification_off_training_equals_the_recorded_run(tmp_path, 
     assert val_losses[-1] == summary.final_val_loss
     expected = [[float.fromhex(h) for h in values] for values in RECORDED[path]]
     here = (".".join(torch.__version__.split(".")[:2]), torch.backends.cpu.get_cpu_capability())
-    tolerance = dict(atol=0, rtol=0) if here == RECORDED_ON else dict(atol=0, rtol=1e-4)
+    tolerance = dict(atol=0, rtol=0 if here == RECORDED_ON else 2e-2 if path == "bfloat16" else 1e-4)
     torch.testing.assert_close([train_losses, val_losses], expected, **tolerance)
 
 
