@@ -144,7 +144,9 @@ def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
     tables = root / "tables"
     tables.mkdir()
     pd.DataFrame([{"tokenizer": t, "corpus": c, "documents": 3, "bytes": 100, "tokens": 25, "bytes_per_token": bpt,
-                   "encoder": "tiktoken core", "mb_per_s": 2.0, "pile_825gb_hours": 825e9 / 2e6 / 3600,
+                   "encoder": "tiktoken core", "throughput_bytes": 1_000_123 if c == "owt" else 40_000,
+                   "throughput_text": "slice" if c == "owt" else "whole file",
+                   "mb_per_s": 2.0, "pile_825gb_hours": 825e9 / 2e6 / 3600,
                    "mb_per_s_python": 0.5, "pile_825gb_hours_python": 825e9 / 0.5e6 / 3600,
                    "longest_token": " together", "longest_token_bytes": 9}  # the columns tokenizer_stats writes
                   for t, c, bpt in [("tinystories", "tinystories", 4.0), ("owt", "tinystories", 3.5),
