@@ -12,7 +12,7 @@ from pathlib import Path
 from cs336lm.reporting import figures
 from cs336lm.reporting.document import Section
 from cs336lm.reporting.inputs import ReportInputs
-from cs336lm.reporting.sections import ablations, owt, tokenizers, training, written
+from cs336lm.reporting.sections import ablations, generation, owt, tokenizers, training, written
 
 Plot = Callable[[ReportInputs, Path], None]
 Writer = Callable[[Section, ReportInputs], None]
@@ -117,8 +117,9 @@ DELIVERABLES: list[Deliverable] = [
                                 "loss against tokens and wall clock, and training throughput per batch size.",
                                 roles=("batch_size",)),)),
     Deliverable("generate", "7.2", "Generate text",
-                "Generate text from the trained model: is it fluent, and which factors make outputs better or "
-                "worse?", training.generate, roles=("samples",),
+                "Generate at least 256 tokens (or until the first <|endoftext|>) from the trained model: how fluent "
+                "is it, and which (at least two) factors make the output better or worse?", generation.generate,
+                roles=("samples",),
                 figures=(Figure("generation_grid", figures.generation_grid, "Sample quality over temperature × "
                                 "top-p: distinct-2, repeated 4-grams and sample length, from "
                                 "samples/generation_grid.csv.", files=("generation_grid",)),)),

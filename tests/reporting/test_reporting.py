@@ -222,3 +222,20 @@ def test_the_report_locates_the_edge_as_the_sweep_does(tmp_path):
     assert stability_edge(runs) == (1e-2, 1.0)
     del runs["lr1"]
     assert stability_edge(runs) == (1e-2, None)
+
+
+def test_generate_judges_the_samples_against_corpus_text(course, course_text, tmp_path):
+    generate = section(course_text, "generate")
+    assert "are **incoherent**: 100% of their word pairs never occur in the reference text, against 0% for " \
+           "held-out corpus text of the same length" in generate  # the fixture's word salad
+    assert "its own samples cost 4 nats per token against 1.9 on validation text" in generate
+    assert "| 0.5           | 0.9     |" in generate and "66.7%" in generate  # the grid's unseen word pairs
+    scores = json.loads(Path(course.files["sample_scores/ts_main/main"]).read_text())
+    story = Path(course.files["valid_text/tinystories"]).read_text().split("<|endoftext|>")[0]
+    scores["samples"][0] |= {"completion": story, "loss": 1.2}
+    planted = tmp_path / "main.json"
+    planted.write_text(json.dumps(scores))
+    text = render(dataclasses.replace(course, files={**course.files, "sample_scores/ts_main/main": str(planted)}))
+    generate = section(text, "generate")
+    assert "incoherent**" not in generate and "are as coherent locally as held-out `tinystories` text" in generate
+    assert "the model finds them more likely than real text (sampling at temperature 0.8, top-p 0.9" in generate
