@@ -144,7 +144,9 @@ def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
     tables = root / "tables"
     tables.mkdir()
     pd.DataFrame([{"tokenizer": t, "corpus": c, "documents": 3, "bytes": 100, "tokens": 25, "bytes_per_token": bpt,
-                   "encoder": "tiktoken core", "mb_per_s": 2.0, "pile_825gb_hours": 825e9 / 2e6 / 3600,
+                   "encoder": "tiktoken core", "throughput_bytes": 1_000_123 if c == "owt" else 40_000,
+                   "throughput_text": "slice" if c == "owt" else "whole file",
+                   "mb_per_s": 2.0, "pile_825gb_hours": 825e9 / 2e6 / 3600,
                    "mb_per_s_python": 0.5, "pile_825gb_hours_python": 825e9 / 0.5e6 / 3600,
                    "longest_token": " together", "longest_token_bytes": 9}  # the columns tokenizer_stats writes
                   for t, c, bpt in [("tinystories", "tinystories", 4.0), ("owt", "tinystories", 3.5),
@@ -155,10 +157,18 @@ def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
     samples.parent.mkdir(parents=True)
     samples.write_text("# Samples\n\n## Sample 1\n\nOnce upon a time there was a test.\n")
     files["samples/ts_main/main"] = str(samples)
+    # word salad from the story's own words: most of its word pairs never occur in the corpus
+    salad = " park Tom dog the friend run little his was Once with named liked upon in a there time to"
+    samples.with_suffix(".json").write_text(json.dumps({
+        "model": experiments["ts_main"]["main"] + "/model.pt", "temperature": 0.8, "top_p": 0.9, "max_new_tokens": 256,
+        "seed": 0, "samples": [{"prompt": "Once upon a time", "completion": salad, "new_tokens": 20,
+                                "stopped_at_eos": False, "loss": 4.0}]}))
+    files["sample_scores/ts_main/main"] = str(samples.with_suffix(".json"))
     grid = pd.DataFrame([{"model": experiments["ts_main"]["main"] + "/model.pt", "temperature": t, "top_p": p,
                           "prompt": "Once upon a time", "seed": s, "new_tokens": 20 + s, "stopped_at_eos": s == 0,
                           "distinct_1": 0.5 + t / 4, "distinct_2": 0.6 + t / 4 - (1 - p) / 10,
                           "repetition_4": 0.3 - t / 10, "unknown_tokens": int(t > 0.5 and s == 1),
+                          "sample_loss": 1.5 + t,
                           "completion": f" there was a dog {t} {p} {s}."}
                          for t in (0.5, 1.0) for p in (0.9, 1.0) for s in (0, 1)])
     grid.to_csv(root / "samples" / "generation_grid.csv", index=False)

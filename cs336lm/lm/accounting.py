@@ -1,7 +1,7 @@
 """Parameter, FLOP and memory accounting of the TransformerLM (handout §3.6 `transformer_accounting`, §4.3
-`adamwAccounting`): exact counts for our architecture (SwiGLU with three bias-free matrices, an untied LM head,
-RMSNorm gains as the only vectors) and its variants, per component, plus the GPT-2 shapes the handout asks about.
-Torch-free.
+`adamwAccounting`): exact counts for our architecture (a SwiGLU feed-forward with three bias-free matrices, or the
+SiLU/ReLU² one with two, an untied or tied LM head, RMSNorm gains as the only vectors) and its variants, per
+component, plus the GPT-2 shapes the handout asks about. Torch-free.
 
 Matmul cost convention (handout §3.6): multiplying an m×n by an n×p matrix costs 2·m·n·p FLOPs. Attention is
 counted over the full T×T score matrix, as the handout does, not its causal half.
@@ -15,7 +15,7 @@ from cs336lm.config import ModelConfig
 
 FLOAT32_BYTES = 4
 GPT2_VOCAB_SIZE = 50_257
-GPT2_SHAPES = {  # name: (num_layers, d_model, num_heads), from the handout
+GPT2_SHAPES = {  # name: (num_layers, d_model, num_heads), as the handout lists them (§3.6)
     "GPT-2 small": (12, 768, 12),
     "GPT-2 medium": (24, 1024, 16),
     "GPT-2 large": (36, 1280, 20),
@@ -24,16 +24,13 @@ GPT2_SHAPES = {  # name: (num_layers, d_model, num_heads), from the handout
 ADAMW_FLOPS_PER_PARAMETER = 14  # m: 3, v: 4, update with sqrt and division: 5, decoupled weight decay: 2
 
 
-def swiglu_d_ff(d_model: int) -> int:
-    """The multiple of 64 nearest to 8/3 · d_model (handout §3.5.2; 4,288 for GPT-2 XL's 1,600)."""
-    return 64 * round(8 * d_model / 3 / 64)
-
-
-def gpt2_config(name: str, context_length: int = 1024) -> ModelConfig:
-    """A GPT-2-shaped model in our architecture: GPT-2's vocabulary, layers, width and heads; SwiGLU d_ff."""
+def gpt2_config(name: str, context_length: int = 1024, ffn: str = "swiglu") -> ModelConfig:
+    """A GPT-2-shaped model in our architecture: GPT-2's vocabulary, layers, width and heads, and d_ff = 4 · d_model
+    (the handout lists d_ff = 6,400 for GPT-2 XL's d_model of 1,600; for the other sizes it gives none, and 4 × is
+    GPT-2's own ratio). `ffn` "silu" is the two-matrix feed-forward W2 SiLU(W1 x)."""
     num_layers, d_model, num_heads = GPT2_SHAPES[name]
     return ModelConfig(vocab_size=GPT2_VOCAB_SIZE, context_length=context_length, num_layers=num_layers,
-                       d_model=d_model, num_heads=num_heads, d_ff=swiglu_d_ff(d_model))
+                       d_model=d_model, num_heads=num_heads, d_ff=4 * d_model, ffn=ffn)
 
 
 def _ffn_matrices(config: ModelConfig) -> int:
@@ -87,18 +84,22 @@ def flops_per_token(config: ModelConfig) -> float:
 def activation_elements(config: ModelConfig, batch_size: int) -> dict[str, int]:
     """Activations kept for the backward pass (handout §4.3 (a)'s list, one stored tensor per item), in elements.
 
-    Per block: the two RMSNorm outputs (2·B·T·d), the Q, K, V projections (3·B·T·d), the scores QKᵀ and their
-    softmax (2·B·h·T²), the weighted sum of V and the output projection (2·B·T·d), the feed-forward's W1 and W3
-    outputs, SiLU(W1 x) and the elementwise product (4·B·T·d_ff) and W2's output (B·T·d). Then the final RMSNorm
-    (B·T·d), the logits (B·T·V) and the cross-entropy's softmax over them (B·T·V).
+    Per block: the two RMSNorm outputs (2·B·T·d), the Q, K, V projections (3·B·T·d), the scores QᵀK and their
+    softmax (2·B·h·T²), the weighted sum of V and the output projection (2·B·T·d), the feed-forward's W1 output
+    and SiLU of it (2·B·T·d_ff; SwiGLU adds W3's output and the elementwise product, 2·B·T·d_ff more) and W2's
+    output (B·T·d). Then the final RMSNorm (B·T·d), the output embedding's logits (B·T·V) and the cross-entropy's
+    softmax over them (B·T·V).
     """
     B, T, d, L = batch_size, config.context_length, config.d_model, config.num_layers
     h, d_ff, V = config.num_heads, config.d_ff, config.vocab_size
+    norms = 2 if config.norm == "rmsnorm" else 0
+    ffn = ("feed-forward (W1, W3, SiLU, product, W2)", 4) if config.ffn == "swiglu" else \
+        ("feed-forward (W1, SiLU, W2)", 2)
     elements = {
-        "RMSNorms in blocks": L * 2 * B * T * d,
-        "attention (QKV, QKᵀ, softmax, AV, output)": L * (3 * B * T * d + 2 * B * h * T * T + 2 * B * T * d),
-        "feed-forward (W1, W3, SiLU, product, W2)": L * (4 * B * T * d_ff + B * T * d),
-        "final RMSNorm": B * T * d,
+        "RMSNorms in blocks": L * norms * B * T * d,
+        "attention (QKV, QᵀK, softmax, AV, output)": L * (3 * B * T * d + 2 * B * h * T * T + 2 * B * T * d),
+        ffn[0]: L * (ffn[1] * B * T * d_ff + B * T * d),
+        "final RMSNorm": norms // 2 * B * T * d,
         "logits and cross-entropy": 2 * B * T * V,
     }
     return {**elements, "total": sum(elements.values())}

@@ -1,8 +1,9 @@
-"""Sample sheets for the handout's §6 `generate` deliverable: prompt → completion pairs from a trained model,
-written as markdown for the report."""
+"""Sample sheets for the handout's §7.2 `generate` deliverable: prompt → completion pairs from a trained model,
+written as markdown for the report, with each sample's own loss under the model (JSON) for judging it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from cs336lm.atomic import atomic_write_text
 from cs336lm.lm.decode import generate
+from cs336lm.problems.generation_quality import completion_loss
 from cs336lm.training.checkpoint import load_model
 from cs336lm.training.device import resolve_device
 
@@ -27,8 +29,11 @@ def write_samples(
     seed: int = 0,
     eos_token: str = "<|endoftext|>",
     device: str = "auto",
+    scores_path: str | os.PathLike | None = None,
 ) -> list[dict[str, Any]]:
-    """Write a markdown sheet of prompt → completion pairs (prompt i seeded with seed + i); returns the samples.
+    """Write a markdown sheet of prompt → completion pairs (prompt i seeded with seed + i); returns the samples,
+    each with its `loss`: mean nats per new token under the model (the <|endoftext|> it drew included). With
+    `scores_path`, the samples and settings are also written there as JSON.
 
     `tokenizer` needs encode(str) -> list[int], decode(list[int]) -> str and vocab {id: bytes}
     (cs336lm.tokenization.Tokenizer); only ids it has are sampled.
@@ -40,11 +45,13 @@ def write_samples(
         log.warning("%r is not a single token in this tokenizer; samples run to max_new_tokens", eos_token)
     samples = []
     for i, prompt in enumerate(prompts):
-        ids = generate(model, tokenizer.encode(prompt) or eos_ids, max_new_tokens, temperature, top_p,
+        prompt_ids = tokenizer.encode(prompt) or eos_ids
+        ids = generate(model, prompt_ids, max_new_tokens, temperature, top_p,
                        eos_id=eos_id, seed=seed + i, known_ids=max(tokenizer.vocab) + 1)
         stopped = bool(ids) and ids[-1] == eos_id
         samples.append({"prompt": prompt, "completion": tokenizer.decode(ids[:-1] if stopped else ids),
-                        "new_tokens": len(ids), "stopped_at_eos": stopped})
+                        "new_tokens": len(ids), "stopped_at_eos": stopped,
+                        "loss": completion_loss(model, prompt_ids, ids)})
     lines = [f"# Samples from `{os.fspath(model_path)}`", "",
              f"temperature {temperature}, top-p {top_p}, at most {max_new_tokens} new tokens, seed {seed}", ""]
     for i, s in enumerate(samples, 1):
@@ -54,4 +61,8 @@ def write_samples(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_path, "\n".join(lines))
+    if scores_path is not None:
+        settings = {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed}
+        atomic_write_text(scores_path, json.dumps({"model": os.fspath(model_path), **settings, "samples": samples},
+                                                  indent=1))
     return samples

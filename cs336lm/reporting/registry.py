@@ -12,7 +12,7 @@ from pathlib import Path
 from cs336lm.reporting import figures
 from cs336lm.reporting.document import Section
 from cs336lm.reporting.inputs import ReportInputs
-from cs336lm.reporting.sections import ablations, owt, tokenizers, training, written
+from cs336lm.reporting.sections import ablations, generation, owt, tokenizers, training, written
 
 Plot = Callable[[ReportInputs, Path], None]
 Writer = Callable[[Section, ReportInputs], None]
@@ -81,18 +81,22 @@ DELIVERABLES: list[Deliverable] = [
                 "(c) throughput and the time to tokenize the 825 GB Pile, (d) why store ids as uint16?",
                 tokenizers.tokenizer_experiments, files=("tokenizer_stats",)),
     Deliverable("transformer_accounting", "3.6", "Transformer LM resource accounting",
-                "Parameters and memory of GPT-2 XL, the matmuls and FLOPs of a forward pass, which parts dominate, "
-                "across GPT-2 sizes and at a context of 16,384?",
+                "(a) Trainable parameters of our model in GPT-2 XL's configuration (d_ff 6,400) and the float32 "
+                "memory to load it, (b) the matrix multiplies of a forward pass and their FLOPs, (c) which parts need "
+                "the most FLOPs, (d) the FLOP shares for GPT-2 small, medium and large, (e) GPT-2 XL at a context "
+                "of 16,384?",
                 written.transformer_accounting, files=("problem/transformer_accounting",)),
     Deliverable("learning_rate_tuning", "4.2", "Tuning the learning rate (toy SGD)",
-                "Run the handout's SGD example at learning rates 1e1, 1e2 and 1e3 for 10 steps: does the loss decay "
-                "faster, slower, or diverge?", written.learning_rate_tuning, files=("problem/learning_rate_tuning",),
+                "Run the handout's SGD example at learning rates 1e1, 1e2 and 1e3 for 10 training iterations: does "
+                "the loss decay faster, slower, or diverge?", written.learning_rate_tuning,
+                files=("problem/learning_rate_tuning",),
                 figures=(Figure("toy_sgd", figures.toy_sgd, "Toy SGD problem: loss before each step at each "
                                 "learning rate (log scale), from problems/learning_rate_tuning.csv.",
                                 files=("problem/learning_rate_tuning",)),)),
     Deliverable("adamwAccounting", "4.3", "Resource accounting for training with AdamW",
-                "Peak memory of AdamW training by component, the largest GPT-2 XL batch in 80 GB, the FLOPs of one "
-                "AdamW step, and the time to train GPT-2 XL at 50% MFU.",
+                "(a) Peak float32 memory of AdamW training by component (d_ff = 4 × d_model), (b) a · batch_size + b "
+                "for GPT-2 XL and the largest batch in 80 GB, (c) the FLOPs of one AdamW step, (d) the days to train "
+                "GPT-2 XL for 400K steps of batch 1,024 on one A100 (19.5 TFLOP/s float32) at 50% MFU.",
                 written.adamw_accounting, files=("problem/adamw_accounting",)),
     Deliverable("experiment_log", "7.1", "Experiment log",
                 "Track every experiment: losses against gradient steps and wall-clock time, and a log of what was "
@@ -113,8 +117,9 @@ DELIVERABLES: list[Deliverable] = [
                                 "loss against tokens and wall clock, and training throughput per batch size.",
                                 roles=("batch_size",)),)),
     Deliverable("generate", "7.2", "Generate text",
-                "Generate text from the trained model: is it fluent, and which factors make outputs better or "
-                "worse?", training.generate, roles=("samples",),
+                "Generate at least 256 tokens (or until the first <|endoftext|>) from the trained model: how fluent "
+                "is it, and which (at least two) factors make the output better or worse?", generation.generate,
+                roles=("samples",),
                 figures=(Figure("generation_grid", figures.generation_grid, "Sample quality over temperature × "
                                 "top-p: distinct-2, repeated 4-grams and sample length, from "
                                 "samples/generation_grid.csv.", files=("generation_grid",)),)),

@@ -1,7 +1,8 @@
 """Tokenizer experiments (handout §2.7, `tokenizer_experiments`): compression ratio on sampled documents for each
 tokenizer on each corpus (so also on the other dataset's text), encoding throughput of the default path and of the
-from-scratch encoder with the implied time for the 825 GB Pile, and each vocabulary's longest token; one pandas
-table the workflow saves as CSV and markdown."""
+from-scratch encoder, both on the same text of at least THROUGHPUT_BYTES (or the whole file when it is smaller),
+with the implied time for the 825 GB Pile, and each vocabulary's longest token; one pandas table the workflow saves
+as CSV and markdown."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from cs336lm.tokenization.chunks import read_chunk
 from cs336lm.tokenization.tokenizer import Tokenizer
 
 PILE_BYTES = 825e9
+THROUGHPUT_BYTES = 1_000_000  # at least 1 MB of text per throughput measurement
 
 
 def sample_documents(path: str | os.PathLike, num_documents: int, seed: int = 0, separator: str = "<|endoftext|>"):
@@ -50,28 +52,29 @@ def tokenizer_stats(
     num_documents: int = 10,
     seed: int = 0,
     special_token: str = "<|endoftext|>",
-    throughput_bytes: int = 1 << 20,
-    python_throughput_bytes: int = 1 << 18,
+    throughput_bytes: int = THROUGHPUT_BYTES,
 ) -> pd.DataFrame:
     """One row per (tokenizer, corpus): sampled `documents`, their `bytes` and `tokens`, `bytes_per_token`; encode
-    throughput of the path users get (`encoder`: "tiktoken core" when the fast path applies, else "python") as
-    `mb_per_s` on `throughput_bytes` of contiguous text, and of the from-scratch reference encoder as
-    `mb_per_s_python` (on the first `python_throughput_bytes`), each with the implied hours for the 825 GB Pile;
-    and the tokenizer's longest token (`longest_token`, its `longest_token_bytes`). One process, one thread."""
+    throughput, as `mb_per_s`, of the path users get (`encoder`: "tiktoken core" when the fast path applies, else
+    "python") and, as `mb_per_s_python`, of the from-scratch encoder, each with the implied hours for the 825 GB
+    Pile. Both encode the same contiguous text: at least `throughput_bytes` from a random line start, or the whole
+    file when it is no larger (`throughput_bytes` and `throughput_text` in the row say which). Then the tokenizer's
+    longest token (`longest_token`, its `longest_token_bytes`). One process, one thread."""
     rows = []
     for corpus_name, path in corpora.items():
         docs = sample_documents(path, num_documents, seed, special_token)
         size = os.path.getsize(path)
-        start = random.Random(seed).randrange(max(size - throughput_bytes, 1))
-        bulk = (
-            _aligned_slice(path, start, throughput_bytes) if start else read_chunk(path, 0, min(size, throughput_bytes))
-        )
+        whole = size <= throughput_bytes
+        # A start at least 2 × throughput_bytes before the end leaves a full slice after the line it skips.
+        start = random.Random(seed).randrange(max(size - 2 * throughput_bytes, 0) + 1)
+        bulk = read_chunk(path, 0, size) if whole else _aligned_slice(path, start, throughput_bytes)
+        bulk_bytes = len(bulk.encode("utf-8"))
         for tok_name, tok in tokenizers.items():
             n_bytes = sum(len(d.encode("utf-8")) for d in docs)
             n_tokens = sum(len(tok.encode(d)) for d in docs)
             reference = Tokenizer(tok.vocab, tok.merges, tok.special_tokens, backend="python")
             mb_per_s = _throughput(tok, bulk)
-            mb_per_s_python = _throughput(reference, bulk[:python_throughput_bytes])
+            mb_per_s_python = _throughput(reference, bulk)
             specials = {s.encode("utf-8") for s in tok.special_tokens}
             longest = max((t for t in tok.vocab.values() if t not in specials), key=lambda t: (len(t), t))
             rows.append(
@@ -83,6 +86,8 @@ def tokenizer_stats(
                     "tokens": n_tokens,
                     "bytes_per_token": n_bytes / max(n_tokens, 1),
                     "encoder": "tiktoken core" if tok.fast_path_ok() else "python",
+                    "throughput_bytes": bulk_bytes,
+                    "throughput_text": "whole file" if whole else "slice",
                     "mb_per_s": mb_per_s,
                     "pile_825gb_hours": PILE_BYTES / (mb_per_s * 1e6) / 3600,
                     "mb_per_s_python": mb_per_s_python,
@@ -103,9 +108,13 @@ def _throughput(tok: Tokenizer, text: str) -> float:
 
 
 def _aligned_slice(path: str | os.PathLike, start: int, length: int) -> str:
-    """About `length` bytes of text from `start`, moved forward to a line start so no character is cut."""
+    """At least `length` bytes of text (when the file holds them after `start`) from the first line start at or
+    after `start` to the end of a line, so that no character is cut."""
     with open(path, "rb") as f:
-        f.seek(start)
+        if start:
+            f.seek(start - 1)
+            f.readline()  # skip to a line start; a start right after a newline skips nothing
         data = f.read(length)
-    data = data[data.find(b"\n") + 1 :]
-    return data[: data.rfind(b"\n") + 1].decode("utf-8", errors="replace")
+        if not data.endswith(b"\n"):
+            data += f.readline()
+    return data.decode("utf-8", errors="replace")

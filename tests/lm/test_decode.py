@@ -3,6 +3,8 @@ through a sliding window, the KV cache against the uncached forward, model loadi
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -115,13 +117,17 @@ def test_write_samples_writes_prompt_completion_pairs(tmp_path):
     model = tiny_model()
     save_checkpoint(model, AdamW(model.parameters()), 1, tmp_path / "model.pt", config=cfg.to_dict())
     samples = write_samples(tmp_path / "model.pt", ByteTokenizer(), ["once upon", "the cat"], tmp_path / "s.md",
-                            max_new_tokens=256, temperature=1.0, top_p=0.9, seed=0, device="cpu")
+                            max_new_tokens=256, temperature=1.0, top_p=0.9, seed=0, device="cpu",
+                            scores_path=tmp_path / "s.json")
     text = (tmp_path / "s.md").read_text()
     assert [s["prompt"] for s in samples] == ["once upon", "the cat"]
     for s in samples:
         assert s["new_tokens"] <= 256 and (s["stopped_at_eos"] or s["new_tokens"] == 256)
         assert s["prompt"] + s["completion"] in text
+        assert 0 < s["loss"] < 10  # nats per token of an untrained model over 32 ids: about ln 32 = 3.5
     assert "## Sample 2" in text and not list(tmp_path.glob(".*tmp"))
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["samples"] == samples and (scores["temperature"], scores["top_p"]) == (1.0, 0.9)
 
 
 def test_sampling_skips_ids_the_tokenizer_does_not_have(tmp_path):

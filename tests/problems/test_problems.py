@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 
-from cs336lm.lm import accounting
 from cs336lm.problems.answers import PROBLEMS, solve_problem
 from cs336lm.problems.toy_sgd import DecayingSGD, learning_rate_tuning, toy_losses
 from cs336lm.problems.unicode import NOT_UTF8, decode_utf8_bytes_to_str_wrong, encoded_lengths, unicode1, unicode2
@@ -78,10 +77,71 @@ def test_solve_problem_writes_each_table(tmp_path):
         solve_problem("unicode3", {}, tmp_path / "x.csv")
 
 
-def test_adamw_table_quotes_the_accounting_module():
-    table = PROBLEMS["adamw_accounting"]({}).set_index("quantity")["value"]
-    xl = accounting.gpt2_config("GPT-2 XL")
-    assert table["largest batch in 80 GB"] == accounting.largest_batch_size(xl, 80e9) == 3
-    assert table["AdamW step FLOPs"] == 14 * 1_640_452_800
-    assert table["training time in days"] == pytest.approx(table["training time, 400K steps on one H100 at 50% MFU"]
-                                                           / 24)
+# GPT-2 XL as handout §3.6 lists it
+V, T, L, D, H, D_FF = 50_257, 1_024, 48, 1_600, 25, 6_400
+
+
+def test_transformer_accounting_by_hand():
+    table = PROBLEMS["transformer_accounting"]({})
+    xl = table[(table.model == "GPT-2 XL") & (table.context_length == T)]
+    assert (xl.vocab_size.iloc[0], xl.num_layers.iloc[0], xl.d_model.iloc[0], xl.num_heads.iloc[0],
+            xl.d_ff.iloc[0]) == (V, L, D, H, D_FF)
+    # (a) embeddings + LM head, per block attention 4d² + SwiGLU 3·d·d_ff + two RMSNorm gains, final RMSNorm
+    params = 2 * V * D + L * (4 * D * D + 3 * D * D_FF + 2 * D) + D
+    assert params == 2_127_057_600
+    value = xl.set_index(["quantity", "component"])["value"]
+    assert value["parameters", "total"] == params
+    assert value["float32 bytes to load", "total"] == 4 * params == 8_508_230_400
+    # (b) per block: QKV 3·2·T·d², QKᵀ 2·T²·d, AV 2·T²·d, output 2·T·d², feed-forward 3·2·T·d·d_ff; LM head 2·T·d·V
+    forward = L * (3 * 2 * T * D * D + 2 * T * T * D + 2 * T * T * D + 2 * T * D * D + 3 * 2 * T * D * D_FF) \
+        + 2 * T * D * V
+    assert value["forward FLOPs", "total"] == forward == 4_513_336_524_800
+    assert value["forward FLOPs", "feed-forward"] / forward == pytest.approx(0.6691, abs=1e-4)
+    # (d) GPT-2 small with d_ff = 4 · 768
+    small = table[(table.model == "GPT-2 small") & (table.quantity == "forward FLOPs")].set_index("component")
+    d = 768
+    small_forward = 12 * (8 * T * d * d + 4 * T * T * d + 6 * T * d * 4 * d) + 2 * T * d * V
+    assert small.loc["total", "value"] == small_forward
+    assert small.loc["LM head", "share"] == pytest.approx(2 * T * d * V / small_forward)
+    # (e) context 16,384
+    t = 16_384
+    long = table[(table.context_length == t) & (table.quantity == "forward FLOPs")].set_index("component")
+    assert long.loc["total", "value"] == L * (8 * t * D * D + 4 * t * t * D + 6 * t * D * D_FF) + 2 * t * D * V
+
+
+def test_adamw_accounting_by_hand():
+    table = PROBLEMS["adamw_accounting"]({}).set_index("quantity")
+    for reading, ffn_matrices in (("handout", 2), ("swiglu", 3)):
+        value = table[f"{reading}_value"]
+        d_ff = 4 * D  # "Assume d_ff = 4 × d_model"
+        P = 2 * V * D + L * (4 * D * D + ffn_matrices * D * d_ff + 2 * D) + D
+        assert value["parameters P"] == P
+        assert value["b (bytes independent of the batch)"] == 4 * P + 4 * P + 8 * P  # weights, gradients, m and v
+        # per block: 2 RMSNorms, QKV, QᵀK, softmax, weighted sum, output projection, then W1, SiLU (+ W3 and the
+        # product for SwiGLU), W2; final RMSNorm, logits, cross-entropy
+        ffn = (2 if ffn_matrices == 2 else 4) * T * d_ff + T * D
+        per_sequence = L * (2 * T * D + 3 * T * D + 2 * H * T * T + 2 * T * D + ffn) + T * D + 2 * T * V
+        a = 4 * per_sequence
+        assert value["a (bytes per sequence in the batch)"] == a
+        assert value["largest batch in 80 GB"] == (80e9 - 16 * P) // a
+        assert value["AdamW step FLOPs"] == 14 * P
+        forward = L * (8 * T * D * D + 4 * T * T * D + 2 * ffn_matrices * T * D * d_ff) + 2 * T * D * V
+        assert value["forward FLOPs of one sequence"] == forward
+        step = 3 * 1024 * forward + 14 * P  # backward = 2 × forward
+        days = 400_000 * step / (0.5 * 19.5e12) / 86_400
+        assert value["training time in days"] == pytest.approx(days)
+    assert table.loc["largest batch in 80 GB", "handout_value"] == 3
+    assert table.loc["training time in days", "handout_value"] == pytest.approx(5115.2, abs=0.1)
+    assert table.loc["training time in days", "swiglu_value"] == pytest.approx(6583.6, abs=0.1)
+
+
+def test_learning_rate_tuning_by_hand():
+    # loss = mean(w²) over 100 entries, so grad = w / 50 and the t-th step scales w by 1 − lr / (50·sqrt(t + 1))
+    table = PROBLEMS["learning_rate_tuning"]({})
+    assert sorted(set(table.lr)) == [1.0, 10.0, 100.0, 1000.0] and set(table.step) == set(range(10))
+    for lr, rows in table.groupby("lr"):
+        losses = rows.sort_values("step").loss.tolist()
+        expected = [losses[0]]
+        for t in range(9):
+            expected.append(expected[-1] * (1 - lr / (50 * math.sqrt(t + 1))) ** 2)
+        assert losses == pytest.approx(expected, rel=1e-4), lr

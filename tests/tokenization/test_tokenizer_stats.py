@@ -17,6 +17,12 @@ def test_tokenizer_stats_table(fixtures_dir, tmp_path):
     assert (table["bytes_per_token"] > 1).all() and (table["mb_per_s"] > 0).all()
     assert (table["pile_825gb_hours"] > 0).all() and (table["mb_per_s_python"] > 0).all()
     assert set(table["encoder"]) == {"tiktoken core"}
+    # stories (20 copies of the sample, under 1 MB) is timed whole; at 1 KB the corpus is timed on a slice of it
+    sizes = table.drop_duplicates("corpus").set_index("corpus")
+    assert sizes.loc["stories", "throughput_text"] == "whole file"
+    assert sizes.loc["stories", "throughput_bytes"] == stories.stat().st_size
+    sliced = tokenizer_stats({"small": small}, {"corpus": corpus}, num_documents=2, throughput_bytes=1000).iloc[0]
+    assert sliced["throughput_text"] == "slice" and 1000 <= sliced["throughput_bytes"] < corpus.stat().st_size
     row = table.set_index(["tokenizer", "corpus"]).loc[("large", "stories")]
     assert row["longest_token_bytes"] == max(len(t) for t in large.vocab.values() if t != EOT.encode())
     assert row["documents"] == 5  # stories are separated by <|endoftext|>

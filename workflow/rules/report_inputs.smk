@@ -79,6 +79,7 @@ def report_files():
     for experiment in role_experiments()["samples"]:
         for variant in DESIGN.experiments[experiment].variants:
             files[f"samples/{experiment}/{variant}"] = f"{ROOT}/samples/{experiment}/{variant}.md"
+            files[f"sample_scores/{experiment}/{variant}"] = f"{ROOT}/samples/{experiment}/{variant}.json"
     for experiment in role_experiments()["lr_sweep"][:1]:
         if DESIGN.experiments[experiment].grid_key:  # a sweep over one key: its choice, rule and edge
             files["selection/lr_sweep"] = selection_file(experiment)

@@ -9,6 +9,7 @@ rule generate_samples:
     output:
         samples=report(f"{ROOT}/samples/{{experiment}}/{{variant}}.md", caption="../report/samples.rst",
                        category="7.2 generate"),
+        scores=f"{ROOT}/samples/{{experiment}}/{{variant}}.json",
     log:
         f"{ROOT}/logs/generate_samples/{{experiment}}/{{variant}}.log",
     benchmark:

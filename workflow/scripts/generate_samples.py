@@ -1,4 +1,5 @@
-"""generate_samples: decode text from a trained model for each prompt (handout §6) into a markdown file."""
+"""generate_samples: decode text from a trained model for each prompt (handout §7.2) into a markdown file, and the
+samples with their own loss under the model into a JSON file."""
 
 import logging
 
@@ -14,4 +15,5 @@ tokenizer = Tokenizer.from_files(snakemake.input.vocab, snakemake.input.merges, 
 settings = snakemake.params.generate
 write_samples(snakemake.input.model, tokenizer, list(settings["prompts"]), snakemake.output.samples,
               max_new_tokens=settings["max_new_tokens"], temperature=settings["temperature"],
-              top_p=settings["top_p"], seed=settings["seed"], eos_token=special_tokens[0])
+              top_p=settings["top_p"], seed=settings["seed"], eos_token=special_tokens[0],
+              scores_path=snakemake.output.scores)

@@ -1,18 +1,16 @@
 """Handout §7.1–§7.2: the experiment log (`experiment_log`), the learning-rate sweep and its edge of stability
-(`learning_rate`), batch sizes (`batch_size_experiment`) and generation (`generate`), answered from the runs'
-summary.json and metrics.jsonl, the sweep's selection file and the samples."""
+(`learning_rate`) and batch sizes (`batch_size_experiment`), answered from the runs' summary.json and metrics.jsonl
+and the sweep's selection file (generation is in sections/generation.py)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
 from cs336lm.experiments.selection import Selection, read_selection
-from cs336lm.problems.generation_quality import grid_summary
 from cs336lm.reporting.datasets import read_json
-from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, times
+from cs336lm.reporting.document import MISSING, Section, count, duration, num, times
 from cs336lm.reporting.figures import TINYSTORIES_TARGET
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import (
@@ -21,7 +19,6 @@ from cs336lm.reporting.runs import (
     divergence_rule,
     finished,
     load_metrics,
-    outcome,
     runs_table,
     stability_edge,
 )
@@ -281,95 +278,3 @@ def _tuning_note(tunings: dict[str, Selection], size: dict[str, int]) -> str:
                      f"the {word} one tried, so the best rate may lie beyond the range: those batch sizes may be "
                      "under-tuned, and the comparison between batch sizes is provisional. ")
     return text
-
-
-def generate(s: Section, inputs: ReportInputs) -> None:
-    s.data_note(inputs.datasets_of("samples"))
-    for key, path in inputs.files_under("samples").items():
-        experiment, _, variant = key.partition("/")
-        run_dir = inputs.experiments.get(experiment, {}).get(variant)
-        summary = inputs.summary(run_dir) if run_dir else None
-        loss = summary.final_val_loss if summary is not None and finished(summary) else None
-        s.say(f"**`{key}`** ({outcome(summary) if summary else 'model'}"
-              + (f", perplexity {num(math.exp(loss), 3)}" if loss is not None else "") + "):")
-        s.say(("\n" + path.read_text(encoding="utf-8")).replace("\n#", "\n####").strip())
-        s.read_from(path)
-    grid_path = inputs.file("generation_grid")
-    grid = pd.read_csv(grid_path, keep_default_na=False) if grid_path else None
-    _fluency(s, inputs, grid)
-    if grid is None:
-        return
-    summary = grid_summary(grid)
-    s.say("Two decoding factors, measured: every (temperature, top-p) setting below sampled the same prompts with "
-          f"the same seeds from `{inputs.relative(grid.model.iloc[0])}`. Proxies per setting (means): "
-          "distinct-n = unique word n-grams / all n-grams (higher is more varied), repeated 4-grams = share of "
-          "4-grams already seen earlier in the same sample (loops), and how often the model ended the text with "
-          "<|endoftext|> itself.")
-    s.table([{"temperature": f"{r.temperature:g}", "top-p": f"{r.top_p:g}", "samples": r.samples,
-              "new tokens": num(r.new_tokens, 3), "stopped at <|endoftext|>": percent(r.stopped_at_eos),
-              "distinct-1": num(r.distinct_1, 3), "distinct-2": num(r.distinct_2, 3),
-              "repeated 4-grams": percent(r.repetition_4), "ids without a token": count(r.unknown_tokens)}
-             for r in summary.itertuples()])
-    _grid_findings(s, summary)
-    if summary.samples.min() < 8:
-        s.say(f"With {summary.samples.min()} samples per setting these proxies are noisy: read the trend across "
-              "settings, not single cells.")
-    unknown = summary[summary.unknown_tokens > 0]
-    if len(unknown):
-        s.say(f"At temperature {unknown.temperature.min():g} and above, the model sampled ids its tokenizer does "
-              "not have (shown as �): the model's vocabulary is larger than the merges BPE found on this corpus, and "
-              "their never-trained logits get real probability once the distribution is flattened.")
-    cold = grid[(grid.temperature == grid.temperature.min()) & (grid.top_p == grid.top_p.min())].iloc[0]
-    hot = grid[(grid.temperature == grid.temperature.max()) & (grid.top_p == grid.top_p.max())].iloc[0]
-    for name, row in (("most conservative", cold), ("most random", hot)):
-        s.say(f"The {name} setting (temperature {row.temperature:g}, top-p {row.top_p:g}), first prompt:")
-        s.say("```text\n" + row.prompt + str(row.completion)[:600] + ("…" if len(str(row.completion)) > 600 else "")
-              + "\n```")
-    s.figure("generation_grid")
-    s.read_from(grid_path)
-
-
-def _fluency(s: Section, inputs: ReportInputs, grid: pd.DataFrame | None) -> None:
-    """A comment on fluency from what can be measured: the TinyStories model's loss against the handout's mark for
-    mostly fluent text, and how often samples end on their own."""
-    stories = [(f"{e}/{v}", inputs.summary(d)) for _, e, v, d in inputs.members("samples")
-               if inputs.experiment_datasets.get(e) == "tinystories" and finished(inputs.summary(d))]
-    ended = f" Over the whole grid, {percent(grid.stopped_at_eos.mean())} of the samples ended with <|endoftext|> " \
-            "on their own (a finished story) rather than at the token limit." if grid is not None else ""
-    if inputs.synthetic(inputs.datasets_of("samples")) is not False:
-        s.say("Fluency: the demo's corpus is generated from a small set of sentence templates, which even a tiny "
-              "model imitates within seconds, so grammatical sentences here say little; what to judge is whether "
-              "they hold together as a story. The handout's fluency mark (TinyStories validation loss ≤ 1.45) does "
-              "not apply to synthetic text." + ended)
-        return
-    for label, sm in stories:
-        fluent = sm.final_val_loss <= TINYSTORIES_TARGET
-        reads = "mostly fluent" if fluent else "English-like but often incoherent"
-        s.say(f"Fluency: `{label}` reached a validation loss of {num(sm.final_val_loss)}, "
-              f"{'below' if fluent else 'above'} the {TINYSTORIES_TARGET} at which the handout finds TinyStories "
-              f"text mostly fluent, so its samples should read as {reads} short stories; judge them above." + ended)
-
-
-def _grid_findings(s: Section, summary: pd.DataFrame) -> None:
-    """Sentences on how temperature and top-p moved the proxies (generated from the grid's means)."""
-    by_temp = summary.groupby("temperature")[["distinct_2", "repetition_4"]].mean()
-    by_top_p = summary.groupby("top_p")[["distinct_2", "repetition_4"]].mean()
-    low_t, high_t = by_temp.index.min(), by_temp.index.max()
-    low_p, high_p = by_top_p.index.min(), by_top_p.index.max()
-
-    def change(name: str, table: pd.DataFrame, low: float, high: float) -> str:
-        d2, rep = table.distinct_2, table.repetition_4
-        moved = (f"distinct-2 went from {num(d2[low], 3)} to {num(d2[high], 3)} and repeated 4-grams from "
-                 f"{percent(rep[low])} to {percent(rep[high])}")
-        if d2[high] == d2[low] and rep[high] == rep[low]:
-            return f"{name}: from {low:g} to {high:g} the proxies did not move ({moved})."
-        varied = "more" if d2[high] > d2[low] else "less" if d2[high] < d2[low] else "equally"
-        loops = "more" if rep[high] > rep[low] else "less" if rep[high] < rep[low] else "equally"
-        return f"{name}: from {low:g} to {high:g}, {moved}: {varied} varied and {loops} repetitive text."
-
-    s.say(change("Temperature", by_temp, low_t, high_t) + " A higher temperature flattens the next-token "
-          "distribution: too high and the text drifts into rare, incoherent tokens; too low and it falls into "
-          "loops of the likeliest phrase.")
-    if low_p != high_p:
-        s.say(change("Top-p", by_top_p, low_p, high_p) + " A smaller nucleus cuts the unlikely tail, which keeps "
-              "the text on topic at the price of variety.")

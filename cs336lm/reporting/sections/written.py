@@ -9,10 +9,13 @@ import pandas as pd
 from cs336lm.reporting.document import Section, count, flops, num, percent, size
 from cs336lm.reporting.inputs import ReportInputs
 
-CONVENTIONS = ("Conventions: our architecture (SwiGLU feed-forward with three bias-free matrices, untied input "
-               "embedding and LM head, RMSNorm gains as the only vectors, no biases), d_ff the multiple of 64 "
-               "nearest 8/3 · d_model (4,288 for GPT-2 XL, as the handout states), vocabulary 50,257; a matmul of "
-               "m×n by n×p costs 2mnp FLOPs; attention over the full T×T matrix; elementwise work is not counted.")
+CONVENTIONS = ("Conventions: the handout's architecture, which is ours (SwiGLU feed-forward with three bias-free "
+               "matrices, untied input embedding and LM head, RMSNorm gains as the only vectors, no biases). GPT-2 XL "
+               "as §3.6 lists it: \"vocab_size : 50,257, context_length : 1,024, num_layers : 48, d_model : 1,600, "
+               "num_heads : 25, d_ff : 6,400\". For small, medium and large the handout gives layers, d_model and "
+               "heads only; we keep the vocabulary and context of XL and take d_ff = 4 · d_model, GPT-2's own ratio "
+               "and the one XL's 6,400 follows (our choice). Costs follow §3.6's rule: \"the matrix-matrix product "
+               "AB requires 2mnp FLOPs\"; attention counts the full T×T matrix; elementwise work is not counted.")
 
 
 def transformer_accounting(s: Section, inputs: ReportInputs) -> None:
@@ -22,30 +25,31 @@ def transformer_accounting(s: Section, inputs: ReportInputs) -> None:
     xl = table[(table.model == "GPT-2 XL") & (table.context_length == 1024)]
     params = xl[xl.quantity == "parameters"].set_index("component")["value"]
     load = xl[xl.quantity == "float32 bytes to load"]["value"].iloc[0]
-    wide = xl[xl.quantity == "parameters with d_ff = 4·d_model"]["value"].iloc[0]
-    s.say(f"(a) GPT-2 XL in our architecture has **{count(params['total'])} trainable parameters** "
-          f"(P = 2·V·d + L·(4·d² + 3·d·d_ff + 2·d) + d); in float32 they take {size(load)} "
-          f"({load / 2**30:.3g} GiB) just to load. (With GPT-2's own d_ff = 4·d_model = 6,400 in the same three-matrix "
-          f"feed-forward, as an earlier version of the handout asks, it would be {count(wide)}.)")
+    T, d, V, d_ff, L = (int(xl[k].iloc[0]) for k in ("context_length", "d_model", "vocab_size", "d_ff", "num_layers"))
+    s.say(f"(a) GPT-2 XL built as our model has **{count(params['total'])} trainable parameters** "
+          f"(P = 2·V·d + L·(4·d² + 3·d·d_ff + 2·d) + d: embeddings and LM head {count(2 * params['LM head'])}, "
+          f"attention {count(params['attention (Q, K, V, output)'])}, feed-forward {count(params['feed-forward'])}, "
+          f"RMSNorm gains {count(params['RMSNorm gains'])}); in single-precision float (4 bytes each) they take "
+          f"**{size(load)}** ({load / 2**30:.3g} GiB) just to load.")
     forward = xl[xl.quantity == "forward FLOPs"].set_index("component")
-    T, d, V, d_ff = 1024, 1600, 50_257, 4288
     shapes = {
-        "Q, K, V projections": f"(T×d)(d×d), three per layer: L·3·2·T·d² = 48·6·{T}·{d}²",
-        "attention scores QKᵀ": f"per head (T×d_k)(d_k×T), all heads: L·2·T²·d = 48·2·{T}²·{d}",
-        "attention-weighted values AV": f"per head (T×T)(T×d_k), all heads: L·2·T²·d = 48·2·{T}²·{d}",
-        "attention output projection": f"(T×d)(d×d): L·2·T·d² = 48·2·{T}·{d}²",
-        "feed-forward": f"W1, W3 (T×d)(d×d_ff) and W2 (T×d_ff)(d_ff×d): L·3·2·T·d·d_ff = 48·6·{T}·{d}·{d_ff}",
-        "LM head": f"(T×d)(d×V): 2·T·d·V = 2·{T}·{d}·{V}",
+        "Q, K, V projections": f"(T×d)(d×d), three per layer: L·3·2·T·d² = {L}·6·{T}·{d}²",
+        "attention scores QKᵀ": f"per head (T×d_k)(d_k×T), all heads: L·2·T²·d = {L}·2·{T}²·{d}",
+        "attention-weighted values AV": f"per head (T×T)(T×d_k), all heads: L·2·T²·d = {L}·2·{T}²·{d}",
+        "attention output projection": f"(T×d)(d×d): L·2·T·d² = {L}·2·{T}·{d}²",
+        "feed-forward": f"W1, W3 (T×d)(d×d_ff) and W2 (T×d_ff)(d_ff×d): L·3·2·T·d·d_ff = {L}·6·{T}·{d}·{d_ff:,}",
+        "LM head": f"(T×d)(d×V): 2·T·d·V = 2·{T}·{d}·{V:,}",
     }
-    s.say(f"(b) The matrix multiplies of one forward pass over T = {T} tokens:")
+    s.say(f"(b) The matrix multiplies of one forward pass over context_length T = {T:,} tokens (d_k = d / h):")
     s.table([{"matmul": name, "shape and count": shapes[name], "FLOPs": flops(row.value), "share": percent(row.share)}
              for name, row in forward.drop(index="total").iterrows()])
     s.say(f"In total **{flops(forward.loc['total', 'value'])}** ({count(forward.loc['total', 'value'])} FLOPs) "
           "per forward pass of one sequence.")
     top = forward.drop(index="total")["share"].sort_values(ascending=False)
-    s.say(f"(c) The {top.index[0]} dominates with {percent(top.iloc[0])} of the FLOPs, then the "
-          f"{top.index[1]} ({percent(top.iloc[1])}): the d²-sized matmuls of the blocks, not attention's T² terms, "
-          "cost the most at this context length.")
+    attention = forward.loc[["attention scores QKᵀ", "attention-weighted values AV"], "share"].sum()
+    s.say(f"(c) The {top.index[0]} needs the most FLOPs, {percent(top.iloc[0])} of the total, then the "
+          f"{top.index[1]} ({percent(top.iloc[1])}); attention's two T² matmuls together take "
+          f"{percent(attention)}.")
     _shares_table(s, table)
     s.read_from(path)
 
@@ -67,78 +71,103 @@ def _shares_table(s: Section, table: pd.DataFrame) -> None:
     s.table(rows)
     share = {label: forward[(forward.model == m) & (forward.context_length == t)].set_index("component")["share"]
              for (m, t), label in labels.items()}
-    small, xl, long = share["GPT-2 small"], share["GPT-2 XL"], share["GPT-2 XL, T = 16,384"]
-    attention = ["attention scores QKᵀ", "attention-weighted values AV"]
+    sizes = [label for label in labels.values() if "T =" not in label]
+    first, last = share[sizes[0]].drop("total"), share[sizes[-1]].drop("total")
+
+    def moves(components) -> str:
+        return ", ".join(f"{c} ({percent(first[c])} → {percent(last[c])})" for c in components)
+
+    more, less = first.index[last > first], first.index[last < first]
+    s.say(f"(d) From {sizes[0]} to {sizes[-1]}, the components that take proportionally more of the FLOPs are "
+          f"{moves(more) or 'none'}; those that take less are {moves(less) or 'none'}. Why (our reasoning): per "
+          "token, the projections and the feed-forward cost L·d² (times a constant), the attention matmuls L·T·d "
+          "and the LM head d·V, so at a fixed context and vocabulary the d²-sized matmuls grow fastest with width.")
+    xl, long = share["GPT-2 XL"], share["GPT-2 XL, T = 16,384"]
     total = {label: forward[(forward.model == m) & (forward.context_length == t) &
                             (forward.component == "total")].value.iloc[0] for (m, t), label in labels.items()}
-    s.say(f"(d) As the model grows, the feed-forward share rises ({percent(small['feed-forward'])} for small to "
-          f"{percent(xl['feed-forward'])} for XL) and the projections' share with it, because they grow with "
-          f"L·d², while the LM head falls ({percent(small['LM head'])} to {percent(xl['LM head'])}, it grows only "
-          f"with d) and so do the attention terms ({percent(small[attention].sum())} to "
-          f"{percent(xl[attention].sum())}: L·T²·d grows slower than L·d² at a fixed T).")
+    ratio = total["GPT-2 XL, T = 16,384"] / total["GPT-2 XL"]
+    attention = ["attention scores QKᵀ", "attention-weighted values AV"]
+    grew = [c for c in xl.index if c != "total" and long[c] > xl[c]]
     s.say(f"(e) At a context of 16,384 one GPT-2 XL forward pass costs {flops(total['GPT-2 XL, T = 16,384'])}, "
-          f"{num(total['GPT-2 XL, T = 16,384'] / total['GPT-2 XL'], 3)}× the {flops(total['GPT-2 XL'])} at 1,024 "
-          "(16× more tokens, and the T² terms grow 256×). Attention's QKᵀ and AV go from "
-          f"{percent(xl[attention].sum())} to {percent(long[attention].sum())} of the FLOPs and dominate; the "
-          f"feed-forward falls to {percent(long['feed-forward'])}.")
+          f"{num(ratio, 3)}× the {flops(total['GPT-2 XL'])} at 1,024: 16× more tokens, and the T² attention terms "
+          f"grow 256×. Attention's QKᵀ and AV go from {percent(xl[attention].sum())} to "
+          f"{percent(long[attention].sum())} of the FLOPs; every other component's share falls (the feed-forward's "
+          f"from {percent(xl['feed-forward'])} to {percent(long['feed-forward'])})."
+          if set(grew) <= set(attention) else
+          f"(e) At a context of 16,384 one GPT-2 XL forward pass costs {flops(total['GPT-2 XL, T = 16,384'])}, "
+          f"{num(ratio, 3)}× the {flops(total['GPT-2 XL'])} at 1,024; the shares that grow: {', '.join(grew)}.")
 
 
 def learning_rate_tuning(s: Section, inputs: ReportInputs) -> None:
     path = inputs.file("problem/learning_rate_tuning")
     table = pd.read_csv(path)
     losses = table.pivot(index="step", columns="lr", values="loss")
-    s.say("The handout's toy problem: w a 10×10 matrix drawn as 5·N(0, 1) (seed 0), loss mean(w²), SGD with step "
-          "size lr / sqrt(t + 1), 10 steps per learning rate, all from the same initial weights.")
-    s.table([{"step": step, **{f"lr = {lr:g}": num(v, 4) for lr, v in row.items()}} for step, row in
+    s.say("§4.2's toy problem as the handout writes it: `weights = torch.nn.Parameter(5 * torch.randn((10, 10)))` "
+          "(seed 0 here), loss `(weights**2).mean()`, and its example SGD whose update is "
+          "`p.data -= lr / math.sqrt(t + 1) * grad`; the example's own lr = 1 beside the three rates the problem "
+          "asks for, \"1e1, 1e2, and 1e3, for just 10 training iterations\", all from the same initial weights. "
+          "Each row is the loss the loop prints at that iteration (before its step).")
+    s.table([{"iteration": step, **{f"lr = {lr:g}": num(v, 4) for lr, v in row.items()}} for step, row in
              losses.iterrows()])
-    start = losses.iloc[0]
+    start, end = losses.iloc[0], losses.iloc[-1]
+    base = min(losses.columns)
     verdict = []
     for lr in losses.columns:
-        first, last = start[lr], losses[lr].iloc[-1]
-        if last > first:
-            verdict.append(f"at lr {lr:g} the loss diverges, growing to {num(last, 3)}")
+        if lr == base:
+            continue
+        if end[lr] > start[lr]:
+            verdict.append(f"at lr {lr:g} it diverges, growing from {num(start[lr], 4)} to {num(end[lr], 3)}")
         else:
-            verdict.append(f"at lr {lr:g} it decays to {num(last, 3)} ({num(last / first, 3)} of the start)")
-    decaying = sorted(lr for lr in losses.columns if losses[lr].iloc[-1] <= start[lr])
-    finals = [losses[lr].iloc[-1] for lr in decaying]
-    monotone = all(b < a for a, b in zip(finals, finals[1:], strict=False))
-    diverging = sorted(lr for lr in losses.columns if lr not in decaying)
-    summary = ""
-    if decaying and monotone:
-        summary = (f" Among the rates that converge, the larger the rate the faster the decay (lr {decaying[-1]:g} "
-                   "is fastest)")
-        summary += (f", while lr {diverging[0]:g} overshoots the minimum by more at every step and diverges."
-                    if diverging else ".")
-    s.say("From the same start " + "; ".join(verdict) + "." + summary)
-    s.say("Reference: " + s.reference.cell("toy_sgd") + ".")
+            pace = "faster" if end[lr] < end[base] else "slower"
+            verdict.append(f"at lr {lr:g} it decays {pace} than at lr {base:g}, to {num(end[lr], 3)} after "
+                           f"{len(losses)} iterations")
+    s.say(f"Observed: at the example's lr {base:g} the loss decays slowly, from {num(start[base], 4)} to "
+          f"{num(end[base], 4)}; " + "; ".join(verdict) + ".")
     s.read_from(path)
 
 
 def adamw_accounting(s: Section, inputs: ReportInputs) -> None:
     path = inputs.file("problem/adamw_accounting")
     table = pd.read_csv(path).set_index("quantity")
-    s.say("All tensors float32 (4 bytes); B = batch size, T = context length, L = layers, d = d_model, "
-          "h = heads, V = vocabulary, d_ff the SwiGLU width (≈ 8/3·d). Activations count one stored tensor per item "
-          "of the handout's list: per block the two RMSNorm outputs (2·B·T·d), Q, K, V (3·B·T·d), QKᵀ and its "
-          "softmax (2·B·h·T²), the weighted sum and output projection (2·B·T·d), W1 and W3 outputs, SiLU and the "
-          "elementwise product (4·B·T·d_ff) and W2 (B·T·d); then the final RMSNorm (B·T·d), the logits and the "
-          "cross-entropy's softmax (2·B·T·V).")
-    value = table["value"]
-    units = {"bytes": size, "parameters": count, "FLOPs": flops, "sequences": count,
-             "hours": lambda v: f"{v:,.0f} h", "days": lambda v: f"{v:,.1f} days"}
-    s.table([{"part": r.part, "quantity": q, "formula": f"`{r.formula}`", "GPT-2 XL": units[r.unit](r.value)}
-             for q, r in table.iterrows()])
-    a, b = value["a (bytes per sequence in the batch)"], value["b (bytes independent of the batch)"]
-    s.say("(a) Peak memory = 16·P (parameters 4·P, gradients 4·P, AdamW's m and v 8·P) + activations, with P and "
-          "the activations as in the table.",
-          f"(b) For GPT-2 XL: memory ≈ {a / 1e9:.4g} GB · batch_size + {b / 1e9:.4g} GB, so the largest batch that "
-          f"fits in 80 GB is **{count(value['largest batch in 80 GB'])}**.",
-          f"(c) One AdamW step costs 14·P = {flops(value['AdamW step FLOPs'])}: per parameter 3 FLOPs for m, 4 for "
-          "v, 5 for the update (square root, add ε, divide, scale by the bias-corrected rate, subtract) and 2 for "
-          "the decoupled weight decay.",
-          f"(d) A training step at batch 1,024 costs 3 × the forward FLOPs (backward = 2 × forward) + the AdamW "
-          f"update = {flops(value['training step FLOPs at batch 1024'])}. At 50% MFU of the H100's 495 TFLOP/s "
-          f"(the handout's figure for float32 via TF32), 400K steps take "
-          f"**{value['training time, 400K steps on one H100 at 50% MFU']:,.0f} hours, "
-          f"{value['training time in days']:,.0f} days**.")
+    s.say("§4.3 asks to \"Assume we are using float32 for every tensor\" (4 bytes) and \"Assume d_ff = 4 × "
+          "d_model\". B = batch_size, T = context_length, L = num_layers, d = d_model, h = num_heads, V = "
+          "vocab_size; P = parameters. Activations count one stored tensor per item of the handout's list: per "
+          "block the two RMSNorm outputs (2·B·T·d), the QKV projections (3·B·T·d), the Q⊤K matrix multiply and its "
+          "softmax (2·B·h·T²), the weighted sum of values and the output projection (2·B·T·d), then \"W1 matrix "
+          "multiply, SiLU, W2 matrix multiply\" (2·B·T·d_ff + B·T·d = 9·B·T·d); after the blocks the final RMSNorm "
+          "(B·T·d), the output embedding's logits (B·T·V) and the cross-entropy on them (B·T·V). That list names a "
+          "two-matrix feed-forward, so the handout column counts one (parameters 2·d·d_ff per block). Our model's "
+          "SwiGLU has three matrices: its column adds W3 (d·d_ff parameters per block) and the activations of W3 "
+          "and of the gated product (2·B·T·d_ff per block), at the same d_ff = 4 · d_model.")
+    units = {"bytes": size, "parameters": count, "FLOPs": _flop_count, "sequences": count,
+             "seconds": lambda v: f"{v:.4g} s", "days": lambda v: f"{v:,.0f} days"}
+    s.table([{"part": r.part, "quantity": q,
+              "as the handout lists it (W1, SiLU, W2)": f"`{r.handout_formula}`",
+              "GPT-2 XL": units[r.unit](r.handout_value),
+              "our SwiGLU (W1, W3, SiLU, product, W2)": f"`{r.swiglu_formula}`",
+              "GPT-2 XL, SwiGLU": units[r.unit](r.swiglu_value)} for q, r in table.iterrows()])
+    h, w = table["handout_value"], table["swiglu_value"]
+    a, b = "a (bytes per sequence in the batch)", "b (bytes independent of the batch)"
+    s.say("(a) Parameters 4·P bytes, gradients 4·P, AdamW's optimizer state (m and v) 8·P, activations as above; "
+          "peak = 16·P + activations.",
+          f"(b) GPT-2 XL (V = 50,257, T = 1,024, L = 48, d = 1,600, h = 25): memory ≈ **{h[a] / 1e9:.4g} GB · "
+          f"batch_size + {h[b] / 1e9:.4g} GB**, so the largest batch within 80 GB (80·10⁹ bytes) is "
+          f"**{count(h['largest batch in 80 GB'])}**. With our SwiGLU: {w[a] / 1e9:.4g} GB · batch_size + "
+          f"{w[b] / 1e9:.4g} GB, largest batch {count(w['largest batch in 80 GB'])}.",
+          f"(c) One AdamW step costs about **14·P FLOPs** ({_flop_count(h['AdamW step FLOPs'])} for GPT-2 XL): per "
+          "parameter 3 for m ← β1·m + (1 − β1)·g, 4 for v ← β2·v + (1 − β2)·g², 5 for θ ← θ − α_t·m / (√v + ε) "
+          "(square root, add ε, divide, scale, subtract) and 2 for the weight decay θ ← θ − α·λ·θ; α_t and the bias "
+          "corrections are scalars computed once per step.",
+          f"(d) A step at batch 1,024 costs 3 × the forward FLOPs (\"the backward pass has twice the FLOPs of the "
+          f"forward pass\") plus the AdamW update: {_flop_count(h['training step FLOPs at batch 1,024'])}; 400K "
+          f"steps, {_flop_count(h['training FLOPs, 400K steps'])}. At 50% MFU of the A100's \"theoretical peak of "
+          f"19.5 teraFLOP/s for float32 operations\" (9.75·10¹² FLOP/s sustained) that takes "
+          f"**{h['training time in days']:,.0f} days** ({h['training time in days'] / 365.25:.1f} years) on one "
+          f"A100. With our SwiGLU feed-forward (d_ff = 6,400, the GPT-2 XL of transformer_accounting): "
+          f"{w['training time in days']:,.0f} days.")
     s.read_from(path)
+
+
+def _flop_count(value: float) -> str:
+    """FLOPs in scientific notation, which stays readable from 10¹⁰ to 10²²."""
+    return f"{value:.4g} FLOPs"
