@@ -158,7 +158,7 @@ def asked(request: Request) -> dict[str, int]:
 
 
 def describe(amounts: dict[str, int], request: Request) -> str:
-    """'16 CPUs, 8000 MB' (and '1 h100 GPU' when the request asks for GPUs)."""
+    """'16 CPUs, 8000 MB memory' (and ', 1 h100 GPU' when the request asks for GPUs)."""
     def count(n: int, what: str) -> str:
         return f"{n} {what}{'' if n == 1 else 's'}"
 
@@ -188,8 +188,9 @@ def request_problem(request: Request, nodes: list[Node], variables: dict[str, st
     fixes = []
     for k in short:
         if k == "gpus":
-            fixes.append(f"{variables.get('partition') or 'the partition'} to a partition with {request.gpu_model} "
-                         f"GPUs or {variables.get('gpu_model') or 'the GPU model'} to a GPU type of {where}")
+            gpus = f"{request.gpu_model} GPUs".strip()
+            fixes.append(f"{variables.get('partition') or 'the partition'} to a partition with {gpus} "
+                         f"or {variables.get('gpu_model') or 'the GPU model'} to a GPU type of {where}")
         elif variables.get(k):
             fixes.append(f"{variables[k]} to at most {largest[k]}")
         elif k == "cpus":

@@ -345,6 +345,7 @@ def test_download_rule_uses_site_copies_in_place(tmp_path):
         return lambda config: config["data"]["tinystories"].update(
             train={"url": train}, valid={"url": (shared / "valid.txt.gz").as_uri(), "sha256": valid_sha256})
 
+    os.utime(shared / "train.txt", (1.0e9, 1.0e9))  # an old shared file: the run must not touch it
     config = write_config(tmp_path / "site.yaml", with_sources(str(shared / "train.txt")))
     work = tmp_path / "work"
     work.mkdir()
@@ -356,6 +357,7 @@ def test_download_rule_uses_site_copies_in_place(tmp_path):
     assert result.returncode == 0, output(result)
     assert (downloads / "train.txt").is_symlink()
     assert (downloads / "train.txt").stat().st_ino == (shared / "train.txt").stat().st_ino
+    assert (shared / "train.txt").stat().st_mtime == 1.0e9
     assert not (downloads / "valid.txt").is_symlink() and (downloads / "valid.txt").read_text() == valid_text
     assert sum(read_counts(work / path)[0][" shared"] for path in pretokens) == 300  # one per document
     again = snakemake(work, *targets, "-n", configfile=config)
