@@ -3,7 +3,9 @@ tables and the writeup (results/report.md). See config.yaml for the course exper
 the embedded CPU demo (`snakemake --profile profiles/demo`). Rule scripts import the installed cs336lm package
 (`pip install -e .`, README)."""
 
+import json
 import sys
+import tempfile
 
 from snakemake.utils import min_version
 
@@ -28,11 +30,35 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/samples.smk"
 
 
+def slurm_requests():
+    """What each rule that Slurm runs asks per job on its first attempt: the resources the executor submits."""
+    asked = {"_cores", "cpus_per_task", "mem_mb", "gpu", "gpu_model", "slurm_partition", "constraint"}
+    requests = []
+    for rule in workflow.rules:
+        if workflow.is_local(rule):
+            continue
+        # Only the keys above are evaluated: a rule's other resources (train_lm's runtime) need its wildcards. A
+        # request that itself depends on wildcards is known only job by job: not checked here.
+        try:
+            res = rule.expand_resources({}, [], 1, skip_evaluation=set(rule.resources.keys()) - asked)
+        except Exception:
+            continue
+        requests.append({"rule": rule.name, "partition": res.get("slurm_partition") or "",
+                         "cpus": int(res.get("cpus_per_task") or res["_cores"]), "mem_mb": int(res.get("mem_mb", 0)),
+                         "gpus": int(res.get("gpu", 0)), "gpu_model": res.get("gpu_model") or "",
+                         "constraint": res.get("constraint") or ""})
+    return requests
+
+
 onstart:
-    # On Slurm, check the site settings (sbatch, account, partitions, GPU type) before anything is submitted:
-    # the plugin's own errors for these are obscure. Dry runs and jobs inside Slurm never get here.
+    # On Slurm, check the site settings (sbatch, account, partitions, GPU type) and that some node of each rule's
+    # partition can run its jobs, before anything is submitted: the plugin's own errors for these are obscure, and
+    # a job no node can run pends forever. Dry runs and jobs inside Slurm never get here.
     if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
-        shell(f"{sys.executable} {workflow.basedir}/profiles/slurm/check_site.py")
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as requests:
+            json.dump(slurm_requests(), requests)
+            requests.flush()
+            shell(f"{sys.executable} {workflow.basedir}/profiles/slurm/check_site.py --requests {requests.name}")
 
 
 wildcard_constraints:

@@ -1,8 +1,11 @@
-"""Resumable, checksummed corpus downloads (TinyStories V2, OpenWebText) with the standard library only.
+"""Resumable, checksummed corpus downloads (TinyStories V2, OpenWebText) with the standard library only, and
+copies already on the site's file system.
 
 Bytes stream into `<out_path>.part`, which a rerun resumes with an HTTP Range request; the file as served is checked
 against a sha256, a `.gz` URL is decompressed on the way to out_path, and out_path appears only when complete.
 The build machines have no internet, so the tests exercise all of this against a local HTTP server.
+A local source (an absolute path or a file:// URL) is checked the same way and then linked, never copied: out_path
+becomes a symlink to a plain file, or the decompressed text of a `.gz` one.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class DownloadError(RuntimeError):
-    """A download failed for good; the message names the URL and the reason (HTTP status, checksum, network)."""
+    """A download failed for good; the message names the URL or file and the reason (HTTP status, checksum,
+    network, a missing or unreadable file)."""
 
 
 class _Transient(Exception):
@@ -56,10 +60,15 @@ def download(url: str, out_path: str | os.PathLike, sha256: str | None = None, *
     raises DownloadError. Without it the size is checked instead: against Content-Length, or, when the server sent
     none, against the size a range request reports; a server that states no size at all is a DownloadError that
     keeps the .part. A URL whose path ends in `.gz` leaves the decompressed data at out_path.
+    An absolute path or a file:// URL is a file on this machine: see use_local.
     """
     scheme = urllib.parse.urlsplit(url).scheme
+    if scheme == "file" or url.startswith("/"):
+        use_local(url, out_path, sha256, chunk_size=chunk_size)
+        return
     if scheme not in ("http", "https"):
-        raise ValueError(f"cannot download {url!r}: URL scheme {scheme!r} is not http or https")
+        raise ValueError(f"cannot download {url!r}: URL scheme {scheme!r} is not http, https or file, "
+                         "and it is not an absolute path")
     out_path = Path(out_path)
     check_replaceable(out_path)  # before the download, not after it
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,3 +204,90 @@ def _gunzip(url: str, part: Path, out_path: Path, chunk_size: int) -> None:
         part.unlink()
         raise DownloadError(f"cannot decompress {url}: {e}") from e
     part.unlink()
+
+
+def _local_path(source: str) -> Path:
+    """The file an absolute path or a file:// URL names (percent-escapes decoded, as in any URL)."""
+    parts = urllib.parse.urlsplit(source)
+    if parts.scheme != "file":
+        return Path(source)
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError(f"cannot use {source!r}: a file:// URL names a file on this machine, not on host "
+                         f"{parts.netloc!r} (write file:///path, with three slashes)")
+    return Path(urllib.request.url2pathname(parts.path))
+
+
+def use_local(source: str, out_path: str | os.PathLike, sha256: str | None = None, *,
+              chunk_size: int = 1 << 20) -> None:
+    """Make out_path the corpus text of a file on this machine (an absolute path or a file:// URL), never a copy.
+
+    A plain file is symlinked (its sha256, when given, checked first); a `.gz` file is decompressed once into
+    out_path, and its sha256 is of the .gz file itself, as for a download. A missing, unreadable or mismatching
+    file is a DownloadError naming it; out_path appears only when everything checked out.
+    """
+    path = _local_path(source)
+    out_path = Path(out_path)
+    check_replaceable(out_path)
+    if not path.exists():
+        raise DownloadError(f"cannot use {source}: no such file {path}")
+    if not path.is_file():
+        raise DownloadError(f"cannot use {source}: {path} is not a regular file")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.name.endswith(".gz"):
+            _gunzip_local(source, path, out_path, sha256, chunk_size)
+        else:
+            _link_local(source, path, out_path, sha256, chunk_size)
+    except OSError as e:
+        if e.filename != str(path):  # writing out_path failed: not a problem of the source
+            raise
+        raise DownloadError(f"cannot read {source}: {e.strerror} ({path})") from e
+    log.info("using %s as %s", path, out_path)
+
+
+def _check_sha256(source: str, actual: str, sha256: str | None) -> None:
+    if sha256 is not None and actual != sha256.lower():
+        raise DownloadError(f"sha256 mismatch for {source}: expected {sha256.lower()}, got {actual}")
+
+
+def _link_local(source: str, path: Path, out_path: Path, sha256: str | None, chunk_size: int) -> None:
+    """Symlink out_path to path after checking it can be read (and its sha256): a bad file fails here, not later."""
+    if sha256 is None:
+        with open(path, "rb") as f:
+            f.read(1)
+    else:
+        _check_sha256(source, sha256sum(path, chunk_size), sha256)
+    link = out_path.with_name(f".{out_path.name}.{os.getpid()}.link")
+    link.unlink(missing_ok=True)
+    link.symlink_to(path)
+    try:
+        move_into_place(link, out_path)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
+
+
+class _HashingReader:
+    """A binary file whose bytes, as they are read, also go into a sha256 (one pass over a multi-GB .gz)."""
+
+    def __init__(self, f):
+        self.f, self.digest = f, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size)
+        self.digest.update(data)
+        return data
+
+
+def _gunzip_local(source: str, path: Path, out_path: Path, sha256: str | None, chunk_size: int) -> None:
+    """Decompress path into out_path via a temp file, hashing the .gz bytes on the way; a mismatch keeps nothing."""
+    try:
+        with open(path, "rb") as raw, atomic_path(out_path) as tmp:
+            hashed = _HashingReader(raw)
+            with gzip.GzipFile(fileobj=hashed, mode="rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, chunk_size)
+            _check_sha256(source, hashed.digest.hexdigest(), sha256)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        if sha256 is not None:  # the wrong file rather than a damaged one: say so
+            _check_sha256(source, sha256sum(path, chunk_size), sha256)
+        raise DownloadError(f"cannot decompress {source}: {e}") from e

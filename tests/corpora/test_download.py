@@ -1,4 +1,5 @@
-"""Downloads against a real HTTP server on 127.0.0.1: checksums, resume by Range, retries, .gz, clear errors."""
+"""Downloads against a real HTTP server on 127.0.0.1: checksums, resume by Range, retries, .gz, clear errors; and
+files already on the machine (a path or a file:// URL), linked or decompressed, with the same checks."""
 
 import gzip
 import hashlib
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cs336lm.atomic import NotARegularFileError
+from cs336lm.corpora import download as download_module
 from cs336lm.corpora.download import DownloadError, download, sha256sum
 
 DATA = random.Random(0).randbytes(300_000)
@@ -207,7 +209,7 @@ def test_connection_refused_fails_after_retries(tmp_path):
     assert not (tmp_path / "data.bin").exists()
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/data.bin", "127.0.0.1/data.bin", "file:///etc/hostname"])
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/data.bin", "127.0.0.1/data.bin", "data/train.txt"])
 def test_bad_scheme_is_named(tmp_path, url):
     scheme = url.split("://")[0] if "://" in url else ""
     with pytest.raises(ValueError, match=f"scheme '{scheme}'"):
@@ -249,3 +251,99 @@ def test_a_destination_that_is_not_a_regular_file_is_refused_before_downloading(
     with pytest.raises(NotARegularFileError, match="character device"):
         download(f"{base}/data.bin", tmp_path / "null", **FAST)
     assert requests == [] and os.readlink(tmp_path / "null") == os.devnull
+
+
+# ---- files already on this machine ---------------------------------------------------------------------------
+
+@pytest.fixture
+def site_copy(tmp_path):
+    """A plain and a gzipped corpus in a 'shared' folder, as a cluster's data directory holds them."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "train.txt").write_bytes(TEXT)
+    (shared / "owt_train.txt.gz").write_bytes(gzip.compress(TEXT, mtime=0))
+    return shared
+
+
+@pytest.mark.parametrize("as_url", [False, True])
+def test_local_plain_file_is_linked_not_copied(site_copy, tmp_path, as_url):
+    source = site_copy / "train.txt"
+    spec = source.as_uri() if as_url else str(source)
+    out = tmp_path / "results" / "downloads" / "train.txt"
+    download(spec, out, sha256=hashlib.sha256(TEXT).hexdigest())
+    assert out.is_symlink() and os.readlink(out) == str(source)
+    assert out.stat().st_ino == source.stat().st_ino  # the same file, not a copy
+    assert out.read_bytes() == TEXT
+    assert sorted(p.name for p in out.parent.iterdir()) == ["train.txt"]  # no temp link left behind
+
+
+def test_file_url_with_escapes_and_localhost(tmp_path):
+    folder = tmp_path / "my data"
+    folder.mkdir()
+    (folder / "train.txt").write_bytes(TEXT)
+    out = tmp_path / "out.txt"
+    download(f"file://localhost{folder.as_posix().replace(' ', '%20')}/train.txt", out)
+    assert out.resolve() == (folder / "train.txt").resolve()
+
+
+def test_file_url_of_another_host_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="three slashes"):
+        download("file://data/train.txt", tmp_path / "out.txt")
+
+
+def test_local_gz_is_decompressed_once_and_checked_over_the_gz_bytes(site_copy, tmp_path):
+    source = site_copy / "owt_train.txt.gz"
+    out = tmp_path / "out" / "train.txt"
+    download(source.as_uri(), out, sha256=sha256sum(source))  # the checksum of the .gz, as for a download
+    assert not out.is_symlink() and out.read_bytes() == TEXT
+    assert sorted(p.name for p in out.parent.iterdir()) == ["train.txt"]
+    with pytest.raises(DownloadError, match="sha256 mismatch"):  # the text's checksum is not the file's
+        download(str(source), tmp_path / "other.txt", sha256=hashlib.sha256(TEXT).hexdigest())
+    assert not (tmp_path / "other.txt").exists()
+
+
+def test_local_missing_file_is_named(tmp_path):
+    missing = tmp_path / "shared" / "nowhere.txt"
+    for spec in (str(missing), missing.as_uri()):
+        with pytest.raises(DownloadError, match=re.escape(f"no such file {missing}")):
+            download(spec, tmp_path / "out.txt")
+    with pytest.raises(DownloadError, match="not a regular file"):
+        download(str(tmp_path), tmp_path / "out.txt")
+    assert not (tmp_path / "out.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["train.txt", "owt_train.txt.gz"])
+def test_local_checksum_mismatch_keeps_nothing(site_copy, tmp_path, name):
+    source = site_copy / name
+    stored = source.read_bytes()
+    with pytest.raises(DownloadError, match=re.escape(f"sha256 mismatch for {source}: expected {'0' * 64}, got "
+                                                      f"{hashlib.sha256(stored).hexdigest()}")):
+        download(str(source), tmp_path / "out.txt", sha256="0" * 64)
+    assert list(tmp_path.iterdir()) == [site_copy]
+    assert source.read_bytes() == stored  # the site's copy untouched
+
+
+@pytest.mark.parametrize("name", ["train.txt", "owt_train.txt.gz"])
+def test_local_unreadable_file_is_named(site_copy, tmp_path, monkeypatch, name):
+    source = site_copy / name
+    real_open = open
+
+    # A site's file without read permission; simulated, since root (CI) reads any file whatever its mode.
+    def no_permission(file, *args, **kwargs):
+        if os.fspath(file) == str(source):
+            raise PermissionError(13, "Permission denied", str(source))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(download_module, "open", no_permission, raising=False)
+    out = tmp_path / "out.txt"
+    with pytest.raises(DownloadError, match=re.escape(f"cannot read {source}: Permission denied")):
+        download(str(source), out)
+    assert list(tmp_path.iterdir()) == [site_copy]
+
+
+def test_local_damaged_gz_is_named_and_leaves_nothing(site_copy, tmp_path):
+    source = site_copy / "owt_train.txt.gz"
+    source.write_bytes(source.read_bytes()[:-100])
+    with pytest.raises(DownloadError, match=re.escape(f"cannot decompress {source}")):
+        download(str(source), tmp_path / "out.txt")
+    assert list(tmp_path.iterdir()) == [site_copy]

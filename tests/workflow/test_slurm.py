@@ -3,7 +3,9 @@
 The cluster tests need root and apt (Debian) and run only under CI or with CS336_SLURM_TESTS=1 (tests/conftest.py);
 they start the cluster once for the module and remove what they started and installed again.
 They run the tiny test configuration (tests/data/tiny_config.yaml, cut to one lr sweep of two runs) through
-the profile, preempt one training run with `scancel --signal=TERM`, and check from sacct where every job ran.
+the profile, preempt one training run with `scancel --signal=TERM`, and check from sacct where every job ran; a
+request that no node can meet stops the run before anything is submitted (also checked without a cluster, with
+stand-in Slurm commands).
 The site is supplied as a site would supply it: CS336_* environment variables (README, "Running on a Slurm cluster").
 """
 
@@ -29,13 +31,15 @@ TINY_CONFIG = REPO / "tests" / "data" / "tiny_config.yaml"
 SLURM_COMMANDS = {"sacct", "sacctmgr", "salloc", "sattach", "sbatch", "sbcast", "scancel", "scontrol", "scrontab",
                   "sdiag", "sh5util", "sinfo", "sprio", "squeue", "sreport", "srun", "sshare", "sstat", "strigger",
                   "sview"}
-# The local cluster's names, given the way a site gives them; CI-sized CPUs/memory; fast status polling.
+# The local cluster's names, given the way a site gives them; CI-sized CPUs (one per job: the local cluster has the
+# machine's cores, 2 in CI) and memory; fast status polling.
 SITE = {
     "CS336_SLURM_ACCOUNT": "ci",
     "CS336_CPU_PARTITION": "cpu",
     "CS336_GPU_PARTITION": "gpu",
     "CS336_GPU_MODEL": "h100",
     "CS336_GPU_CONSTRAINT": "h100",
+    "CS336_DATA_CPUS": "1",
     "CS336_GPU_CPUS": "1",
     "CS336_GPU_MEM_MB": "1500",
     "CS336_CPU_MEM_MB": "1500",
@@ -67,8 +71,7 @@ def snakemake(workdir: Path, *args: str, configfile: Path | None = None, limit_s
                "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--profile", str(PROFILE)]
     if configfile is not None:
         command += ["--configfile", str(configfile)]
-    # One CPU per job, in place of the profile's set-threads (16 for data jobs): the local cluster has 2 cores.
-    return command + ["--set-threads", "count_pretokens=1", "tokenize_shard=1", "train_lm=1"] + list(args)
+    return command + list(args)
 
 
 # ---- without a cluster ---------------------------------------------------------------------------------------
@@ -92,6 +95,48 @@ def test_check_site_without_sbatch_says_so(tmp_path):
     done = subprocess.run([sys.executable, str(PROFILE / "check_site.py")], env=env, capture_output=True, text=True)
     assert done.returncode == 2
     assert "sbatch is not on PATH" in done.stderr and "Running on a Slurm cluster" in done.stderr
+
+
+def fake_slurm(tmp_path: Path) -> tuple[str, Path]:
+    """A PATH whose Slurm commands are stand-ins: sinfo describes partitions cpu (default) and gpu of one node with
+    4 CPUs, 15000 MB and 2 H100s; the others succeed silently. Each call is appended to the returned log."""
+    bin_dir, calls = tmp_path / "fake-slurm", tmp_path / "slurm-calls.log"
+    bin_dir.mkdir()
+    sinfo = """case "$*" in
+  *-N*) echo 'node01|4|15000|gpu:h100:2(S:0)|h100' ;;
+  *%G*) echo 'gpu:h100:2(S:0)|h100' ;;
+  *) printf 'cpu*\\ngpu\\n' ;;
+esac"""
+    for name in ("sbatch", "sinfo", "scontrol", "sacctmgr", "squeue", "sacct"):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n' + (sinfo if name == "sinfo" else "") + "\n")
+        script.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{path_without_slurm(tmp_path)}", calls
+
+
+def test_requests_that_fit_no_node_stop_the_run_before_submission(tmp_path):
+    """A data job asking more CPUs than the cluster's nodes have: the run stops at its start naming the rule, the
+    amounts and CS336_DATA_CPUS; nothing reaches sbatch. The same site with the CPUs lowered passes the check."""
+    path, calls = fake_slurm(tmp_path)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CS336_")}, "PATH": path,
+           "CS336_CPU_PARTITION": "cpu", "CS336_GPU_PARTITION": "gpu", "CS336_GPU_MEM_MB": "15000",
+           "CS336_CPU_MEM_MB": "4000"}
+    done = subprocess.run(snakemake(tmp_path / "work", configfile=TINY_CONFIG), env=env, capture_output=True,
+                          text=True)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert ("count_pretokens asks 16 CPUs, 4000 MB memory per job, which no node of partition 'cpu' has (at most "
+            "4 CPUs, 15000 MB memory per node), so its jobs would pend forever: set CS336_DATA_CPUS to at most 4"
+            ) in out, out[-3000:]
+    assert "train_lm asks 8 CPUs" in out and "set CS336_GPU_CPUS to at most 4" in out, out[-3000:]
+    assert not [line for line in calls.read_text().splitlines() if line.startswith("sbatch")]
+
+    check = [sys.executable, str(PROFILE / "check_site.py")]
+    by_hand = subprocess.run(check, env=env, capture_output=True, text=True)
+    assert by_hand.returncode == 2 and "set CS336_DATA_CPUS to at most 4" in by_hand.stderr, by_hand.stderr
+    fitting = {**env, "CS336_DATA_CPUS": "4", "CS336_GPU_CPUS": "4"}
+    by_hand = subprocess.run(check, env=fitting, capture_output=True, text=True)
+    assert by_hand.returncode == 0, by_hand.stderr
 
 
 # ---- on a local Slurm cluster --------------------------------------------------------------------------------
@@ -235,6 +280,28 @@ def test_site_errors_name_the_setting(slurm_cluster, site_env, tmp_path):
     out = done.stdout + done.stderr
     assert done.returncode != 0
     assert "CS336_CPU_PARTITION='nosuch'" in out and "Running on a Slurm cluster" in out, out[-3000:]
+    assert "submitted with SLURM jobid" not in out and len(squeue_jobs()) == before
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_request_no_node_has_names_its_variable(slurm_cluster, site_env, tmp_path):
+    """Data jobs asking one CPU more than the local node has would never start: check_site.py and the start of a
+    run say so, naming the rule and CS336_DATA_CPUS, and nothing is submitted."""
+    sinfo = subprocess.run(["sinfo", "-h", "-N", "-p", "cpu", "-o", "%c"], capture_output=True, text=True, check=True)
+    cpus = max(int(n.rstrip("+")) for n in sinfo.stdout.split())
+    env = {**site_env, "CS336_DATA_CPUS": str(cpus + 1)}
+    asks = f"count_pretokens asks {cpus + 1} CPUs, {SITE['CS336_CPU_MEM_MB']} MB memory per job"
+    fix = f"set CS336_DATA_CPUS to at most {cpus}"
+    done = subprocess.run([sys.executable, str(PROFILE / "check_site.py")], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and asks in done.stderr and fix in done.stderr, done.stderr
+
+    before = len(squeue_jobs())
+    done = subprocess.run(snakemake(tmp_path, configfile=slurm_test_config(tmp_path)), env=env, capture_output=True,
+                          text=True)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert asks in out and fix in out and "tokenize_shard asks" in out, out[-3000:]
     assert "submitted with SLURM jobid" not in out and len(squeue_jobs()) == before
 
 

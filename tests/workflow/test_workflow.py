@@ -2,12 +2,15 @@
 
 Dry runs of the course config (every run resolves, the right number of training jobs), config errors that fail
 at DAG build naming the key, a tiny end-to-end run of the whole DAG (tests/data/tiny_config.yaml), reruns after
-one run's config changes, lint, the HTML report, and the download rule against a local HTTP server.
+one run's config changes, lint, the HTML report, and the download rule against a local HTTP server and on
+files already on the machine.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
+import hashlib
 import http.server
 import json
 import os
@@ -25,6 +28,7 @@ from cs336lm.experiments.selection import read_selection
 from cs336lm.problems.answers import PROBLEMS
 from cs336lm.reporting.registry import DELIVERABLES, all_figures
 from cs336lm.reporting.writeup import heading
+from cs336lm.tokenization.pretokenize import read_counts
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "Snakefile"
@@ -323,3 +327,45 @@ def test_download_rule_fetches_checks_and_names_bad_urls(tmp_path, http_server):
     assert result.returncode != 0 and not (work / target).exists()
     log = (work / "results-tiny/logs/download_corpus/tinystories_train.log").read_text()
     assert f"{base}/nowhere.txt" in log + output(result)
+
+
+@pytest.mark.slow
+def test_download_rule_uses_site_copies_in_place(tmp_path):
+    """Sources already on the machine: a plain path is symlinked, a file:// .gz decompressed once; both feed the
+    tokenizer rules, a second run has nothing to do, and a missing file is named."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    train_text = "Once upon a time there was a shared corpus.<|endoftext|>\n" * 300
+    valid_text = "The end of a small story.<|endoftext|>\n" * 100
+    (shared / "train.txt").write_text(train_text)
+    (shared / "valid.txt.gz").write_bytes(gzip.compress(valid_text.encode(), mtime=0))
+    valid_sha256 = hashlib.sha256((shared / "valid.txt.gz").read_bytes()).hexdigest()
+
+    def with_sources(train: str):
+        return lambda config: config["data"]["tinystories"].update(
+            train={"url": train}, valid={"url": (shared / "valid.txt.gz").as_uri(), "sha256": valid_sha256})
+
+    os.utime(shared / "train.txt", (1.0e9, 1.0e9))  # an old shared file: the run must not touch it
+    config = write_config(tmp_path / "site.yaml", with_sources(str(shared / "train.txt")))
+    work = tmp_path / "work"
+    work.mkdir()
+    downloads = work / "results-tiny" / "downloads" / "tinystories"
+    targets = [f"results-tiny/downloads/tinystories/{split}.txt" for split in ("train", "valid")]
+    pretokens = [f"results-tiny/tokenizers/tinystories/pretokens/{shard}.json" for shard in (0, 1)]
+    targets += pretokens
+    result = snakemake(work, *targets, configfile=config)
+    assert result.returncode == 0, output(result)
+    assert (downloads / "train.txt").is_symlink()
+    assert (downloads / "train.txt").stat().st_ino == (shared / "train.txt").stat().st_ino
+    assert (shared / "train.txt").stat().st_mtime == 1.0e9
+    assert not (downloads / "valid.txt").is_symlink() and (downloads / "valid.txt").read_text() == valid_text
+    assert sum(read_counts(work / path)[0][" shared"] for path in pretokens) == 300  # one per document
+    again = snakemake(work, *targets, "-n", configfile=config)
+    assert again.returncode == 0 and "Nothing to be done" in output(again), output(again)
+
+    missing = write_config(tmp_path / "missing.yaml", with_sources(str(shared / "nowhere.txt")))
+    (downloads / "train.txt").unlink()
+    result = snakemake(work, targets[0], configfile=missing)
+    assert result.returncode != 0 and not (downloads / "train.txt").exists()
+    log = (work / "results-tiny/logs/download_corpus/tinystories_train.log").read_text()
+    assert f"no such file {shared / 'nowhere.txt'}" in log + output(result)

@@ -1,4 +1,4 @@
-"""Corpora: downloaded (streamed, resumable, checked) or synthesized (the embedded demo)."""
+"""Corpora: downloaded (streamed, resumable, checked), linked from a copy on the site, or synthesized (the demo)."""
 
 
 rule download_corpus:

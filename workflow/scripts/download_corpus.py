@@ -1,4 +1,5 @@
-"""download_corpus: stream one corpus split from its URL (resumable, sha256-checked, .gz decompressed)."""
+"""download_corpus: one corpus split from its URL (resumable, sha256-checked, .gz decompressed) or from a file
+already on this machine (symlinked, or decompressed once if .gz)."""
 
 import logging
 
