@@ -14,6 +14,7 @@ from typing import Any
 
 from cs336lm.config import ConfigError, RunConfig
 from cs336lm.experiments.selection import EdgeSearch
+from cs336lm.training.identity import run_identity
 
 MAX = "max"  # the top of a batch-size grid: the largest batch that fits, found by probing the device
 
@@ -91,7 +92,8 @@ class Trains:
 
 @dataclass(frozen=True)
 class SameAs:
-    """Identical to an earlier run of the config (same dataset, same resolved config): trained once, there."""
+    """The same run as an earlier one of the config (same dataset, same resolved config but for how it is carried
+    out: cs336lm.training.identity): trained once, there."""
 
     experiment: str
     variant: str
@@ -344,8 +346,9 @@ class Design:
         return self.experiments[run.experiment].tuning is not None and "__" not in run.variant
 
     def _identity(self, run: Run, without: str | None = None) -> tuple:
-        flat = {**run.config.to_flat(), **run.references}
-        return run.dataset, tuple(sorted((k, v) for k, v in flat.items() if k != without))
+        """The run it trains (cs336lm.training.identity) on its dataset, each value a sweep chooses by its
+        reference."""
+        return run.dataset, run_identity(run.config, run.references, ignore=[without] if without else [])
 
     def _winner_alias(self, run: Run) -> WinnerOf | None:
         """WinnerOf(sweep) for a run that takes the sweep's key at factor 1 and is otherwise equal to its runs."""

@@ -21,7 +21,6 @@ from cs336lm.reporting.inputs import ReportInputs  # noqa: E402
 from cs336lm.reporting.runs import (  # noqa: E402
     Runs,
     best_run,
-    config_value,
     finished,
     load_metrics,
     read_run,
@@ -75,7 +74,7 @@ def _save(fig: plt.Figure, out_path: str | os.PathLike) -> None:
 
 def _sorted_by(runs: Runs, key: str) -> dict[str, str | os.PathLike]:
     """Runs relabelled by one config value (e.g. `optim.lr_max`) and sorted by it."""
-    values = {label: config_value(read_run(d), key) for label, d in runs.items()}
+    values = {label: read_run(d).config_value(key) for label, d in runs.items()}
     name = key.rpartition(".")[2]
     return {f"{name} = {values[label]:g}": runs[label] for label in sorted(runs, key=values.get)}
 
@@ -110,7 +109,7 @@ def lr_edge(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
     """§7.2 (b): final validation loss against the learning rate (log x): stable rates as dots, the best as a star,
     diverged rates as crosses on the top edge, and the bracket between largest stable and smallest diverged."""
     summaries = inputs.summaries("lr_sweep")
-    lr = {label: config_value(s, "optim.lr_max") for label, s in summaries.items()}
+    lr = {label: s.config_value("optim.lr_max") for label, s in summaries.items()}
     ok = sorted((lr[k], s.final_val_loss) for k, s in summaries.items() if finished(s))
     diverged = sorted(lr[k] for k, s in summaries.items() if s.status == "diverged")
     best = best_run(summaries)
@@ -174,7 +173,7 @@ def ablation(key: str, value: str):
     def plot(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
         runs = inputs.runs("ablations")
         chosen = {label: d for label, d in runs.items()
-                  if label == inputs.baseline or config_value(read_run(d), key) == value}
+                  if label == inputs.baseline or read_run(d).config_value(key) == value}
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
         _curves(axes[0], chosen, "step", "train_loss", "step")
         _curves(axes[1], chosen, "step", "val_loss", "step")
@@ -213,7 +212,7 @@ def leaderboard(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
     runs = inputs.runs("leaderboard")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     _curves(ax, runs, "elapsed_s", "val_loss", "wall clock (min)", 60.0)
-    budgets = {config_value(read_run(d), "train.wall_clock_budget_s") for d in runs.values()} - {0}
+    budgets = {read_run(d).config_value("train.wall_clock_budget_s") for d in runs.values()} - {0}
     for budget in budgets:
         ax.axvline(budget / 60, color="grey", linestyle=":", label=f"budget {budget / 60:g} min")
     if inputs.synthetic(inputs.datasets_of("leaderboard")) is False:

@@ -9,7 +9,7 @@ from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token
 from cs336lm.reporting.document import MISSING, Section, count, duration, num
 from cs336lm.reporting.figures import LEADERBOARD_BASELINE
 from cs336lm.reporting.inputs import ReportInputs
-from cs336lm.reporting.runs import config_value, finished, outcome
+from cs336lm.reporting.runs import finished, outcome
 from cs336lm.reporting.sections.common import final_loss
 
 
@@ -24,7 +24,7 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
         bpb = bits_per_byte(summary.final_val_loss, ratio) if ratio and finished(summary) else None
         if bpb is not None:
             per_byte[label] = (summary.final_val_loss, bpb, dataset)
-        rows.append({"run": label, "dataset": dataset, "vocabulary": count(summary.config["model"]["vocab_size"]),
+        rows.append({"run": label, "dataset": dataset, "vocabulary": count(summary.run_config.model.vocab_size),
                      "final val loss (nats/token)": final_loss(summary),
                      "validation bytes per token": num(ratio, 4), "bits per byte": num(bpb, 4),
                      "tokens trained": count(summary.tokens),
@@ -73,7 +73,7 @@ def leaderboard(s: Section, inputs: ReportInputs) -> None:
                          inputs.roles["leaderboard"][0])), None)
     for label, run_dir in inputs.runs("leaderboard").items():
         run = inputs.summary(run_dir)
-        budget = config_value(run, "train.wall_clock_budget_s")
+        budget = run.config_value("train.wall_clock_budget_s")
         ended = ("stopped at the wall-clock budget" if run.stopped_early == "wall_clock" else
                  "finished its token budget before the wall-clock budget" if run.status == "ok" else "diverged")
         s.table([{"run": label, "final val loss": final_loss(run), "wall time": duration(run.wall_time_s),
