@@ -20,6 +20,19 @@ PEAK_FLOPS: list[tuple[str, dict[str, float]]] = [
 ]
 
 
+# What running out of memory raises: CUDA a torch.OutOfMemoryError (a RuntimeError), the CPU and MPS allocators plain
+# RuntimeErrors with one of these messages, Python's own allocations a MemoryError. Catch these, then ask
+# is_out_of_memory.
+MEMORY_ERRORS = (RuntimeError, MemoryError)
+_OUT_OF_MEMORY_MESSAGES = ("can't allocate memory", "out of memory", "MPS backend out of memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception says that memory ran out (on any device), rather than reporting a bug."""
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(exc, RuntimeError) and any(s in str(exc) for s in _OUT_OF_MEMORY_MESSAGES))
+
+
 def resolve_device(spec: str = "auto") -> torch.device:
     """`auto` picks cuda, then mps, then cpu; an explicit device that is not there is an error, not a fallback."""
     if spec == "auto":
