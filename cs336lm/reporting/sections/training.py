@@ -13,7 +13,6 @@ from cs336lm.experiments.selection import Selection, read_selection
 from cs336lm.problems.generation_quality import grid_summary
 from cs336lm.reporting.datasets import read_json
 from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, times
-from cs336lm.reporting.figures import TINYSTORIES_TARGET
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import (
     best_run,
@@ -25,6 +24,7 @@ from cs336lm.reporting.runs import (
     stability_edge,
 )
 from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
+from cs336lm.reporting.targets import TINYSTORIES_TARGET
 
 
 def experiment_log(s: Section, inputs: ReportInputs) -> None:
@@ -146,13 +146,13 @@ def learning_rate(s: Section, inputs: ReportInputs) -> None:
 
 
 def _target_sentence(s: Section, inputs: ReportInputs, best: Any) -> None:
-    """The deliverable's 'a model with validation loss ≤ 1.45', for TinyStories on course data."""
+    """The deliverable's 'a model with validation loss ≤ TINYSTORIES_TARGET', for TinyStories on course data."""
     datasets = inputs.datasets_of("lr_sweep")
     if datasets != ["tinystories"]:
         return
     if inputs.synthetic(datasets):
-        s.say("The handout's target (TinyStories validation loss ≤ 1.45) does not apply to the demo's synthetic "
-              "text.")
+        s.say(f"The handout's target (TinyStories validation loss ≤ {TINYSTORIES_TARGET}) does not apply to the "
+              "demo's synthetic text.")
         return
     main = [inputs.summary(d) for _, e, _, d in inputs.members("main")
             if inputs.experiment_datasets.get(e) == "tinystories"]
@@ -338,8 +338,8 @@ def _fluency(s: Section, inputs: ReportInputs, grid: pd.DataFrame | None) -> Non
     if inputs.synthetic(inputs.datasets_of("samples")) is not False:
         s.say("Fluency: the demo's corpus is generated from a small set of sentence templates, which even a tiny "
               "model imitates within seconds, so grammatical sentences here say little; what to judge is whether "
-              "they hold together as a story. The handout's fluency mark (TinyStories validation loss ≤ 1.45) does "
-              "not apply to synthetic text." + ended)
+              "they hold together as a story. The handout's fluency mark (TinyStories validation loss ≤ "
+              f"{TINYSTORIES_TARGET}) does not apply to synthetic text." + ended)
         return
     for label, sm in stories:
         fluent = sm.final_val_loss <= TINYSTORIES_TARGET
