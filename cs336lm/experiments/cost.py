@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from cs336lm.config import ModelConfig, RunConfig
-from cs336lm.experiments.design import Design, Run, Trains, WinnerOf, fill_batch_sizes
+from cs336lm.experiments.dedup import Trains, WinnerOf
+from cs336lm.experiments.design import Design, Run, fill_batch_sizes
 from cs336lm.lm.accounting import flops_per_token
 
 # The throughput table's tokens/s are for the course TinyStories model (ModelConfig's defaults); other models scale

@@ -9,7 +9,8 @@ import copy
 import pytest
 
 from cs336lm.config import ConfigError
-from cs336lm.experiments.design import Design, Reference, SameAs, Trains, WinnerOf, fill_batch_sizes
+from cs336lm.experiments.dedup import SameAs, Trains, WinnerOf
+from cs336lm.experiments.design import Design, Reference, fill_batch_sizes
 from tests.workflow.test_workflow import set_key
 
 BASE = {

@@ -15,7 +15,8 @@ from cs336lm.config import ConfigError
 from cs336lm.corpora.sources import describe_source
 from cs336lm.corpora.sources import special_tokens as dataset_special_tokens
 from cs336lm.experiments.cost import Machine, request_minutes
-from cs336lm.experiments.design import Design, SameAs, Trains, WinnerOf, fill_batch_sizes
+from cs336lm.experiments.dedup import SameAs, Trains, WinnerOf
+from cs336lm.experiments.design import Design, fill_batch_sizes
 from cs336lm.experiments.selection import read_plan, read_selection
 from cs336lm.layout import SPLITS, Layout
 
