@@ -1,4 +1,4 @@
-"""What training costs on a device class, from a throughput table of measured tokens/s (issue #13): the wall time a
+"""What training costs on a device class, from a throughput table of measured tokens/s: the wall time a
 run should ask the scheduler for, and each experiment's training runs, tokens and GPU-hours beside the handout's
 budget. `python -m cs336lm.experiments.cost` prints that table for a workflow config before anything is submitted.
 """

@@ -1,5 +1,5 @@
 """Device selection, mixed-precision autocast and run provenance (code identity, versions, hardware) for
-training runs (handout §5, §7; DESIGN.md §5 summary fields)."""
+training runs (handout §5, §7; the summary's fields)."""
 
 from __future__ import annotations
 

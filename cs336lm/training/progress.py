@@ -1,4 +1,4 @@
-"""Resume and preemption for one run (DESIGN.md §5; issue #12 items 2, 3): the undeclared `progress/` folder
+"""Resume and preemption for one run: the undeclared `progress/` folder
 (lock, checkpoint, partial metrics), what a resumed run restores, when checkpoints are due, SIGTERM/SIGUSR1, and
 the finish that moves a run's results into its declared outputs without ever leaving a state that loses data.
 

@@ -1,4 +1,4 @@
-"""A run's summary.json as a typed contract (DESIGN.md §5, §9): `RunSummary`, written by the trainer with
+"""A run's summary.json as a typed contract: `RunSummary`, written by the trainer with
 `write_summary` and read everywhere else only through `read_summary`, which checks every field and its type, so a
 file from another version or a hand edit fails with the file and the field named instead of a KeyError later.
 """
