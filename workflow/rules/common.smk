@@ -2,8 +2,8 @@
 
 Every path comes from the results layout (cs336lm.layout.Layout); which directory holds a name's files is decided
 here and nowhere else: a name that another run trains (the same run, or a sweep's winner) maps to that run's
-directory. Helpers marked *checkpoint-aware* read sweep plans, probes and
-selections once they exist; until then Snakemake schedules the checkpoint that writes them and asks again.
+directory. Helpers marked *checkpoint-aware* read sweep plans, probes and selections once they exist; until then
+Snakemake schedules the checkpoint that writes them and asks again.
 """
 
 import json

@@ -11,6 +11,7 @@ from cs336lm.reporting.document import Section, count, num
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import finished, outcome
 from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
+from cs336lm.training.identity import differences
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,8 @@ SWIGLU = Ablation("model.ffn", "silu", "a SiLU feed-forward at a matched paramet
 
 
 def _changes(run: Any, base: Any) -> str:
-    flat = {f"{s}.{k}": v for s, values in run.config.items() for k, v in values.items()}
-    base_flat = {f"{s}.{k}": v for s, values in base.config.items() for k, v in values.items()}
-    changed = {k: v for k, v in flat.items() if base_flat.get(k) != v}
-    return ", ".join(f"{k} = {v}" for k, v in changed.items()) or "same config"
+    changed = differences(base.run_config, run.run_config)
+    return ", ".join(f"{k} = {v}" for k, (_, v) in changed.items()) or "same config"
 
 
 def _reason(inputs: ReportInputs, delta: float | None, noise: float | None) -> str:

@@ -11,6 +11,7 @@ from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import finished, outcome
 from cs336lm.reporting.sections.common import final_loss
 from cs336lm.reporting.targets import LEADERBOARD_BASELINE, LEADERBOARD_H100_HOURS
+from cs336lm.training.identity import differences
 
 
 def main_experiment(s: Section, inputs: ReportInputs) -> None:
@@ -60,9 +61,7 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
 
 
 def _changes(run: Any, base: Any) -> list[str]:
-    flat = {f"{s}.{k}": v for s, values in run.config.items() for k, v in values.items()}
-    base_flat = {f"{s}.{k}": v for s, values in base.config.items() for k, v in values.items()}
-    return [f"{k}: {base_flat.get(k)} → {v}" for k, v in flat.items() if base_flat.get(k) != v]
+    return [f"{k}: {old} → {new}" for k, (old, new) in differences(base.run_config, run.run_config).items()]
 
 
 def leaderboard(s: Section, inputs: ReportInputs) -> None:
