@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One call that checks a GPU machine end to end (issue #13 item 5), in ≤ 8 minutes on one H100/H200, no network:
+# One call that checks a GPU machine end to end, in ≤ 8 minutes on one H100/H200, no network:
 #   1. the GPU-marked tests (a skipped one fails the check: on a GPU nothing may skip);
 #   2. the train-step benchmark at course shapes, bf16 + torch.compile, batch 128: tokens/s and MFU against the
 #      detected GPU's peak, and the ratio to the same model built from torch built-ins;

@@ -1,6 +1,6 @@
 """The package's layers: every import inside cs336lm (module-level or inside a function) points down or sideways
 within its own subpackage, never up, so the tree reads as the architecture: reporting → experiments, problems →
-training → lm, tokenization, corpora → config, atomic."""
+training → lm, tokenization, corpora → config, atomic, layout."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cs336lm"
-LAYER = {"config": 0, "atomic": 0, "lm": 1, "tokenization": 1, "corpora": 1, "training": 2, "experiments": 3,
-         "problems": 3, "reporting": 4}
+LAYER = {"config": 0, "atomic": 0, "layout": 0, "lm": 1, "tokenization": 1, "corpora": 1, "training": 2,
+         "experiments": 3, "problems": 3, "reporting": 4}
 
 
 def part(module: str) -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# (Project copy of ../shared/slurm/start-local-slurm.sh; CI runs this copy. Changed here: it records the packages
-# it installs, so that stop-local-slurm.sh --purge can remove them again.)
+# (CI runs this script. It records the packages it installs, so that stop-local-slurm.sh --purge can remove them
+# again.)
 # start-local-slurm.sh -- start a throw-away single-node Slurm cluster on this
 # machine (Debian 12, root, no systemd needed), for testing a Snakemake
 # `profiles/slurm` profile end-to-end with snakemake-executor-plugin-slurm.

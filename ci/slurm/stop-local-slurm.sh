@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# (Project copy of ../shared/slurm/stop-local-slurm.sh; CI runs this copy. Changed here: --purge also removes the
-# packages start-local-slurm.sh recorded as installed by it.)
+# (CI runs this script. --purge also removes the packages start-local-slurm.sh recorded as installed by it.)
 # stop-local-slurm.sh -- stop the single-node Slurm cluster that
 # start-local-slurm.sh started.
 #

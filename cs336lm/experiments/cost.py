@@ -1,4 +1,4 @@
-"""What training costs on a device class, from a throughput table of measured tokens/s (issue #13): the wall time a
+"""What training costs on a device class, from a throughput table of measured tokens/s: the wall time a
 run should ask the scheduler for, and each experiment's training runs, tokens and GPU-hours beside the handout's
 budget. `python -m cs336lm.experiments.cost` prints that table for a workflow config before anything is submitted.
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from cs336lm.config import ModelConfig, RunConfig
-from cs336lm.experiments.design import Design, Run, Trains, WinnerOf, fill_batch_sizes
+from cs336lm.experiments.dedup import Trains, WinnerOf
+from cs336lm.experiments.design import Design, Run, fill_batch_sizes
 from cs336lm.lm.accounting import flops_per_token
 
 # The throughput table's tokens/s are for the course TinyStories model (ModelConfig's defaults); other models scale

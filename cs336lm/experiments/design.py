@@ -1,7 +1,8 @@
 """The experiment design as training runs (handout §7): every (experiment, variant) of a workflow config, values that
 another experiment's sweep chooses (`optim.lr_max: {best_of: lr_sweep}`), per-variant tuning, the edge search and the
-`max` batch size, and which names are one training run. Torch- and Snakemake-free: the workflow (common.smk) and the
-cost command build the same `Design` from the same config.
+`max` batch size, read from the config with errors that name the key to fix. Which names are one training run is
+cs336lm.experiments.dedup's. Torch- and Snakemake-free: the workflow and the cost command build the same `Design`
+from the same config.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cs336lm.config import ConfigError, RunConfig
+from cs336lm.experiments.dedup import Source, TrainedOnce
 from cs336lm.experiments.selection import EdgeSearch
 
 MAX = "max"  # the top of a batch-size grid: the largest batch that fits, found by probing the device
@@ -83,30 +85,6 @@ class Run:
         return f"{self.experiment}/{self.variant}"
 
 
-# Where a run's model, metrics and summary come from.
-@dataclass(frozen=True)
-class Trains:
-    """Its own training job, under its own name."""
-
-
-@dataclass(frozen=True)
-class SameAs:
-    """Identical to an earlier run of the config (same dataset, same resolved config): trained once, there."""
-
-    experiment: str
-    variant: str
-
-
-@dataclass(frozen=True)
-class WinnerOf:
-    """Whichever run a sweep selects: a tuned variant, or a run equal to its sweep's runs but for the chosen key."""
-
-    sweep: str
-
-
-Source = Trains | SameAs | WinnerOf
-
-
 def variant_slug(overrides: Mapping[str, Any]) -> str:
     """`{"optim.lr_max": 0.001}` -> `lr_max~0.001`: names a grid point by its last key parts and values."""
     return "__".join(f"{short_key(key)}~{value:g}" if isinstance(value, float) else f"{short_key(key)}~{value}"
@@ -149,10 +127,7 @@ class Design:
                     self._add(self._build(experiment, candidate, candidate_overrides))
         for experiment in self.experiments.values():
             self._check_references(experiment, specs[experiment.name])
-        self._owners: dict[Any, tuple[str, str]] = {}
-        for run in self.runs.values():
-            if not self._is_tuned_variant(run):
-                self._owners.setdefault(self._identity(run), (run.experiment, run.variant))
+        self._names = TrainedOnce(self)
 
     # ---- reading the config -------------------------------------------------------------------------------
 
@@ -329,40 +304,9 @@ class Design:
         return list(self._candidates(self.experiments[experiment], variant, self.run(experiment, variant).overrides))
 
     def source(self, run: Run) -> Source:
-        """Whether the run trains under its own name, is an earlier identical run, or is a sweep's winner."""
-        if self._is_tuned_variant(run):
-            return WinnerOf(run.name)
-        winner = self._winner_alias(run)
-        if winner is not None:
-            return winner
-        owner = self._owners.get(self._identity(run))
-        if owner is not None and owner != (run.experiment, run.variant):
-            return SameAs(*owner)
-        return Trains()
-
-    def _is_tuned_variant(self, run: Run) -> bool:
-        return self.experiments[run.experiment].tuning is not None and "__" not in run.variant
-
-    def _identity(self, run: Run, without: str | None = None) -> tuple:
-        flat = {**run.config.to_flat(), **run.references}
-        return run.dataset, tuple(sorted((k, v) for k, v in flat.items() if k != without))
-
-    def _winner_alias(self, run: Run) -> WinnerOf | None:
-        """WinnerOf(sweep) for a run that takes the sweep's key at factor 1 and is otherwise equal to its runs."""
-        if len(run.references) != 1:
-            return None
-        (key, ref), = run.references.items()
-        swept = self.experiments[ref.best_of]
-        if swept.grid_key != key or swept.tuning is not None or swept.dataset != run.dataset:
-            return None
-        sample = next((r for r in self.runs.values() if r.experiment == swept.name), None)
-        if sample is None:
-            return None
-        if ref.times * (run.config.train.batch_size / sample.config.train.batch_size) ** ref.batch_power != 1.0:
-            return None
-        if self._identity(run, without=key) != self._identity(sample, without=key):
-            return None
-        return WinnerOf(swept.name)
+        """Whether the run trains under its own name, is the same run as an earlier one, or is a sweep's winner
+        (cs336lm.experiments.dedup)."""
+        return self._names.source(run)
 
     # ---- values chosen by sweeps ---------------------------------------------------------------------------
 

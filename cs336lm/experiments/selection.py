@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cs336lm.atomic import atomic_write_text
+from cs336lm.training.summary import finished, read_summary
 
 SELECTION_VERSION = 1
 CHOICE_RULE = "lowest final validation loss among the runs that did not diverge; a tie goes to the smaller value"
@@ -35,7 +36,7 @@ class Outcome:
 
     @property
     def stable(self) -> bool:
-        return self.status == "ok" and self.final_val_loss is not None and math.isfinite(self.final_val_loss)
+        return finished(self)
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,10 @@ class Selection:
 
 def read_outcomes(runs: Mapping[str, str], key: str) -> list[Outcome]:
     """The outcome of each finished run {variant: run dir}, its value of `key` read from its summary's config."""
-    from cs336lm.training.summary import read_summary
-
-    section, _, name = key.partition(".")
     outcomes = []
     for variant, run_dir in runs.items():
         summary = read_summary(os.path.join(run_dir, "summary.json"))
-        outcomes.append(Outcome(variant, summary.config[section][name], summary.status, summary.final_val_loss,
-                                run_dir))
+        outcomes.append(Outcome(variant, summary.config_value(key), summary.status, summary.final_val_loss, run_dir))
     return outcomes
 
 

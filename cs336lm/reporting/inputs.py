@@ -1,6 +1,6 @@
-"""The report's manifest: which files of the results tree answer which deliverable. The workflow builds it from
-the config (report.smk) and passes it to the figure and writeup scripts, so the writeup is a function of these
-files alone and never builds a run path itself."""
+"""The report's manifest as the figure and writeup jobs read it: which files of the results tree answer which
+deliverable. The workflow builds it from the config (cs336lm.reporting.manifest) and passes it to those scripts,
+so the writeup is a function of these files alone and never builds a run path itself."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cs336lm.layout import Layout
 from cs336lm.reporting.runs import read_run
 
 # The experiments' roles in the handout; a config maps each to its experiments (report: in config.yaml).
@@ -85,7 +86,7 @@ class ReportInputs:
     def tuning(self, experiment: str, variant: str) -> Path | None:
         """The selection file of a variant that its own small sweep tuned (`tune:` in the config), which the
         workflow writes before training the runs that use it (`selections/<experiment>/<variant>.json`), or None."""
-        path = Path(self.results_root) / "selections" / experiment / f"{variant}.json"
+        path = Path(Layout(self.results_root).selection(f"{experiment}/{variant}"))
         return path if path.exists() else None
 
     def relative(self, path: str | Path) -> str:

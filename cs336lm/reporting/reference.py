@@ -1,5 +1,6 @@
-"""Other setups' published numbers (workflow/report/reference.yaml) for the report's "reference" column: shown
-beside ours, each with its source, and replaced by "not comparable" when our numbers come from demo data."""
+"""Other setups' published numbers (the manifest's reference YAML) and the handout's targets
+(cs336lm.reporting.targets) for the report's "reference" column: shown beside ours, each with its source, and
+replaced by "not comparable" when our numbers come from demo data."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cs336lm.reporting import targets
 
 NOT_COMPARABLE = "not comparable (demo data)"
 
@@ -26,8 +29,9 @@ class Reference:
 
     def __init__(self, path: str | os.PathLike | None, demo: bool):
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else {}
-        self.sources: dict[str, dict[str, str]] = data.get("sources", {})
-        self.values = {key: ReferenceValue(**spec) for key, spec in data.get("values", {}).items()}
+        self.sources: dict[str, dict[str, str]] = {**data.get("sources", {}), **targets.SOURCES}
+        values = {**data.get("values", {}), **targets.VALUES}
+        self.values = {key: ReferenceValue(**spec) for key, spec in values.items()}
         self.demo = demo
         self.used: set[str] = set()
 

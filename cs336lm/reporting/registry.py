@@ -13,6 +13,7 @@ from cs336lm.reporting import figures
 from cs336lm.reporting.document import Section
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.sections import ablations, generation, owt, tokenizers, training, written
+from cs336lm.reporting.targets import LEADERBOARD_BASELINE, LEADERBOARD_H100_HOURS
 
 Plot = Callable[[ReportInputs, Path], None]
 Writer = Callable[[Section, ReportInputs], None]
@@ -144,7 +145,8 @@ DELIVERABLES: list[Deliverable] = [
                                 "nats per token of each run's tokenizer and in bits per byte of text.",
                                 roles=("main",), files=("valid_text/{dataset}", "valid_tokens/{dataset}")),)),
     Deliverable("leaderboard", "7.5", "Leaderboard",
-                "Within 1.5 H100-hours on OpenWebText, beat the 5.0 validation-loss baseline: final loss, curve "
+                f"Within {LEADERBOARD_H100_HOURS:g} H100-hours on OpenWebText, beat the {LEADERBOARD_BASELINE:.1f} "
+                "validation-loss baseline: final loss, curve "
                 "against wall clock, and what was changed.", owt.leaderboard, roles=("leaderboard",),
                 figures=(Figure("leaderboard", figures.leaderboard, "Leaderboard run: validation loss against wall "
                                 "clock, with the wall-clock budget marked.", roles=("leaderboard",)),)),

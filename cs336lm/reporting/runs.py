@@ -1,6 +1,5 @@
 """Runs as the report reads them: each run directory's summary (the typed `summary.json` of cs336lm.training.summary)
-and
-its metrics lines, plus the few judgements every section shares (finished or not, best run, outcome in words)."""
+and its metrics lines, plus the few judgements every section shares (finished or not, best run, outcome in words)."""
 
 from __future__ import annotations
 
@@ -16,8 +15,9 @@ from cs336lm.atomic import atomic_path
 from cs336lm.experiments.selection import EdgeSearch, Outcome, locate_edge
 from cs336lm.reporting.datasets import read_json
 from cs336lm.training.divergence import statement
+from cs336lm.training.identity import repeats
 from cs336lm.training.metrics import read_metrics
-from cs336lm.training.summary import RunSummary, read_summary
+from cs336lm.training.summary import RunSummary, finished, read_summary
 
 Runs = Mapping[str, str | os.PathLike]  # label -> run directory
 
@@ -42,18 +42,6 @@ def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
     return frame.astype({"val_loss": float, "train_loss": float}) if len(frame) else frame
 
 
-def config_value(summary: Any, key: str) -> Any:
-    """A dotted key (`optim.lr_max`) of the run's resolved config."""
-    section, name = key.split(".")
-    return summary.config[section][name]
-
-
-def finished(summary: Any) -> bool:
-    """Trained without diverging and has a finite final validation loss."""
-    loss = summary.final_val_loss
-    return summary.status == "ok" and loss is not None and math.isfinite(loss)
-
-
 def best_run(summaries: Mapping[str, Any]) -> str | None:
     """The label of the finished run with the lowest final validation loss."""
     losses = {label: s.final_val_loss for label, s in summaries.items() if finished(s)}
@@ -71,37 +59,25 @@ def outcome(summary: Any) -> str:
 
 def divergence_rule(summary: RunSummary) -> str:
     """The rule that marked runs as diverged, in one sentence (cs336lm.training.divergence, at the run's factor)."""
-    return statement(summary.config["train"]["divergence_factor"])
+    return statement(summary.run_config.train.divergence_factor)
 
 
 def stability_edge(summaries: Mapping[str, Any], key: str = "optim.lr_max") -> tuple[float | None, float | None]:
     """(largest stable value, smallest diverged value above it) of a sweep over `key`, by
     cs336lm.experiments.selection's one definition of the edge, so the report's text, its figure and the sweep's
     selection file agree."""
-    edge = locate_edge([Outcome(label, config_value(s, key), s.status, s.final_val_loss, "")
+    edge = locate_edge([Outcome(label, s.config_value(key), s.status, s.final_val_loss, "")
                         for label, s in summaries.items()], EdgeSearch().factor)
     return edge.largest_stable, edge.smallest_diverged
 
 
-def _training_config(summary: Any) -> dict[str, Any]:
-    """The resolved config without the seed and without settings that do not change what is learned."""
-    flat = {f"{s}.{k}": v for s, values in summary.config.items() for k, v in values.items()}
-    ignored = {"train.seed", "train.device", "train.log_interval", "train.checkpoint_interval",
-               "train.checkpoint_minutes"}
-    return {k: v for k, v in flat.items() if k not in ignored}
-
-
 def seed_noise(summaries: Mapping[Any, Any]) -> tuple[float, list[tuple[Any, Any]]] | None:
-    """Run-to-run noise from runs repeated with another seed: the largest |difference| of final validation loss
-    among finished runs whose configs differ only in `train.seed`, and those pairs; None if nothing was repeated."""
+    """Run-to-run noise from runs repeated with another seed (cs336lm.training.identity.repeats): the largest
+    |difference| of final validation loss among finished repeats, and those pairs; None if nothing was repeated."""
     done = {label: s for label, s in summaries.items() if finished(s)}
-    pairs = []
     labels = list(done)
-    for i, a in enumerate(labels):
-        for b in labels[i + 1:]:
-            same = _training_config(done[a]) == _training_config(done[b])
-            if same and done[a].config["train"]["seed"] != done[b].config["train"]["seed"]:
-                pairs.append((a, b))
+    pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:]
+             if repeats(done[a].run_config, done[b].run_config)]
     if not pairs:
         return None
     return max(abs(done[a].final_val_loss - done[b].final_val_loss) for a, b in pairs), pairs

@@ -24,7 +24,7 @@ import torch
 
 from cs336lm.config import RunConfig
 from cs336lm.lm.model import TransformerLM
-from cs336lm.training.device import device_name, resolve_device
+from cs336lm.training.device import MEMORY_ERRORS, device_name, is_out_of_memory, resolve_device
 from cs336lm.training.train import BatchTooLargeError, TrainStep
 
 GiB = 2**30
@@ -131,12 +131,6 @@ def _train_steps(step: TrainStep, cfg: RunConfig, batch_size: int, steps: int, d
     loss.item()  # wait for the device: an asynchronous out-of-memory error surfaces here at the latest
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    # CUDA raises torch.OutOfMemoryError; the CPU and MPS allocators raise plain RuntimeErrors, Python MemoryError.
-    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or (isinstance(exc, RuntimeError) and any(
-        s in str(exc) for s in ("can't allocate memory", "out of memory", "MPS backend out of memory")))
-
-
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
@@ -160,8 +154,8 @@ class _InProcessTrials:
             if self.step is None:
                 self.step = _build_step(self.cfg, self.device)
             _train_steps(self.step, self.cfg, batch_size, self.steps, self.device)
-        except (RuntimeError, torch.OutOfMemoryError) as exc:
-            if not _out_of_memory(exc):
+        except MEMORY_ERRORS as exc:
+            if not is_out_of_memory(exc):
                 raise
             error = _first_line(exc)  # keep no reference to the exception: its frames hold the trial's tensors
         if self.step is not None:
@@ -289,7 +283,7 @@ def _child_trial(request: dict[str, Any]) -> dict[str, Any]:
         cfg, cpu = RunConfig.from_dict(request["config"]), torch.device("cpu")
         _train_steps(_build_step(cfg, cpu), cfg, request["batch_size"], request["steps"], cpu)
     except Exception as exc:
-        if not _out_of_memory(exc):
+        if not is_out_of_memory(exc):
             return {"traceback": traceback.format_exc()}
         error = _first_line(exc)
     return {"peak_bytes": _peak_resident_bytes(), "error": error}

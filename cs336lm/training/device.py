@@ -1,5 +1,5 @@
 """Device selection, mixed-precision autocast and run provenance (code identity, versions, hardware) for
-training runs (handout §5, §7; DESIGN.md §5 summary fields)."""
+training runs (handout §5, §7; the summary's fields)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,19 @@ PEAK_FLOPS: list[tuple[str, dict[str, float]]] = [
     ("H200", {"bfloat16": 989e12, "float32": 67e12}),
     ("A100", {"bfloat16": 312e12, "float32": 19.5e12}),
 ]
+
+
+# What running out of memory raises: CUDA a torch.OutOfMemoryError (a RuntimeError), the CPU and MPS allocators plain
+# RuntimeErrors with one of these messages, Python's own allocations a MemoryError. Catch these, then ask
+# is_out_of_memory.
+MEMORY_ERRORS = (RuntimeError, MemoryError)
+_OUT_OF_MEMORY_MESSAGES = ("can't allocate memory", "out of memory", "MPS backend out of memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception says that memory ran out (on any device), rather than reporting a bug."""
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(exc, RuntimeError) and any(s in str(exc) for s in _OUT_OF_MEMORY_MESSAGES))
 
 
 def resolve_device(spec: str = "auto") -> torch.device:

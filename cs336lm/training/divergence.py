@@ -1,4 +1,4 @@
-"""When a run counts as diverged (issue #10 item 2): the one rule the trainer applies, the sweeps select by and
+"""When a run counts as diverged: the one rule the trainer applies, the sweeps select by and
 the report states (`statement`).
 
 AdamW with gradient clipping rarely produces NaN at large learning rates: the update size is about lr whatever

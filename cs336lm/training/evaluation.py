@@ -1,4 +1,4 @@
-"""Validation loss (handout §5.3; issue #10 item 5): periodic evaluations on a fixed random sample of windows, the
+"""Validation loss (handout §5.3): periodic evaluations on a fixed random sample of windows, the
 same for every run whatever its batch size, and a finished run's score on the whole validation split (or its first
 `train.final_eval_tokens`) in non-overlapping context windows. Both run in eval mode without gradients, under the
 training step's autocast.

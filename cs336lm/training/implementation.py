@@ -1,5 +1,5 @@
-"""Which implementation each fast path of DESIGN.md §6 uses (issue #13): `train.implementation` names a preset,
-resolved per device type; each of the four fine-grained keys left at `auto` follows the preset, and an explicit
+"""Which implementation each fast path (attention, dtype, compile, optimizer) uses: `train.implementation` names a
+preset, resolved per device type; each of the four fine-grained keys left at `auto` follows the preset, and an explicit
 value overrides that one path. Torch-free, so a config resolves without a device.
 
     reference  every from-scratch module in float32: our attention, our AdamW's per-parameter loop, no compile.

@@ -1,4 +1,4 @@
-"""Training metrics as JSON Lines with fixed flat keys (DESIGN.md §5, handout §5.3 experiment logging).
+"""Training metrics as JSON Lines with fixed flat keys (handout §5.3 experiment logging).
 
 Plots read only the JSONL file; Weights & Biases mirrors it when a project is given and `wandb` is installed
 (offline by default, so runs on nodes without network still work; `wandb sync` uploads them later).

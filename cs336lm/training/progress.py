@@ -1,4 +1,4 @@
-"""Resume and preemption for one run (DESIGN.md §5; issue #12 items 2, 3): the undeclared `progress/` folder
+"""Resume and preemption for one run: the undeclared `progress/` folder
 (lock, checkpoint, partial metrics), what a resumed run restores, when checkpoints are due, SIGTERM/SIGUSR1, and
 the finish that moves a run's results into its declared outputs without ever leaving a state that loses data.
 
@@ -31,6 +31,7 @@ from cs336lm.atomic import atomic_path
 from cs336lm.config import ConfigError, RunConfig
 from cs336lm.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from cs336lm.training.device import synchronize
+from cs336lm.training.identity import trajectory_changes
 from cs336lm.training.metrics import truncate_metrics
 from cs336lm.training.run_lock import run_lock
 from cs336lm.training.summary import RunSummary, write_summary
@@ -40,16 +41,6 @@ log = logging.getLogger(__name__)
 PROGRESS_CHECKPOINT = "checkpoint.pt"
 PROGRESS_METRICS = "metrics.jsonl"
 LOCK_FILE = "lock"
-
-# Config keys that may differ between a progress checkpoint and the run resuming it: they change speed, logging,
-# evaluation or where the run stops, not the trajectory (every implementation is equal to the reference to
-# tolerance, tested), so a run checkpointed on one device or path continues on another.
-RESUMABLE_CHANGES = {
-    "train.device", "train.implementation", "train.dtype", "train.compile", "model.attention_backend",
-    "optim.implementation", "train.log_interval", "train.eval_every_tokens", "train.final_eval_tokens",
-    "train.checkpoint_interval", "train.checkpoint_minutes", "train.wall_clock_budget_s", "train.divergence_factor",
-}
-
 
 class Preempted(RuntimeError):
     """SIGTERM or SIGUSR1 arrived (Slurm's warning before a time limit or preemption); a checkpoint was written.
@@ -152,14 +143,16 @@ class Progress:
 
 
 def _changed_keys(saved_config: dict, cfg: RunConfig) -> str:
-    """The trajectory-changing keys on which the checkpoint's config differs from cfg, in words ('' if none)."""
+    """The trajectory-changing keys (cs336lm.training.identity) on which the checkpoint's config differs from cfg,
+    in words ('' if none)."""
     try:
-        saved = RunConfig.from_dict(saved_config).to_flat() if saved_config else {}
+        saved = RunConfig.from_dict(saved_config) if saved_config else None
     except ConfigError as exc:
         return f"its config no longer reads: {exc}"
-    flat = cfg.to_flat()
-    changed = sorted(k for k, v in flat.items() if saved.get(k) != v and k not in RESUMABLE_CHANGES)
-    return ", ".join(f"{k}: {saved.get(k)!r} -> {flat[k]!r}" for k in changed)
+    if saved is None:
+        return "it records no config"
+    changed = trajectory_changes(saved, cfg)
+    return ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items()))
 
 
 class CheckpointTimer:

@@ -1,4 +1,4 @@
-"""One trainer per run directory (issue #12 item 2): an exclusive `fcntl.flock` on a lock file in the run's
+"""One trainer per run directory: an exclusive `fcntl.flock` on a lock file in the run's
 `progress/`, held for the whole run. When Snakemake dies on a Slurm login node its jobs keep running, and a rerun
 could submit the same run again; the second trainer then stops at once, naming the holder. The kernel drops the
 lock when its holder dies, kill -9 included, so no stale lock is ever left to clean up.

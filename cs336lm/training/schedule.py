@@ -1,4 +1,4 @@
-"""The learning rate over a run (handout §4.4; issue #13 item 3): the course's cosine schedule with linear warm-up
+"""The learning rate over a run (handout §4.4): the course's cosine schedule with linear warm-up
 over the run's steps, or, under `train.wall_clock_budget_s`, over its training time, so the run anneals when its
 time runs out whatever the device's throughput; the clock of training time (evaluation and checkpoints excluded);
 and the running step-time estimate that stops a run before a step that would cross its budget.

@@ -1,4 +1,4 @@
-"""A run's summary.json as a typed contract (DESIGN.md §5, §9): `RunSummary`, written by the trainer with
+"""A run's summary.json as a typed contract: `RunSummary`, written by the trainer with
 `write_summary` and read everywhere else only through `read_summary`, which checks every field and its type, so a
 file from another version or a hand edit fails with the file and the field named instead of a KeyError later.
 """
@@ -6,6 +6,7 @@ file from another version or a hand edit fails with the file and the field named
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cs336lm.atomic import atomic_write_text
+from cs336lm.config import ConfigError, RunConfig
 
 SUMMARY_VERSION = 1
 
@@ -85,6 +87,31 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @functools.cached_property
+    def run_config(self) -> RunConfig:
+        """`config` typed: the RunConfig the run trained with."""
+        return RunConfig.from_dict(self.config)
+
+    def config_value(self, key: str) -> Any:
+        """One dotted key of run_config (`optim.lr_max`)."""
+        section, _, name = key.partition(".")
+        return getattr(getattr(self.run_config, section), name)
+
+    @property
+    def finished(self) -> bool:
+        return finished(self)
+
+
+class _Ending(typing.Protocol):
+    status: str
+    final_val_loss: float | None
+
+
+def finished(run: _Ending) -> bool:
+    """Trained without diverging to a finite final validation loss: a run whose loss a comparison may rank."""
+    loss = run.final_val_loss
+    return run.status == "ok" and loss is not None and math.isfinite(loss)
+
 
 def write_summary(path: str | os.PathLike, summary: RunSummary) -> None:
     """Write summary.json atomically (a reader sees the old file or the whole new one)."""
@@ -109,9 +136,14 @@ def read_summary(path: str | os.PathLike) -> RunSummary:
         raise SummaryError(f"{name} has {found}, but this code reads summary_version {SUMMARY_VERSION}: it was "
                            "written by another version of cs336lm; retrain the run (bump defaults.code_version)")
     try:
-        return _build(RunSummary, raw, "")
+        summary = _build(RunSummary, raw, "")
     except SummaryError as exc:
         raise SummaryError(f"{name}: {exc}") from None
+    try:
+        summary.run_config  # noqa: B018 - checks the config once, here, naming the file
+    except ConfigError as exc:
+        raise SummaryError(f"{name}: config: {exc}") from None
+    return summary
 
 
 def _build(klass: type, raw: Any, where: str) -> Any:

@@ -28,9 +28,11 @@ from cs336lm.lm.optim import AdamW, clip_grad_norm, global_grad_norm
 from cs336lm.tokenization.token_files import check_tokens, open_tokens
 from cs336lm.training import implementation
 from cs336lm.training.device import (
+    MEMORY_ERRORS,
     autocast,
     code_version,
     device_name,
+    is_out_of_memory,
     peak_flops,
     resolve_device,
     synchronize,
@@ -191,8 +193,8 @@ class _Loop:
                 lr = self.schedule.lr(state.step + 1, self.step_timer.next_step_ends(self.clock.elapsed()))
                 try:
                     loss, grad_norm = self.step_fn(x, y, lr)
-                except RuntimeError as exc:  # torch.OutOfMemoryError is one too
-                    if _is_out_of_memory(exc):
+                except MEMORY_ERRORS as exc:
+                    if is_out_of_memory(exc):
                         raise BatchTooLargeError(_batch_too_large(exc, self.cfg, self.device)) from exc
                     raise
                 state.step += 1
@@ -311,13 +313,7 @@ def _read_provenance(provenance: Mapping[str, Any]) -> tuple[Dataset, dict[str, 
     return Dataset(name=dataset.get("name"), source=dataset.get("source")), selected
 
 
-def _is_out_of_memory(exc: RuntimeError) -> bool:
-    # CUDA raises torch.OutOfMemoryError; the CPU and MPS allocators raise plain RuntimeErrors.
-    return isinstance(exc, torch.OutOfMemoryError) or any(
-        s in str(exc) for s in ("can't allocate memory", "out of memory", "MPS backend out of memory"))
-
-
-def _batch_too_large(exc: RuntimeError, cfg: RunConfig, device: torch.device) -> str:
+def _batch_too_large(exc: BaseException, cfg: RunConfig, device: torch.device) -> str:
     b, first_line = cfg.train.batch_size, (str(exc).splitlines() or [type(exc).__name__])[0]
     return (f"a training batch of {b} × {cfg.model.context_length} tokens does not fit in memory on {device} "
             f"({first_line}); set train.batch_size to {max(b // 2, 1)} or less (the token budget keeps the tokens "

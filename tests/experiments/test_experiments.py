@@ -9,7 +9,8 @@ import copy
 import pytest
 
 from cs336lm.config import ConfigError
-from cs336lm.experiments.design import Design, Reference, SameAs, Trains, WinnerOf, fill_batch_sizes
+from cs336lm.experiments.dedup import SameAs, Trains, WinnerOf
+from cs336lm.experiments.design import Design, Reference, fill_batch_sizes
 from tests.workflow.test_workflow import set_key
 
 BASE = {
@@ -28,7 +29,10 @@ BASE = {
         "batch_size": {"grid": {"train.batch_size": [2, 8, "max"]}, "probe": {"memory_cap_mb": 100, "limit": 64},
                        "base": {"optim.lr_max": {"best_of": "lr_sweep", "batch_power": 0.5}},
                        "tune": {"optim.lr_max": [0.5, 1.0]}},
-        "copies": {"variants": {"a": {"optim.lr_max": 1.0e-2}, "b": {"optim.lr_max": 1.0e-2, "train.seed": 0}}},
+        "copies": {"variants": {"a": {"optim.lr_max": 1.0e-2}, "b": {"optim.lr_max": 1.0e-2, "train.seed": 0},
+                                "logged": {"optim.lr_max": 1.0e-2, "train.log_interval": 3, "train.device": "cpu"},
+                                "timed": {"optim.lr_max": 1.0e-2, "train.wall_clock_budget_s": 60.0},
+                                "seeded": {"optim.lr_max": 1.0e-2, "train.seed": 1}}},
     },
 }
 
@@ -50,6 +54,10 @@ def test_runs_and_where_each_trains():
     assert sources["web/main"] == Trains()  # another dataset: never the same run
     # Identical literal configs (the seed written out equals the default) train once, under the first name.
     assert sources["copies/a"] == sources["copies/b"] == SameAs("lr_sweep", "lr_max~0.01")
+    # How a run is carried out (logging, device) leaves it the same run; where it ends or its seed do not
+    # (cs336lm.training.identity).
+    assert sources["copies/logged"] == SameAs("lr_sweep", "lr_max~0.01")
+    assert sources["copies/timed"] == Trains() and sources["copies/seeded"] == Trains()
     # A tuned batch size is the best of its candidates; at the sweep's batch size the ×1 candidate is the winner.
     assert sources["batch_size/batch_size~2"] == WinnerOf("batch_size/batch_size~2")
     assert sources["batch_size/batch_size~8__lr_max~x1"] == WinnerOf("lr_sweep")

@@ -189,6 +189,21 @@ def test_reference_cells():
     assert "student run" in course.sources_note() and "not comparable" in demo.sources_note()
 
 
+def test_the_handouts_targets_come_from_one_place():
+    import yaml
+
+    from cs336lm.reporting import targets
+
+    course = Reference(REFERENCE, demo=False)
+    assert course.cell("leaderboard_baseline", lambda v: f"{v:g}") == "5 [handout]"
+    assert course.cell("leaderboard_best", lambda v: f"{v:.4g}") == "3.012 [leaderboard]"
+    assert course.cell("bpe_budget/owt") == "≤ 12 h and ≤ 100 GB RAM, no GPU [handout]"
+    assert "[handout] the assignment handout" in course.describe_sources()
+    written = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
+    assert not set(written["values"]) & set(targets.VALUES) and not set(written["sources"]) & set(targets.SOURCES)
+    assert {v["source"] for v in written["values"].values()} <= set(written["sources"]), "the YAML is other setups'"
+
+
 @pytest.mark.parametrize(("fast", "word"), [(1.3, "rose"), (1.01, "barely moved"), (0.7, "fell")])
 def test_throughput_sentence_follows_the_direction_of_the_numbers(fast, word):
     from cs336lm.reporting.sections.training import _throughput_note

@@ -1,5 +1,6 @@
-"""Each fast path of DESIGN.md §6 against the from-scratch reference: SDPA attention, torch.compile, bf16
-autocast, foreach and fused AdamW; checkpoints move between paths because parameter names are the same."""
+"""Each fast path (cs336lm.training.implementation) against the from-scratch reference: SDPA attention,
+torch.compile, bf16 autocast, foreach and fused AdamW; checkpoints move between paths because parameter names are
+the same."""
 
 from __future__ import annotations
 

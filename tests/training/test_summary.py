@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from cs336lm.training.summary import SUMMARY_VERSION, SummaryError, read_summary, write_summary
+from cs336lm.experiments.selection import Outcome
+from cs336lm.training.summary import SUMMARY_VERSION, SummaryError, finished, read_summary, write_summary
 from tests.run_dirs import make_run
 
 
@@ -73,3 +74,26 @@ def test_a_missing_or_malformed_file_says_what_to_do(tmp_path):
     (tmp_path / "list.json").write_text("[]")
     with pytest.raises(SummaryError, match=r"list\.json holds a list, not a run summary"):
         read_summary(tmp_path / "list.json")
+
+
+def test_the_config_reads_typed(summary_file):
+    summary = read_summary(summary_file)
+    assert summary.run_config.optim.lr_max == 3e-3 == summary.config_value("optim.lr_max")
+    assert summary.run_config.to_dict() == summary.config
+
+
+def test_a_config_the_run_config_refuses_is_named_with_the_file(summary_file):
+    edited(summary_file, lambda raw: raw["config"]["optim"].update(lr_min=1.0))
+    with pytest.raises(SummaryError, match=r"summary\.json: config: optim\.lr_min = 1\.0 is above optim\.lr_max"):
+        read_summary(summary_file)
+
+
+@pytest.mark.parametrize(("status", "loss", "expected"), [
+    ("ok", 2.0, True), ("diverged", 2.0, False), ("ok", None, False), ("ok", math.nan, False), ("ok", math.inf, False),
+])
+def test_finished_means_ok_with_a_finite_final_loss(summary_file, status, loss, expected):
+    import dataclasses
+
+    summary = dataclasses.replace(read_summary(summary_file), status=status, final_val_loss=loss)
+    assert summary.finished is expected and finished(summary) is expected
+    assert Outcome("v", 1e-3, status, loss, "").stable is expected, "a sweep's outcome uses the same predicate"

@@ -1,8 +1,9 @@
 """Config validation, the runs (cs336lm.experiments.design.Design) and the helpers the rules call; no rules here.
 
-Where a run's files are is decided here and nowhere else: a name that another run trains (an identical run, or a
-sweep's winner) maps to that run's directory. Helpers marked *checkpoint-aware* read sweep plans, probes and
-selections once they exist; until then Snakemake schedules the checkpoint that writes them and asks again.
+Every path comes from the results layout (cs336lm.layout.Layout); which directory holds a name's files is decided
+here and nowhere else: a name that another run trains (the same run, or a sweep's winner) maps to that run's
+directory. Helpers marked *checkpoint-aware* read sweep plans, probes and selections once they exist; until then
+Snakemake schedules the checkpoint that writes them and asks again.
 """
 
 import json
@@ -11,30 +12,21 @@ import os
 from snakemake.utils import validate
 
 from cs336lm.config import ConfigError
+from cs336lm.corpora.sources import describe_source
+from cs336lm.corpora.sources import special_tokens as dataset_special_tokens
 from cs336lm.experiments.cost import Machine, request_minutes
-from cs336lm.experiments.design import Design, SameAs, Trains, WinnerOf, fill_batch_sizes
+from cs336lm.experiments.dedup import SameAs, Trains, WinnerOf
+from cs336lm.experiments.design import Design, fill_batch_sizes
 from cs336lm.experiments.selection import read_plan, read_selection
+from cs336lm.layout import SPLITS, Layout
 
 validate(config, "../schemas/config.schema.yaml")
 
-ROOT = config["results_root"].rstrip("/")
-SPLITS = ("train", "valid")
+LAYOUT = Layout(config["results_root"])
 DESIGN = Design(config)
 DEFAULT_DATASET = DESIGN.default_dataset
 CODE_VERSION = config["defaults"].get("code_version", 0)
 MACHINE = Machine.from_config(config["machine"]) if config.get("machine") else None
-
-
-# ---- paths -----------------------------------------------------------------------------------------------
-
-def run_dir(experiment, variant):
-    """Where a run trains under its own name (see trained_dir for where a name's files are)."""
-    return f"{ROOT}/runs/{experiment}/{variant}"
-
-
-def selection_file(sweep):
-    """The selection file of a sweep: an experiment (`lr_sweep`), or a tuned variant (`batch_size/batch_size~64`)."""
-    return f"{ROOT}/selections/{sweep}.json"
 
 
 # ---- what sweeps, probes and selections decided (checkpoint-aware) ---------------------------------------
@@ -81,7 +73,7 @@ def trained_dir(experiment, variant):
         return trained_dir(source.experiment, source.variant)
     if isinstance(source, WinnerOf):
         return chosen(source.sweep).run_dir
-    return run_dir(experiment, variant)
+    return LAYOUT.run_dir(experiment, variant)
 
 
 def run_dirs(experiment):
@@ -102,9 +94,9 @@ def early_targets():
     """What can start before any checkpoint: every run known before anything trains that trains under its own
     name, and each `max` probe. `rule all` lists them, so a dry run shows them all and they start at once, whatever
     the checkpoints add later."""
-    runs = [f"{run_dir(e, v)}/summary.json" for (e, v), run in DESIGN.runs.items()
+    runs = [LAYOUT.summary(LAYOUT.run_dir(e, v)) for (e, v), run in DESIGN.runs.items()
             if isinstance(DESIGN.source(run), Trains)]
-    return runs + [f"{ROOT}/probes/{name}.json" for name, spec in DESIGN.experiments.items() if spec.probe]
+    return runs + [LAYOUT.probe(name) for name, spec in DESIGN.experiments.items() if spec.probe]
 
 
 # ---- train_lm ----------------------------------------------------------------------------------------------
@@ -122,7 +114,7 @@ def trainable_run(wildcards):
 def tokens_of_run(wildcards):
     """The train/valid token files of the run's dataset."""
     dataset = DESIGN.run(wildcards.experiment, wildcards.variant).dataset
-    return {split: f"{ROOT}/tokens/{dataset}/{split}.npy" for split in SPLITS}
+    return {split: LAYOUT.tokens(dataset, split) for split in SPLITS}
 
 
 def selections_of_run(wildcards):
@@ -149,7 +141,7 @@ def provenance_of_run(wildcards):
     values = DESIGN.chosen_values(run, _chosen_values(run))
     return {
         "dataset": {"name": run.dataset, "source": describe_source(config["data"][run.dataset]["train"])},
-        "selected": {key: {"value": values[key], "source": selection_file(ref.best_of)}
+        "selected": {key: {"value": values[key], "source": LAYOUT.selection(ref.best_of)}
                      for key, ref in run.references.items()},
     }
 
@@ -175,7 +167,7 @@ def runs_through_round(wildcards):
 
 
 def summaries_through_round(wildcards):
-    return [f"{d}/summary.json" for d in runs_through_round(wildcards).values()]
+    return [LAYOUT.summary(d) for d in runs_through_round(wildcards).values()]
 
 
 def round_number(wildcards):
@@ -195,7 +187,7 @@ def sweep_runs_of(wildcards):
 
 
 def sweep_summaries(wildcards):
-    return [f"{d}/summary.json" for d in dict.fromkeys(sweep_runs(wildcards.sweep).values())]
+    return [LAYOUT.summary(d) for d in dict.fromkeys(sweep_runs(wildcards.sweep).values())]
 
 
 def experiment_of_sweep(wildcards):
@@ -229,8 +221,7 @@ def probe_settings(wildcards):
 
 def corpus_text(dataset, split):
     """Where a corpus split's text comes from: the download or the synthesizer."""
-    source = "synthetic" if "synthetic" in config["data"][dataset][split] else "downloads"
-    return f"{ROOT}/{source}/{dataset}/{split}.txt"
+    return LAYOUT.corpus_text(dataset, split, synthetic="synthetic" in config["data"][dataset][split])
 
 
 def corpus_text_of(wildcards):
@@ -242,7 +233,7 @@ def train_text_of_dataset(wildcards):
 
 
 def special_tokens(dataset):
-    return config["data"][dataset]["tokenizer"].get("special_tokens", ["<|endoftext|>"])
+    return dataset_special_tokens(config["data"][dataset])
 
 
 def special_tokens_of_run(wildcards):
@@ -251,12 +242,12 @@ def special_tokens_of_run(wildcards):
 
 def tokenizer_of_run(wildcards):
     dataset = DESIGN.run(wildcards.experiment, wildcards.variant).dataset
-    return {"vocab": f"{ROOT}/tokenizers/{dataset}/vocab.json", "merges": f"{ROOT}/tokenizers/{dataset}/merges.txt"}
+    return {"vocab": LAYOUT.vocab(dataset), "merges": LAYOUT.merges(dataset)}
 
 
 def model_of_run(wildcards):
     """The trained model of a name (checkpoint-aware: a sweep's winner is known once it is selected)."""
-    return f"{trained_dir(wildcards.experiment, wildcards.variant)}/model.pt"
+    return LAYOUT.model(trained_dir(wildcards.experiment, wildcards.variant))
 
 
 def data_threads():
@@ -284,14 +275,6 @@ def special_tokens_of_dataset(wildcards):
     return special_tokens(wildcards.dataset)
 
 
-def describe_source(source):
-    """Where a corpus split comes from in one line, so the report can tell demo numbers from course ones."""
-    if "synthetic" in source:
-        s = source["synthetic"]
-        return f"synthetic ({s.get('style', 'tinystories')} style, {s['bytes']:,} bytes, seed {s.get('seed', 0)})"
-    return source["url"]
-
-
 def num_shards(dataset):
     return config["data"][dataset].get("shards", 1)
 
@@ -302,13 +285,12 @@ def num_shards_of_dataset(wildcards):
 
 def pretoken_counts_of_dataset(wildcards):
     """One pre-token counts file per shard of the dataset's train split."""
-    return [f"{ROOT}/tokenizers/{wildcards.dataset}/pretokens/{shard}.json"
-            for shard in range(num_shards(wildcards.dataset))]
+    return [LAYOUT.pretoken_counts(wildcards.dataset, shard) for shard in range(num_shards(wildcards.dataset))]
 
 
 def token_shards_of(wildcards):
     """One token file per shard of the split, in order."""
-    return [f"{ROOT}/tokens/{wildcards.dataset}/{wildcards.split}.shards/{shard}.npy"
+    return [LAYOUT.token_shard(wildcards.dataset, wildcards.split, shard)
             for shard in range(num_shards(wildcards.dataset))]
 
 
@@ -316,7 +298,7 @@ def tokenizer_stats_inputs(wildcards):
     """Each dataset's tokenizer files and validation text, named `<kind>_<dataset>`."""
     inputs = {}
     for dataset in config["data"]:
-        inputs[f"vocab_{dataset}"] = f"{ROOT}/tokenizers/{dataset}/vocab.json"
-        inputs[f"merges_{dataset}"] = f"{ROOT}/tokenizers/{dataset}/merges.txt"
+        inputs[f"vocab_{dataset}"] = LAYOUT.vocab(dataset)
+        inputs[f"merges_{dataset}"] = LAYOUT.merges(dataset)
         inputs[f"text_{dataset}"] = corpus_text(dataset, "valid")
     return inputs

@@ -3,11 +3,11 @@
 
 rule download_corpus:
     output:
-        text=f"{ROOT}/downloads/{{dataset}}/{{split}}.txt",
+        text=LAYOUT.corpus_text("{dataset}", "{split}"),
     log:
-        f"{ROOT}/logs/download_corpus/{{dataset}}_{{split}}.log",
+        LAYOUT.log("download_corpus", "{dataset}_{split}"),
     benchmark:
-        f"{ROOT}/benchmarks/download_corpus/{{dataset}}_{{split}}.tsv"
+        LAYOUT.benchmark("download_corpus", "{dataset}_{split}")
     params:
         url=source_url,
         sha256=source_sha256,
@@ -17,11 +17,11 @@ rule download_corpus:
 
 rule synthesize_corpus:
     output:
-        text=f"{ROOT}/synthetic/{{dataset}}/{{split}}.txt",
+        text=LAYOUT.corpus_text("{dataset}", "{split}", synthetic=True),
     log:
-        f"{ROOT}/logs/synthesize_corpus/{{dataset}}_{{split}}.log",
+        LAYOUT.log("synthesize_corpus", "{dataset}_{split}"),
     benchmark:
-        f"{ROOT}/benchmarks/synthesize_corpus/{{dataset}}_{{split}}.tsv"
+        LAYOUT.benchmark("synthesize_corpus", "{dataset}_{split}")
     params:
         synthetic=synthetic_spec,
     script:

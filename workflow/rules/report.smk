@@ -21,12 +21,12 @@ rule solve_problem:
     input:
         unpack(problem_texts),
     output:
-        table=report(f"{ROOT}/problems/{{problem}}.csv", caption="../report/problem.rst",
+        table=report(LAYOUT.problem("{problem}"), caption="../report/problem.rst",
                      category="Written problems"),
     log:
-        f"{ROOT}/logs/solve_problem/{{problem}}.log",
+        LAYOUT.log("solve_problem", "{problem}"),
     benchmark:
-        f"{ROOT}/benchmarks/solve_problem/{{problem}}.tsv"
+        LAYOUT.benchmark("solve_problem", "{problem}")
     script:
         "../scripts/solve_problem.py"
 
@@ -35,11 +35,11 @@ rule plot_figure:
     input:
         figure_inputs,
     output:
-        figure=report(f"{ROOT}/figures/{{figure}}.png", caption="../report/figure.rst", category=figure_category),
+        figure=report(LAYOUT.figure("{figure}"), caption="../report/figure.rst", category=figure_category),
     log:
-        f"{ROOT}/logs/plot_figure/{{figure}}.log",
+        LAYOUT.log("plot_figure", "{figure}"),
     benchmark:
-        f"{ROOT}/benchmarks/plot_figure/{{figure}}.tsv"
+        LAYOUT.benchmark("plot_figure", "{figure}")
     params:
         inputs=figure_manifest,
         caption=figure_caption,
@@ -51,11 +51,11 @@ rule make_tables:
     input:
         all_run_files,
     output:
-        csv=report(f"{ROOT}/tables/runs.csv", caption="../report/runs_table.rst", category="7.1 experiment_log"),
+        csv=report(LAYOUT.table("runs"), caption="../report/runs_table.rst", category="7.1 experiment_log"),
     log:
-        f"{ROOT}/logs/make_tables/all.log",
+        LAYOUT.log("make_tables", "all"),
     benchmark:
-        f"{ROOT}/benchmarks/make_tables/all.tsv"
+        LAYOUT.benchmark("make_tables", "all")
     params:
         runs=all_run_dirs,
     script:
@@ -67,11 +67,11 @@ rule write_report:
         report_inputs,
         report_run_files,
     output:
-        report=report(f"{ROOT}/report.md", caption="../report/writeup.rst", category="Writeup"),
+        report=report(LAYOUT.report(), caption="../report/writeup.rst", category="Writeup"),
     log:
-        f"{ROOT}/logs/write_report/all.log",
+        LAYOUT.log("write_report", "all"),
     benchmark:
-        f"{ROOT}/benchmarks/write_report/all.tsv"
+        LAYOUT.benchmark("write_report", "all")
     params:
         inputs=report_manifest,
     script:

@@ -7,13 +7,13 @@ rule generate_samples:
         unpack(tokenizer_of_run),
         model=model_of_run,
     output:
-        samples=report(f"{ROOT}/samples/{{experiment}}/{{variant}}.md", caption="../report/samples.rst",
+        samples=report(LAYOUT.samples("{experiment}", "{variant}"), caption="../report/samples.rst",
                        category="7.2 generate"),
-        scores=f"{ROOT}/samples/{{experiment}}/{{variant}}.json",
+        scores=LAYOUT.sample_scores("{experiment}", "{variant}"),
     log:
-        f"{ROOT}/logs/generate_samples/{{experiment}}/{{variant}}.log",
+        LAYOUT.log("generate_samples", "{experiment}/{variant}"),
     benchmark:
-        f"{ROOT}/benchmarks/generate_samples/{{experiment}}/{{variant}}.tsv"
+        LAYOUT.benchmark("generate_samples", "{experiment}/{variant}")
     params:
         special_tokens=special_tokens_of_run,
         generate=config["generate"],
@@ -28,12 +28,12 @@ rule sample_grid:
     input:
         unpack(grid_model_inputs),
     output:
-        grid=report(f"{ROOT}/samples/generation_grid.csv", caption="../report/generation_grid.rst",
+        grid=report(LAYOUT.generation_grid(), caption="../report/generation_grid.rst",
                     category="7.2 generate"),
     log:
-        f"{ROOT}/logs/sample_grid/all.log",
+        LAYOUT.log("sample_grid", "all"),
     benchmark:
-        f"{ROOT}/benchmarks/sample_grid/all.tsv"
+        LAYOUT.benchmark("sample_grid", "all")
     params:
         special_tokens=grid_special_tokens,
         generate=config["generate"],

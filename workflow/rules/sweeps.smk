@@ -11,11 +11,11 @@ checkpoint plan_sweep:
     input:
         summaries=summaries_through_round,
     output:
-        plan=f"{ROOT}/sweeps/{{experiment}}/round{{round}}.json",
+        plan=LAYOUT.sweep_plan("{experiment}", "{round}"),
     log:
-        f"{ROOT}/logs/plan_sweep/{{experiment}}/round{{round}}.log",
+        LAYOUT.log("plan_sweep", "{experiment}/round{round}"),
     benchmark:
-        f"{ROOT}/benchmarks/plan_sweep/{{experiment}}/round{{round}}.tsv"
+        LAYOUT.benchmark("plan_sweep", "{experiment}/round{round}")
     params:
         experiment="{experiment}",
         round=round_number,
@@ -30,11 +30,11 @@ checkpoint select_best:
     input:
         summaries=sweep_summaries,
     output:
-        selection=f"{ROOT}/selections/{{sweep}}.json",
+        selection=LAYOUT.selection("{sweep}"),
     log:
-        f"{ROOT}/logs/select_best/{{sweep}}.log",
+        LAYOUT.log("select_best", "{sweep}"),
     benchmark:
-        f"{ROOT}/benchmarks/select_best/{{sweep}}.tsv"
+        LAYOUT.benchmark("select_best", "{sweep}")
     params:
         sweep="{sweep}",
         experiment=experiment_of_sweep,
@@ -47,11 +47,11 @@ checkpoint select_best:
 
 checkpoint probe_batch_size:
     output:
-        probe=f"{ROOT}/probes/{{experiment}}.json",
+        probe=LAYOUT.probe("{experiment}"),
     log:
-        f"{ROOT}/logs/probe_batch_size/{{experiment}}.log",
+        LAYOUT.log("probe_batch_size", "{experiment}"),
     benchmark:
-        f"{ROOT}/benchmarks/probe_batch_size/{{experiment}}.tsv"
+        LAYOUT.benchmark("probe_batch_size", "{experiment}")
     params:
         config=probe_config,
         settings=probe_settings,

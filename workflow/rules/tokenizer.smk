@@ -13,11 +13,11 @@ rule count_pretokens:
     input:
         text=train_text_of_dataset,
     output:
-        counts=temp(f"{ROOT}/tokenizers/{{dataset}}/pretokens/{{shard}}.json"),
+        counts=temp(LAYOUT.pretoken_counts("{dataset}", "{shard}")),
     log:
-        f"{ROOT}/logs/count_pretokens/{{dataset}}_{{shard}}.log",
+        LAYOUT.log("count_pretokens", "{dataset}_{shard}"),
     benchmark:
-        f"{ROOT}/benchmarks/count_pretokens/{{dataset}}_{{shard}}.tsv"
+        LAYOUT.benchmark("count_pretokens", "{dataset}_{shard}")
     params:
         num_shards=num_shards_of_dataset,
         special_tokens=special_tokens_of_dataset,
@@ -30,13 +30,13 @@ rule train_bpe:
     input:
         counts=pretoken_counts_of_dataset,
     output:
-        vocab=f"{ROOT}/tokenizers/{{dataset}}/vocab.json",
-        merges=f"{ROOT}/tokenizers/{{dataset}}/merges.txt",
-        stats=f"{ROOT}/tokenizers/{{dataset}}/train_stats.json",
+        vocab=LAYOUT.vocab("{dataset}"),
+        merges=LAYOUT.merges("{dataset}"),
+        stats=LAYOUT.bpe_stats("{dataset}"),
     log:
-        f"{ROOT}/logs/train_bpe/{{dataset}}.log",
+        LAYOUT.log("train_bpe", "{dataset}"),
     benchmark:
-        f"{ROOT}/benchmarks/train_bpe/{{dataset}}.tsv"
+        LAYOUT.benchmark("train_bpe", "{dataset}")
     params:
         vocab_size=tokenizer_vocab_size,
         special_tokens=special_tokens_of_dataset,
@@ -47,14 +47,14 @@ rule train_bpe:
 rule tokenize_shard:
     input:
         text=corpus_text_of,
-        vocab=f"{ROOT}/tokenizers/{{dataset}}/vocab.json",
-        merges=f"{ROOT}/tokenizers/{{dataset}}/merges.txt",
+        vocab=LAYOUT.vocab("{dataset}"),
+        merges=LAYOUT.merges("{dataset}"),
     output:
-        tokens=temp(f"{ROOT}/tokens/{{dataset}}/{{split}}.shards/{{shard}}.npy"),
+        tokens=temp(LAYOUT.token_shard("{dataset}", "{split}", "{shard}")),
     log:
-        f"{ROOT}/logs/tokenize_shard/{{dataset}}_{{split}}_{{shard}}.log",
+        LAYOUT.log("tokenize_shard", "{dataset}_{split}_{shard}"),
     benchmark:
-        f"{ROOT}/benchmarks/tokenize_shard/{{dataset}}_{{split}}_{{shard}}.tsv"
+        LAYOUT.benchmark("tokenize_shard", "{dataset}_{split}_{shard}")
     params:
         num_shards=num_shards_of_dataset,
         special_tokens=special_tokens_of_dataset,
@@ -67,11 +67,11 @@ rule tokenize_corpus:
     input:
         shards=token_shards_of,
     output:
-        tokens=f"{ROOT}/tokens/{{dataset}}/{{split}}.npy",
+        tokens=LAYOUT.tokens("{dataset}", "{split}"),
     log:
-        f"{ROOT}/logs/tokenize_corpus/{{dataset}}_{{split}}.log",
+        LAYOUT.log("tokenize_corpus", "{dataset}_{split}"),
     benchmark:
-        f"{ROOT}/benchmarks/tokenize_corpus/{{dataset}}_{{split}}.tsv"
+        LAYOUT.benchmark("tokenize_corpus", "{dataset}_{split}")
     script:
         "../scripts/tokenize_corpus.py"
 
@@ -80,12 +80,12 @@ rule tokenizer_stats:
     input:
         unpack(tokenizer_stats_inputs),
     output:
-        csv=report(f"{ROOT}/tables/tokenizer_stats.csv", caption="../report/tokenizer_stats.rst", category="Tokenizers"),
-        md=f"{ROOT}/tables/tokenizer_stats.md",
+        csv=report(LAYOUT.table("tokenizer_stats"), caption="../report/tokenizer_stats.rst", category="Tokenizers"),
+        md=LAYOUT.table("tokenizer_stats", "md"),
     log:
-        f"{ROOT}/logs/tokenizer_stats/all.log",
+        LAYOUT.log("tokenizer_stats", "all"),
     benchmark:
-        f"{ROOT}/benchmarks/tokenizer_stats/all.tsv"
+        LAYOUT.benchmark("tokenizer_stats", "all")
     params:
         datasets=list(config["data"]),
         special_tokens=special_tokens(DEFAULT_DATASET),

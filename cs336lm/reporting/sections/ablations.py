@@ -9,8 +9,9 @@ from typing import Any
 
 from cs336lm.reporting.document import Section, count, num
 from cs336lm.reporting.inputs import ReportInputs
-from cs336lm.reporting.runs import config_value, finished, outcome
+from cs336lm.reporting.runs import finished, outcome
 from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
+from cs336lm.training.identity import differences
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,8 @@ SWIGLU = Ablation("model.ffn", "silu", "a SiLU feed-forward at a matched paramet
 
 
 def _changes(run: Any, base: Any) -> str:
-    flat = {f"{s}.{k}": v for s, values in run.config.items() for k, v in values.items()}
-    base_flat = {f"{s}.{k}": v for s, values in base.config.items() for k, v in values.items()}
-    changed = {k: v for k, v in flat.items() if base_flat.get(k) != v}
-    return ", ".join(f"{k} = {v}" for k, v in changed.items()) or "same config"
+    changed = differences(base.run_config, run.run_config)
+    return ", ".join(f"{k} = {v}" for k, (_, v) in changed.items()) or "same config"
 
 
 def _reason(inputs: ReportInputs, delta: float | None, noise: float | None) -> str:
@@ -55,8 +54,8 @@ def ablation(spec: Ablation):
         runs, summaries = inputs.runs("ablations"), inputs.summaries("ablations")
         base_name = inputs.baseline
         base = summaries[base_name]
-        variants = [k for k, sm in summaries.items() if k != base_name and config_value(sm, spec.key) == spec.value]
-        base_lr = config_value(base, "optim.lr_max")
+        variants = [k for k, sm in summaries.items() if k != base_name and sm.config_value(spec.key) == spec.value]
+        base_lr = base.config_value("optim.lr_max")
         s.say(f"Baseline `{base_name}` (pre-norm, RMSNorm, RoPE, SwiGLU): lr {base_lr:g}"
               f"{selected_note(base, 'optim.lr_max')}, {outcome(base)}, "
               f"{count(base.parameters.non_embedding)} non-embedding parameters.")
@@ -93,8 +92,8 @@ def _verdict(inputs: ReportInputs, spec: Ablation, name: str, run: Any, base: An
     """One sentence: what the variant did, and whether that agrees with the handout's expectation. A variant at a
     lower rate than the baseline asks whether that rate restores stability: it is judged against its sibling with
     the same change at the baseline's rate (`siblings`: the other variants of this ablation)."""
-    lr, base_lr = config_value(run, "optim.lr_max"), config_value(base, "optim.lr_max")
-    at_base_rate = [k for k, sm in siblings.items() if config_value(sm, "optim.lr_max") == base_lr]
+    lr, base_lr = run.config_value("optim.lr_max"), base.config_value("optim.lr_max")
+    at_base_rate = [k for k, sm in siblings.items() if sm.config_value("optim.lr_max") == base_lr]
     if lr < base_lr and at_base_rate and finished(run):
         return _lower_rate_verdict(name, run, at_base_rate[0], siblings[at_base_rate[0]], base, lr / base_lr)
     at = "at the baseline's rate" if lr == base_lr else f"at lr {lr:g} ({lr / base_lr:.3g}× the baseline's)"
@@ -119,7 +118,7 @@ def _verdict(inputs: ReportInputs, spec: Ablation, name: str, run: Any, base: An
 def _lower_rate_verdict(name: str, run: Any, sibling: str, at_base: Any, base: Any, ratio: float) -> str:
     """Whether a lower rate restored stability: what the same change did at the baseline's rate decides."""
     delta = run.final_val_loss - base.final_val_loss
-    text = (f"`{name}` at lr {config_value(run, 'optim.lr_max'):g} ({ratio:.3g}× the baseline's) ended "
+    text = (f"`{name}` at lr {run.config_value('optim.lr_max'):g} ({ratio:.3g}× the baseline's) ended "
             f"{num(abs(delta), 3)} nats {'above' if delta > 0 else 'below'} the baseline")
     if at_base.status == "diverged":
         return text + f"; `{sibling}` diverged at the baseline's rate, so the lower rate restores stable training: " \

@@ -1,5 +1,5 @@
 """Handout §7.4–§7.5: TinyStories against OpenWebText (`main_experiment`), compared in bits per byte as well as
-nats per token, and the leaderboard run (`leaderboard`) against the 5.0 baseline."""
+nats per token, and the leaderboard run (`leaderboard`) against the handout's baseline."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 
 from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token
 from cs336lm.reporting.document import MISSING, Section, count, duration, num
-from cs336lm.reporting.figures import LEADERBOARD_BASELINE
 from cs336lm.reporting.inputs import ReportInputs
-from cs336lm.reporting.runs import config_value, finished, outcome
+from cs336lm.reporting.runs import finished, outcome
 from cs336lm.reporting.sections.common import final_loss
+from cs336lm.reporting.targets import LEADERBOARD_BASELINE, LEADERBOARD_H100_HOURS
+from cs336lm.training.identity import differences
 
 
 def main_experiment(s: Section, inputs: ReportInputs) -> None:
@@ -24,7 +25,7 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
         bpb = bits_per_byte(summary.final_val_loss, ratio) if ratio and finished(summary) else None
         if bpb is not None:
             per_byte[label] = (summary.final_val_loss, bpb, dataset)
-        rows.append({"run": label, "dataset": dataset, "vocabulary": count(summary.config["model"]["vocab_size"]),
+        rows.append({"run": label, "dataset": dataset, "vocabulary": count(summary.run_config.model.vocab_size),
                      "final val loss (nats/token)": final_loss(summary),
                      "validation bytes per token": num(ratio, 4), "bits per byte": num(bpb, 4),
                      "tokens trained": count(summary.tokens),
@@ -60,9 +61,7 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
 
 
 def _changes(run: Any, base: Any) -> list[str]:
-    flat = {f"{s}.{k}": v for s, values in run.config.items() for k, v in values.items()}
-    base_flat = {f"{s}.{k}": v for s, values in base.config.items() for k, v in values.items()}
-    return [f"{k}: {base_flat.get(k)} → {v}" for k, v in flat.items() if base_flat.get(k) != v]
+    return [f"{k}: {old} → {new}" for k, (old, new) in differences(base.run_config, run.run_config).items()]
 
 
 def leaderboard(s: Section, inputs: ReportInputs) -> None:
@@ -73,7 +72,7 @@ def leaderboard(s: Section, inputs: ReportInputs) -> None:
                          inputs.roles["leaderboard"][0])), None)
     for label, run_dir in inputs.runs("leaderboard").items():
         run = inputs.summary(run_dir)
-        budget = config_value(run, "train.wall_clock_budget_s")
+        budget = run.config_value("train.wall_clock_budget_s")
         ended = ("stopped at the wall-clock budget" if run.stopped_early == "wall_clock" else
                  "finished its token budget before the wall-clock budget" if run.status == "ok" else "diverged")
         s.table([{"run": label, "final val loss": final_loss(run), "wall time": duration(run.wall_time_s),
@@ -85,14 +84,15 @@ def leaderboard(s: Section, inputs: ReportInputs) -> None:
             s.say("What this run does differently from the OpenWebText main run:")
             s.bullets(_changes(run, owt_main) or ["nothing: the same config"])
         if demo:
-            s.say(f"`{label}`: {outcome(run)}. On the demo's synthetic text the 5.0 baseline does not apply; the "
-                  "run shows that the wall-clock budget stops training and that the curve is drawn against time.")
+            s.say(f"`{label}`: {outcome(run)}. On the demo's synthetic text the {LEADERBOARD_BASELINE:.1f} baseline "
+                  "does not apply; the run shows that the wall-clock budget stops training and that the curve is "
+                  "drawn against time.")
         elif finished(run):
             beat = run.final_val_loss < LEADERBOARD_BASELINE
             s.say(f"`{label}` reaches {num(run.final_val_loss)} on the OpenWebText validation split, "
                   f"{'beating' if beat else 'not beating'} the {LEADERBOARD_BASELINE:.1f} baseline"
                   + (f" by {num(LEADERBOARD_BASELINE - run.final_val_loss, 3)}" if beat else "")
-                  + f", in {duration(run.wall_time_s)} of training on {run.device}. The budget is 1.5 H100-hours; on "
-                  "other hardware the time axis is not comparable.")
+                  + f", in {duration(run.wall_time_s)} of training on {run.device}. The budget is "
+                  f"{LEADERBOARD_H100_HOURS:g} H100-hours; on other hardware the time axis is not comparable.")
         s.read_from(f"{run_dir}/summary.json", f"{run_dir}/metrics.jsonl")
     s.figure("leaderboard")

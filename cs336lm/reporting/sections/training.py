@@ -11,11 +11,9 @@ import pandas as pd
 from cs336lm.experiments.selection import Selection, read_selection
 from cs336lm.reporting.datasets import read_json
 from cs336lm.reporting.document import MISSING, Section, count, duration, num, times
-from cs336lm.reporting.figures import TINYSTORIES_TARGET
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import (
     best_run,
-    config_value,
     divergence_rule,
     finished,
     load_metrics,
@@ -23,6 +21,7 @@ from cs336lm.reporting.runs import (
     stability_edge,
 )
 from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
+from cs336lm.reporting.targets import TINYSTORIES_TARGET
 
 
 def experiment_log(s: Section, inputs: ReportInputs) -> None:
@@ -52,7 +51,7 @@ def _final_eval_note(s: Section, inputs: ReportInputs) -> None:
     scopes = {}
     for summary in inputs.all_summaries().values():
         if summary.final_val_tokens:
-            whole = summary.config["train"].get("final_eval_tokens", 0) == 0
+            whole = summary.run_config.train.final_eval_tokens == 0
             scopes[(summary.dataset.name, whole)] = summary.final_val_tokens
     if scopes:
         s.say("Every final validation loss is measured once training ends, on "
@@ -105,7 +104,7 @@ def _mid_training_val(run_dir: str) -> float | None:
 def learning_rate(s: Section, inputs: ReportInputs) -> None:
     s.data_note(inputs.datasets_of("lr_sweep"))
     runs, summaries = inputs.runs("lr_sweep"), inputs.summaries("lr_sweep")
-    lr = {label: config_value(sm, "optim.lr_max") for label, sm in summaries.items()}
+    lr = {label: sm.config_value("optim.lr_max") for label, sm in summaries.items()}
     order = sorted(summaries, key=lr.get)
     rates = [lr[k] for k in order]
     selection_path = inputs.file("selection/lr_sweep")
@@ -144,13 +143,13 @@ def learning_rate(s: Section, inputs: ReportInputs) -> None:
 
 
 def _target_sentence(s: Section, inputs: ReportInputs, best: Any) -> None:
-    """The deliverable's 'a model with validation loss ≤ 1.45', for TinyStories on course data."""
+    """The deliverable's 'a model with validation loss ≤ TINYSTORIES_TARGET', for TinyStories on course data."""
     datasets = inputs.datasets_of("lr_sweep")
     if datasets != ["tinystories"]:
         return
     if inputs.synthetic(datasets):
-        s.say("The handout's target (TinyStories validation loss ≤ 1.45) does not apply to the demo's synthetic "
-              "text.")
+        s.say(f"The handout's target (TinyStories validation loss ≤ {TINYSTORIES_TARGET}) does not apply to the "
+              "demo's synthetic text.")
         return
     main = [inputs.summary(d) for _, e, _, d in inputs.members("main")
             if inputs.experiment_datasets.get(e) == "tinystories"]
@@ -201,12 +200,12 @@ def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | No
 def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
     s.data_note(inputs.datasets_of("batch_size"))
     summaries = inputs.summaries("batch_size")
-    size = {k: config_value(sm, "train.batch_size") for k, sm in summaries.items()}
+    size = {k: sm.config_value("train.batch_size") for k, sm in summaries.items()}
     order = sorted(summaries, key=size.get)
     tuning_files = {label: path for label, experiment, variant, _ in inputs.members("batch_size")
                     if (path := inputs.tuning(experiment, variant)) is not None}
     tunings = {label: read_selection(path) for label, path in tuning_files.items()}
-    s.table([{"batch size": size[k], "lr_max": f"{config_value(summaries[k], 'optim.lr_max'):g}"
+    s.table([{"batch size": size[k], "lr_max": f"{summaries[k].config_value('optim.lr_max'):g}"
               + ("" if k in tunings else selected_note(summaries[k], "optim.lr_max")),
               **({"rates tried (final val loss)": _tried(tunings.get(k))} if tunings else {}),
               "status": summaries[k].status,
@@ -218,7 +217,7 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
         s.say("Every batch size diverged.")
         return
     speeds = {k: summaries[k].tokens_per_s or 0.0 for k in order}
-    lrs = {config_value(summaries[k], "optim.lr_max") for k in order}
+    lrs = {summaries[k].config_value("optim.lr_max") for k in order}
     tuned = all((summaries[k].selected or {}).get("optim.lr_max") for k in order)
     noise, how = noise_estimate(inputs)
     first, last = order[0], order[-1]
