@@ -53,12 +53,16 @@ def unicode2(s: Section, inputs: ReportInputs) -> None:
     s.say("(a) Encoded size of the handout's example and of the first 64 KiB of each validation corpus:")
     s.table(rows)
     corpus = lengths.iloc[-1]
+    shortest = int(corpus.utf8_bytes) <= min(int(corpus.utf16_bytes), int(corpus.utf32_bytes))
     s.say(f"On `{corpus.input}` text UTF-8 takes {int(corpus.utf8_bytes) / int(corpus.characters):.2f} bytes per "
           f"character against {int(corpus.utf16_bytes) / int(corpus.characters):.2f} (UTF-16) and "
           f"{int(corpus.utf32_bytes) / int(corpus.characters):.2f} (UTF-32), and "
           f"{percent(int(corpus.utf32_zero_bytes) / int(corpus.utf32_bytes))} of UTF-32's bytes are zeros. So on "
-          "this mostly-ASCII text a byte-level tokenizer trained on UTF-8 sees the shortest sequences, spends no "
-          "merges or context on padding zero bytes, and learns from the encoding its data already comes in (§2.2: "
+          "this text a byte-level tokenizer trained on UTF-8 sees "
+          + ("the shortest sequences (one byte for each ASCII character)" if shortest else
+             "longer sequences than UTF-16 here (three bytes for many non-Latin characters)")
+          + ", spends no merges or context on the zero bytes that UTF-16 and UTF-32 pad with, and learns from the "
+          "encoding its data already comes in (§2.2: "
           "\"UTF-8 being the dominant encoding for the Internet (more than 98% of all webpages)\").")
     wrong, bad = table[table.part == "(b)"], table[table.part == "(c)"]
     s.say("(b) The handout's `decode_utf8_bytes_to_str_wrong` decodes each byte on its own:")
