@@ -108,7 +108,8 @@ def test_sentences_follow_the_numbers(course_text):
     assert "take less are attention scores QKᵀ (5.5% → 3.6%)" in accounting
     assert "149.5 TFLOP, 33.1× the 4.513 TFLOP at 1,024" in accounting
     adamw = section(course_text, "adamwAccounting")
-    assert "memory ≈ **15.52 GB · batch_size + 26.17 GB**, so the largest batch within 80 GB" in adamw
+    assert "memory ≈ **15.52 GB · batch_size + 26.17 GB** (a = 15,517,753,344 and b = 26,168,601,600 bytes), so " \
+           "the largest batch within 80 GB (80·10⁹ bytes) is **3** (3 if 80 GB is read as 80 GiB)" in adamw
     assert "is **3**" in adamw and "**5,115 days** (14.0 years) on one A100" in adamw
     assert "H100" not in adamw and "495" not in adamw
     assert "beating the 5.0 baseline by 1.7" in section(course_text, "leaderboard")
