@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cs336lm.problems.answers import solve_problem
 from cs336lm.reporting import registry, writeup
 from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token, describe_token
 from cs336lm.reporting.inputs import ReportInputs
@@ -137,6 +138,19 @@ def test_written_answers_take_the_form_the_handout_asks(course_text):
            "**16·P + 4·[L·(16·B·T·d + 2·B·h·T²) + B·T·d + 2·B·T·V]**." in adamw
     assert "at lr 100 it decays faster than at lr 1 (the fastest of all), to 2.35e-23" in \
         section(course_text, "learning_rate_tuning")
+
+
+def test_unicode2_claims_the_shortest_encoding_only_where_measured(course, course_text, tmp_path):
+    # Japanese text: UTF-8 spends 3 bytes on each kana, UTF-16 two, so UTF-8 is not the shortest here
+    sample = tmp_path / "japanese.txt"
+    sample.write_text("こんにちは、世界。" * 20, encoding="utf-8")
+    solve_problem("unicode2", {"japanese": sample}, tmp_path / "unicode2.csv")
+    inputs = dataclasses.replace(course, files={**course.files, "problem/unicode2": str(tmp_path / "unicode2.csv")})
+    deliverable = next(d for d in registry.DELIVERABLES if d.name == "unicode2")
+    text = writeup.render_section(deliverable, inputs, Reference(REFERENCE, demo=False), tmp_path)
+    assert "On `japanese` text UTF-8 takes 3.00 bytes per character against 2.00 (UTF-16)" in text
+    assert "longer sequences than UTF-16 here" in text and "the shortest sequences" not in text
+    assert "the shortest sequences (one byte for each ASCII character)" in section(course_text, "unicode2")
 
 
 def test_longest_token_says_whether_it_makes_sense():
