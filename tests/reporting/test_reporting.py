@@ -17,6 +17,7 @@ from cs336lm.reporting import registry, writeup
 from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token, describe_token
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.reference import NOT_COMPARABLE, Reference
+from cs336lm.reporting.sections.tokenizers import token_kinds
 from tests.run_dirs import REFERENCE, make_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -151,6 +152,15 @@ def test_unicode2_claims_the_shortest_encoding_only_where_measured(course, cours
     assert "On `japanese` text UTF-8 takes 3.00 bytes per character against 2.00 (UTF-16)" in text
     assert "longer sequences than UTF-16 here" in text and "the shortest sequences" not in text
     assert "the shortest sequences (one byte for each ASCII character)" in section(course_text, "unicode2")
+
+
+def test_tokens_one_vocabulary_lacks_are_described_by_kind(course_text):
+    # by hand: a number, a name, an accented word and a plain word: a quarter each
+    assert token_kinds({b" 2024", b" Tom", "\u00e9t\u00e9".encode(), b" dog"}) == \
+        "25.0% hold a digit, 25.0% begin with a capital letter, 25.0% are not ASCII"
+    owt = section(course_text, "train_bpe_expts_owt")
+    assert "In contrast, over the tokens only one of the two has: of the 40 only in `owt`, " in owt
+    assert "; of the 40 only in `tinystories`, " in owt
 
 
 def test_longest_token_says_whether_it_makes_sense():

@@ -167,8 +167,9 @@ def _compare_tokenizers(s: Section, inputs: ReportInputs, dataset: str, other: s
     s.say(f"Compared with the `{other}` tokenizer ({count(len(other_vocab))} tokens): {count(len(shared))} tokens "
           f"are in both ({percent(len(shared) / len(theirs))} of `{other}`'s vocabulary). The longest tokens only "
           f"`{dataset}` has are " + ", ".join(f"`{t.decode('utf-8', errors='replace')!r}`" for t in only)
-          + f": `{dataset}`'s merges follow its own text (for web text: names, code, numbers and other languages), "
-          f"while `{other}`'s vocabulary spends its merges on the words of its own corpus.")
+          + ". In contrast, over the tokens only one of the two has: "
+          + "; ".join(f"of the {count(len(tokens))} only in `{name}`, {token_kinds(tokens)}"
+                      for name, tokens in ((dataset, ours - theirs), (other, theirs - ours)) if tokens) + ".")
     stats = inputs.file("tokenizer_stats")
     if stats is not None:
         table = pd.read_csv(stats)
@@ -179,6 +180,15 @@ def _compare_tokenizers(s: Section, inputs: ReportInputs, dataset: str, other: s
                   f"bytes per token against {num(own.bytes_per_token.iloc[0], 3)} for `{dataset}`'s own "
                   "(see tokenizer_experiments).")
         s.read_from(stats)
+
+
+def token_kinds(tokens: set[bytes]) -> str:
+    """The shares of `tokens` that hold a digit, begin with a capital letter, or are not ASCII, in words."""
+    texts = [t.decode("utf-8", errors="replace").strip() for t in tokens]
+    shares = {"hold a digit": sum(any(c.isdigit() for c in t) for t in texts),
+              "begin with a capital letter": sum(t[:1].isupper() for t in texts),
+              "are not ASCII": sum(not t.isascii() for t in texts)}
+    return ", ".join(f"{percent(n / len(texts))} {kind}" for kind, n in shares.items())
 
 
 def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
