@@ -4,7 +4,8 @@ SiLU/ReLU² one with two, an untied or tied LM head, RMSNorm gains as the only v
 component, plus the GPT-2 shapes the handout asks about. Torch-free.
 
 Matmul cost convention (handout §3.6): multiplying an m×n by an n×p matrix costs 2·m·n·p FLOPs. Attention is
-counted over the full T×T score matrix, as the handout does, not its causal half.
+counted over the full T×T score matrix, which masked attention (handout §3.5.4: "adding a −∞ in any entry of the mask
+matrix that is False") computes in full, not over its causal half.
 """
 
 from __future__ import annotations

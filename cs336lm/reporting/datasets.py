@@ -61,18 +61,23 @@ def longest_tokens(vocab: dict[int, bytes], count: int = 1) -> list[bytes]:
 
 
 def describe_token(token: bytes) -> str:
-    """Whether a (long) token makes sense, in words: a whole word, text, or bytes that are not clean UTF-8."""
+    """What a (long) token is and whether it makes sense, in words: a whole word, text, or bytes that are not clean
+    UTF-8. BPE merges whatever byte run is most frequent, so every answer says in what sense it makes sense."""
+    as_compression = "it makes sense for BPE, which merges the most frequent byte runs whether or not they are words"
     try:
         text = token.decode("utf-8")
     except UnicodeDecodeError:
-        return "not valid UTF-8 on its own: a run of bytes the corpus repeats (such as mojibake), not a word"
+        return f"not valid UTF-8 on its own, a run of bytes the corpus repeats (such as mojibake), not a word; " \
+               f"{as_compression}"
     stripped = text.strip()
     if stripped.isalpha() and stripped.isascii():
         if text.startswith(" "):
-            return "a whole word with its leading space (frequent words become single tokens, as BPE should make them)"
-        return "a piece of a word (letters without a leading space: the middle or end of frequent words)"
+            return "a whole word with its leading space; it makes sense: a frequent word becomes a single token, as " \
+                   "BPE should make it"
+        return "a piece of a word (letters without a leading space); it makes sense: BPE merges the frequent middles " \
+               "and ends of words"
     if not text.isascii():
-        return "non-ASCII text (repeated non-English or mis-encoded text in the corpus)"
+        return f"non-ASCII text (repeated non-English or mis-encoded text in the corpus), not a word; {as_compression}"
     if not stripped:
-        return "a run of whitespace (indentation or blank lines repeated in the corpus)"
-    return "a repeated non-word string of the corpus (punctuation, markup or numbers)"
+        return f"a run of whitespace (indentation or blank lines repeated in the corpus); {as_compression}"
+    return f"a repeated non-word string of the corpus (punctuation, markup or numbers); {as_compression}"

@@ -145,3 +145,53 @@ def test_learning_rate_tuning_by_hand():
         for t in range(9):
             expected.append(expected[-1] * (1 - lr / (50 * math.sqrt(t + 1))) ** 2)
         assert losses == pytest.approx(expected, rel=1e-4), lr
+
+
+def _evaluate(formula: str, **symbols: float) -> float:
+    """A formula as the report prints it (·, ², [ ] as brackets) evaluated at the given symbols."""
+    expression = formula.replace("·", "*").replace("²", "**2").replace("[", "(").replace("]", ")")
+    expression = expression.replace("(m and v)", "").strip()
+    return eval(expression, {"__builtins__": {}}, symbols)  # noqa: S307 (our own formula strings)
+
+
+def test_adamw_formulas_as_printed_give_the_values():
+    # the printed expressions, evaluated at GPT-2 XL and batch 1, are the numbers beside them
+    table = PROBLEMS["adamw_accounting"]({}).set_index("quantity")
+    for reading in ("handout", "swiglu"):
+        formula, value = table[f"{reading}_formula"], table[f"{reading}_value"]
+        P = _evaluate(formula["parameters P"], V=V, L=L, d=D)
+        assert P == value["parameters P"]
+        for quantity in ("parameter memory", "gradients", "optimizer state", "b (bytes independent of the batch)"):
+            assert _evaluate(formula[quantity], P=P) == value[quantity], quantity
+        at_batch_1 = dict(V=V, T=T, L=L, d=D, h=H, B=1)
+        assert _evaluate(formula["activations at batch 1"], **at_batch_1) == value["activations at batch 1"]
+        assert _evaluate(formula["a (bytes per sequence in the batch)"], **at_batch_1) == \
+            value["a (bytes per sequence in the batch)"]
+        assert value["total at batch 1"] == 16 * P + value["activations at batch 1"]
+        assert _evaluate(formula["forward FLOPs of one sequence"], **at_batch_1) == \
+            value["forward FLOPs of one sequence"]
+    # the handout's reading by hand: 16·d activation elements per block and token (2 norms, QKV, weighted sum,
+    # output projection, W1 and SiLU at 4·d each, W2)
+    assert table.loc["a (bytes per sequence in the batch)", "handout_value"] == \
+        4 * (L * (16 * T * D + 2 * H * T * T) + T * D + 2 * T * V) == 15_517_753_344
+
+
+def test_transformer_accounting_shares_by_hand():
+    # (d) and (e): each component's share of the forward FLOPs, computed from §3.6's 2mnp rule by hand
+    table = PROBLEMS["transformer_accounting"]({})
+    sizes = {"GPT-2 small": (12, 768, 1024), "GPT-2 medium": (24, 1024, 1024), "GPT-2 large": (36, 1280, 1024),
+             "GPT-2 XL": (48, 1600, 1024), "GPT-2 XL, long": (48, 1600, 16_384)}
+    for name, (layers, d, t) in sizes.items():
+        parts = {"Q, K, V projections": layers * 6 * t * d * d, "attention scores QKᵀ": layers * 2 * t * t * d,
+                 "attention-weighted values AV": layers * 2 * t * t * d,
+                 "attention output projection": layers * 2 * t * d * d,
+                 "feed-forward": layers * 6 * t * d * 4 * d, "LM head": 2 * t * d * V}
+        total = sum(parts.values())
+        rows = table[(table.model == name.removesuffix(", long")) & (table.context_length == t) &
+                     (table.quantity == "forward FLOPs")].set_index("component")
+        assert rows.loc["total", "value"] == total, name
+        for component, flops in parts.items():
+            assert rows.loc[component, "share"] == pytest.approx(flops / total), (name, component)
+    xl = table[(table.model == "GPT-2 XL") & (table.quantity == "forward FLOPs") & (table.component == "total")]
+    assert xl.set_index("context_length").value[16_384] / xl.set_index("context_length").value[1024] == \
+        pytest.approx(33.129, abs=1e-3)

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cs336lm.problems.answers import solve_problem
 from cs336lm.reporting import registry, writeup
-from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token
+from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token, describe_token
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.reference import NOT_COMPARABLE, Reference
+from cs336lm.reporting.sections.tokenizers import token_kinds
 from tests.run_dirs import REFERENCE, make_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -108,10 +110,64 @@ def test_sentences_follow_the_numbers(course_text):
     assert "take less are attention scores QKᵀ (5.5% → 3.6%)" in accounting
     assert "149.5 TFLOP, 33.1× the 4.513 TFLOP at 1,024" in accounting
     adamw = section(course_text, "adamwAccounting")
-    assert "memory ≈ **15.52 GB · batch_size + 26.17 GB**, so the largest batch within 80 GB" in adamw
+    assert "memory ≈ **15.52 GB · batch_size + 26.17 GB** (a = 15,517,753,344 and b = 26,168,601,600 bytes), so " \
+           "the largest batch within 80 GB (80·10⁹ bytes) is **3** (3 if 80 GB is read as 80 GiB)" in adamw
     assert "is **3**" in adamw and "**5,115 days** (14.0 years) on one A100" in adamw
     assert "H100" not in adamw and "495" not in adamw
     assert "beating the 5.0 baseline by 1.7" in section(course_text, "leaderboard")
+
+
+def test_written_answers_take_the_form_the_handout_asks(course_text):
+    unicode1 = section(course_text, "unicode1")
+    assert "(b) Its `__repr__()` is the visible escape sequence `'\\x00'`, while `print`" in unicode1
+    unicode2 = section(course_text, "unicode2")
+    assert "(more than 98% of all webpages)" in unicode2 and "256 base tokens" not in unicode2
+    assert "It is wrong because UTF-8 writes every non-ASCII character as 2–4 bytes" in unicode2
+    # the fixture's longest tokenizer entry is a word piece without a leading space
+    assert "'friend', is a piece of a word (letters without a leading space); it makes sense" in \
+        section(course_text, "train_bpe_tinystories")
+    experiments = section(course_text, "tokenizer_experiments")
+    assert "(a) The `tinystories` tokenizer compresses its own corpus to 4 bytes per token; the `owt` tokenizer " \
+           "compresses its own corpus to 4.5 bytes per token." in experiments
+    assert "(b) The `owt` tokenizer gets 3.5 bytes per token on `tinystories` text" in experiments
+    assert "; the `tinystories` tokenizer gets 3 bytes per token on `owt` text against 4.5" in experiments
+    assert "its ids run from 0 to 299, within uint16's 0 to 65,535" in experiments
+    assert "uint8 stops at 255" in experiments
+    adamw = section(course_text, "adamwAccounting")
+    assert "P = 2·V·d + L·(12·d² + 2·d) + d: parameters **4·P**, gradients **4·P**, AdamW's optimizer state " \
+           "(m and v) **8·P**, activations **4·[L·(16·B·T·d + 2·B·h·T²) + B·T·d + 2·B·T·V]**, and the peak total " \
+           "**16·P + 4·[L·(16·B·T·d + 2·B·h·T²) + B·T·d + 2·B·T·V]**." in adamw
+    assert "at lr 100 it decays faster than at lr 1 (the fastest of all), to 2.35e-23" in \
+        section(course_text, "learning_rate_tuning")
+
+
+def test_unicode2_claims_the_shortest_encoding_only_where_measured(course, course_text, tmp_path):
+    # Japanese text: UTF-8 spends 3 bytes on each kana, UTF-16 two, so UTF-8 is not the shortest here
+    sample = tmp_path / "japanese.txt"
+    sample.write_text("こんにちは、世界。" * 20, encoding="utf-8")
+    solve_problem("unicode2", {"japanese": sample}, tmp_path / "unicode2.csv")
+    inputs = dataclasses.replace(course, files={**course.files, "problem/unicode2": str(tmp_path / "unicode2.csv")})
+    deliverable = next(d for d in registry.DELIVERABLES if d.name == "unicode2")
+    text = writeup.render_section(deliverable, inputs, Reference(REFERENCE, demo=False), tmp_path)
+    assert "On `japanese` text UTF-8 takes 3.00 bytes per character against 2.00 (UTF-16)" in text
+    assert "longer sequences than UTF-16 here" in text and "the shortest sequences" not in text
+    assert "the shortest sequences (one byte for each ASCII character)" in section(course_text, "unicode2")
+
+
+def test_tokens_one_vocabulary_lacks_are_described_by_kind(course_text):
+    # by hand: a number, a name, an accented word and a plain word: a quarter each
+    assert token_kinds({b" 2024", b" Tom", "\u00e9t\u00e9".encode(), b" dog"}) == \
+        "25.0% hold a digit, 25.0% begin with a capital letter, 25.0% are not ASCII"
+    owt = section(course_text, "train_bpe_expts_owt")
+    assert "In contrast, over the tokens only one of the two has: of the 40 only in `owt`, " in owt
+    assert "; of the 40 only in `tinystories`, " in owt
+
+
+def test_longest_token_says_whether_it_makes_sense():
+    assert describe_token(b" accomplishment").startswith("a whole word with its leading space; it makes sense")
+    assert "not a word; it makes sense for BPE" in describe_token("ÃÂÃÂ".encode())
+    assert describe_token(b"\xc3").startswith("not valid UTF-8 on its own")
+    assert "; it makes sense for BPE" in describe_token(b"    ")
 
 
 def test_bits_per_byte_compare_across_tokenizers(course, course_text):

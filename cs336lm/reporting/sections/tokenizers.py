@@ -29,9 +29,9 @@ def unicode1(s: Section, inputs: ReportInputs) -> None:
     text = ast.literal_eval(value['"this is a test" + chr(0) + "string"'])
     s.table(table)
     s.bullets([
-        f"(a) `chr(0)` returns {value['chr(0)']}, U+0000, the NULL control character.",
-        f"(b) Its `__repr__()` is the visible escape sequence {value['repr(chr(0))']}, while `print` writes the "
-        "character itself, which a terminal shows as nothing.",
+        f"(a) `chr(0)` returns `{value['chr(0)']}`, U+0000, the NULL control character.",
+        f"(b) Its `__repr__()` is the visible escape sequence `{ast.literal_eval(value['repr(chr(0))'])}`, while "
+        "`print` writes the character itself, which a terminal shows as nothing.",
         f"(c) In text it is an ordinary, invisible character: the string above has {len(text)} characters "
         f"({len(text) - 1} visible), and printing it shows `{text.replace(chr(0), '')}` with the NUL unseen "
         "between 'test' and 'string'.",
@@ -53,19 +53,23 @@ def unicode2(s: Section, inputs: ReportInputs) -> None:
     s.say("(a) Encoded size of the handout's example and of the first 64 KiB of each validation corpus:")
     s.table(rows)
     corpus = lengths.iloc[-1]
+    shortest = int(corpus.utf8_bytes) <= min(int(corpus.utf16_bytes), int(corpus.utf32_bytes))
     s.say(f"On `{corpus.input}` text UTF-8 takes {int(corpus.utf8_bytes) / int(corpus.characters):.2f} bytes per "
           f"character against {int(corpus.utf16_bytes) / int(corpus.characters):.2f} (UTF-16) and "
           f"{int(corpus.utf32_bytes) / int(corpus.characters):.2f} (UTF-32), and "
-          f"{percent(int(corpus.utf32_zero_bytes) / int(corpus.utf32_bytes))} of UTF-32's bytes are zeros. A "
-          "byte-level tokenizer trained on UTF-8 therefore starts from the shortest sequences, with no byte spent on "
-          "padding zeros, its 256 base tokens cover every byte that occurs, and ASCII text maps one character to one "
-          "byte; UTF-8 is also how the corpora are stored.")
+          f"{percent(int(corpus.utf32_zero_bytes) / int(corpus.utf32_bytes))} of UTF-32's bytes are zeros. So on "
+          "this text a byte-level tokenizer trained on UTF-8 sees "
+          + ("the shortest sequences (one byte for each ASCII character)" if shortest else
+             "longer sequences than UTF-16 here (three bytes for many non-Latin characters)")
+          + ", spends no merges or context on the zero bytes that UTF-16 and UTF-32 pad with, and learns from the "
+          "encoding its data already comes in (§2.2: "
+          "\"UTF-8 being the dominant encoding for the Internet (more than 98% of all webpages)\").")
     wrong, bad = table[table.part == "(b)"], table[table.part == "(c)"]
     s.say("(b) The handout's `decode_utf8_bytes_to_str_wrong` decodes each byte on its own:")
     s.bullets(f"`{r.input}`: {r.result}" for r in wrong.itertuples())
-    s.say("It is wrong for every non-ASCII character: UTF-8 writes those as 2–4 bytes, none of which is a character "
-          "by itself (the first byte announces a multi-byte sequence, so decoding it alone ends too early). It only "
-          "works when every character is one byte, i.e. on ASCII.")
+    s.say("It is wrong because UTF-8 writes every non-ASCII character as 2–4 bytes that only decode together (a "
+          "lead byte such as `0xC3` announces a two-byte sequence, so decoding it alone fails), so decoding byte by "
+          "byte works only when every character is one byte, i.e. on ASCII.")
     s.say("(c) Two-byte sequences that do not decode to any Unicode character:")
     s.bullets(f"`{r.input}`: {r.result}" for r in bad.itertuples())
     s.say("`0xC0` can only begin an overlong encoding, which UTF-8 forbids; `0x80` is a continuation byte and "
@@ -163,8 +167,9 @@ def _compare_tokenizers(s: Section, inputs: ReportInputs, dataset: str, other: s
     s.say(f"Compared with the `{other}` tokenizer ({count(len(other_vocab))} tokens): {count(len(shared))} tokens "
           f"are in both ({percent(len(shared) / len(theirs))} of `{other}`'s vocabulary). The longest tokens only "
           f"`{dataset}` has are " + ", ".join(f"`{t.decode('utf-8', errors='replace')!r}`" for t in only)
-          + f": `{dataset}`'s merges follow its own text (for web text: names, code, numbers and other languages), "
-          f"while `{other}`'s vocabulary spends its merges on the words of its own corpus.")
+          + ". In contrast, over the tokens only one of the two has: "
+          + "; ".join(f"of the {count(len(tokens))} only in `{name}`, {token_kinds(tokens)}"
+                      for name, tokens in ((dataset, ours - theirs), (other, theirs - ours)) if tokens) + ".")
     stats = inputs.file("tokenizer_stats")
     if stats is not None:
         table = pd.read_csv(stats)
@@ -175,6 +180,15 @@ def _compare_tokenizers(s: Section, inputs: ReportInputs, dataset: str, other: s
                   f"bytes per token against {num(own.bytes_per_token.iloc[0], 3)} for `{dataset}`'s own "
                   "(see tokenizer_experiments).")
         s.read_from(stats)
+
+
+def token_kinds(tokens: set[bytes]) -> str:
+    """The shares of `tokens` that hold a digit, begin with a capital letter, or are not ASCII, in words."""
+    texts = [t.decode("utf-8", errors="replace").strip() for t in tokens]
+    shares = {"hold a digit": sum(any(c.isdigit() for c in t) for t in texts),
+              "begin with a capital letter": sum(t[:1].isupper() for t in texts),
+              "are not ASCII": sum(not t.isascii() for t in texts)}
+    return ", ".join(f"{percent(n / len(texts))} {kind}" for kind, n in shares.items())
 
 
 def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
@@ -191,19 +205,29 @@ def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
     s.say("(a), (b) Compression ratio (bytes per token) on documents sampled at random from each corpus:")
     s.table(rows)
     own = {r.tokenizer: r.bytes_per_token for r in compression.itertuples() if r.tokenizer == r.corpus}
-    for r in compression.itertuples():
-        if r.tokenizer != r.corpus and r.corpus in own:
-            s.say(f"The `{r.tokenizer}` tokenizer gets {num(r.bytes_per_token, 3)} bytes per token on `{r.corpus}` "
-                  f"text against {num(own[r.corpus], 3)} for `{r.corpus}`'s own tokenizer "
-                  f"({percent(own[r.corpus] / r.bytes_per_token - 1)} more tokens for the same text): words its "
-                  "vocabulary never merged fall apart into shorter pieces.")
+    s.say("(a) " + _sentence("; ".join(f"the `{name}` tokenizer compresses its own corpus to {num(ratio, 3)} bytes "
+                                       "per token" for name, ratio in own.items())) if own else
+          "(a) No tokenizer was measured on its own corpus.")
+    cross = [f"the `{r.tokenizer}` tokenizer gets {num(r.bytes_per_token, 3)} bytes per token on `{r.corpus}` text "
+             f"against {num(own[r.corpus], 3)} for `{r.corpus}`'s own tokenizer "
+             f"({percent(own[r.corpus] / r.bytes_per_token - 1)} more tokens for the same text)"
+             for r in compression.itertuples() if r.tokenizer != r.corpus and r.corpus in own]
+    if cross:
+        s.say("(b) " + _sentence("; ".join(cross) + ": words a vocabulary never merged fall apart into shorter "
+                                 "pieces"))
     _throughput(s, table)
     largest = max(inputs.datasets[d].get("vocab_size", 0) for d in datasets if d in inputs.datasets)
-    s.say(f"(d) Token ids are stored as uint16: the largest vocabulary here has {count(largest)} entries, "
-          f"{'below' if largest <= UINT16_IDS else 'ABOVE'} 2¹⁶ = 65,536, so every id fits in two bytes: half of "
-          "int32 and a fraction of a Python int's 28 bytes, which matters for token arrays of billions of ids "
-          "memory-mapped during training.")
+    smallest = ", the smallest unsigned integer type that holds them all (uint8 stops at 255)" if largest > 256 else ""
+    fits = (f"every id fits in uint16{smallest}, at two bytes per id, half of int32's, which matters for arrays of "
+            "billions of token ids that training memory-maps") if largest <= UINT16_IDS else \
+        "uint16 cannot hold every id of this vocabulary: ids at or above 65,536 need a wider type"
+    s.say(f"(d) The largest vocabulary here has {count(largest)} entries, so its ids run from 0 to "
+          f"{count(largest - 1)}, {'within' if largest <= UINT16_IDS else 'beyond'} uint16's 0 to 65,535: {fits}.")
     s.read_from(path)
+
+
+def _sentence(text: str) -> str:
+    return text[0].upper() + text[1:] + "."
 
 
 def _throughput(s: Section, table: pd.DataFrame) -> None:

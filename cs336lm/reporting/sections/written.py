@@ -119,7 +119,8 @@ def learning_rate_tuning(s: Section, inputs: ReportInputs) -> None:
             verdict.append(f"at lr {lr:g} it diverges, growing from {num(start[lr], 4)} to {num(end[lr], 3)}")
         else:
             pace = "faster" if end[lr] < end[base] else "slower"
-            verdict.append(f"at lr {lr:g} it decays {pace} than at lr {base:g}, to {num(end[lr], 3)} after "
+            fastest = " (the fastest of all)" if end[lr] == end.min() else ""
+            verdict.append(f"at lr {lr:g} it decays {pace} than at lr {base:g}{fastest}, to {num(end[lr], 3)} after "
                            f"{len(losses)} iterations")
     s.say(f"Observed: at the example's lr {base:g} the loss decays slowly, from {num(start[base], 4)} to "
           f"{num(end[base], 4)}; " + "; ".join(verdict) + ".")
@@ -148,12 +149,17 @@ def adamw_accounting(s: Section, inputs: ReportInputs) -> None:
               "GPT-2 XL, SwiGLU": units[r.unit](r.swiglu_value)} for q, r in table.iterrows()])
     h, w = table["handout_value"], table["swiglu_value"]
     a, b = "a (bytes per sequence in the batch)", "b (bytes independent of the batch)"
-    s.say("(a) Parameters 4·P bytes, gradients 4·P, AdamW's optimizer state (m and v) 8·P, activations as above; "
-          "peak = 16·P + activations.",
+    formula = table["handout_formula"]
+    activations = formula["activations at batch 1"]
+    s.say(f"(a) In bytes, with the handout's feed-forward (W1, SiLU, W2) and d_ff = 4·d, so that P = "
+          f"{formula['parameters P']}: parameters **4·P**, gradients **4·P**, AdamW's optimizer state (m and v) "
+          f"**8·P**, activations **{activations}**, and the peak total **16·P + {activations}**.",
           f"(b) GPT-2 XL (V = 50,257, T = 1,024, L = 48, d = 1,600, h = 25): memory ≈ **{h[a] / 1e9:.4g} GB · "
-          f"batch_size + {h[b] / 1e9:.4g} GB**, so the largest batch within 80 GB (80·10⁹ bytes) is "
-          f"**{count(h['largest batch in 80 GB'])}**. With our SwiGLU: {w[a] / 1e9:.4g} GB · batch_size + "
-          f"{w[b] / 1e9:.4g} GB, largest batch {count(w['largest batch in 80 GB'])}.",
+          f"batch_size + {h[b] / 1e9:.4g} GB** (a = {count(h[a])} and b = {count(h[b])} bytes), so the largest "
+          f"batch within 80 GB (80·10⁹ bytes) is **{count(h['largest batch in 80 GB'])}** "
+          f"({count((80 * 2**30 - h[b]) // h[a])} if 80 GB is read as 80 GiB). With our SwiGLU: "
+          f"{w[a] / 1e9:.4g} GB · batch_size + {w[b] / 1e9:.4g} GB, largest batch "
+          f"{count(w['largest batch in 80 GB'])}.",
           f"(c) One AdamW step costs about **14·P FLOPs** ({_flop_count(h['AdamW step FLOPs'])} for GPT-2 XL): per "
           "parameter 3 for m ← β1·m + (1 − β1)·g, 4 for v ← β2·v + (1 − β2)·g², 5 for θ ← θ − α_t·m / (√v + ε) "
           "(square root, add ε, divide, scale, subtract) and 2 for the weight decay θ ← θ − α·λ·θ; α_t and the bias "
