@@ -30,26 +30,6 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/samples.smk"
 
 
-def slurm_requests():
-    """What each rule that Slurm runs asks per job on its first attempt: the resources the executor submits."""
-    asked = {"_cores", "cpus_per_task", "mem_mb", "gpu", "gpu_model", "slurm_partition", "constraint"}
-    requests = []
-    for rule in workflow.rules:
-        if workflow.is_local(rule):
-            continue
-        # Only the keys above are evaluated: a rule's other resources (train_lm's runtime) need its wildcards. A
-        # request that itself depends on wildcards is known only job by job: not checked here.
-        try:
-            res = rule.expand_resources({}, [], 1, skip_evaluation=set(rule.resources.keys()) - asked)
-        except Exception:
-            continue
-        requests.append({"rule": rule.name, "partition": res.get("slurm_partition") or "",
-                         "cpus": int(res.get("cpus_per_task") or res["_cores"]), "mem_mb": int(res.get("mem_mb", 0)),
-                         "gpus": int(res.get("gpu", 0)), "gpu_model": res.get("gpu_model") or "",
-                         "constraint": res.get("constraint") or ""})
-    return requests
-
-
 onstart:
     # On Slurm, check the site settings (sbatch, account, partitions, GPU type) and that some node of each rule's
     # partition can run its jobs, before anything is submitted: the plugin's own errors for these are obscure, and

@@ -302,3 +302,23 @@ def tokenizer_stats_inputs(wildcards):
         inputs[f"merges_{dataset}"] = LAYOUT.merges(dataset)
         inputs[f"text_{dataset}"] = corpus_text(dataset, "valid")
     return inputs
+
+
+def slurm_requests():
+    """The resources the Slurm executor submits per job of each step it runs, on the first attempt."""
+    asked = {"_cores", "cpus_per_task", "mem_mb", "gpu", "gpu_model", "slurm_partition", "constraint"}
+    requests = []
+    for step in workflow.rules:
+        if workflow.is_local(step):
+            continue
+        # Only the keys above are evaluated: a rule's other resources (train_lm's runtime) need its wildcards. A
+        # request that itself depends on wildcards is known only job by job: not checked here.
+        try:
+            res = step.expand_resources({}, [], 1, skip_evaluation=set(step.resources.keys()) - asked)
+        except Exception:
+            continue
+        requests.append({"rule": step.name, "partition": res.get("slurm_partition") or "",
+                         "cpus": int(res.get("cpus_per_task") or res["_cores"]), "mem_mb": int(res.get("mem_mb", 0)),
+                         "gpus": int(res.get("gpu", 0)), "gpu_model": res.get("gpu_model") or "",
+                         "constraint": res.get("constraint") or ""})
+    return requests
