@@ -83,12 +83,36 @@ def test_course_config_dry_run_lists_every_run(tmp_path):
     assert not (tmp_path / "results").exists(), "a dry run must not touch data"
 
 
+LINT_BLOCK = re.compile(r"^Lints for (?:rule (\w+)|snakefile \S+) \(line \d+, [^)]+\):$")
+
+
+def parse_lint(text: str) -> dict[str, set[str]]:
+    """{rule: lint titles} from `snakemake --lint` text; an AssertionError on any line of another shape."""
+    lints, current = {}, None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if block := LINT_BLOCK.match(line):
+            current = lints.setdefault(block.group(1) or "(snakefile)", set())
+        elif current is not None and (title := re.match(r"^    \* (.+?):?$", line)):
+            # Line numbers in titles move with every edit of the Snakefile; keep the titles without them.
+            current.add(re.sub(r" in line \d+\.$", ".", title.group(1)))
+        else:
+            assert current is not None and line.startswith("      "), f"unexpected lint output line: {line!r}"
+    return lints
+
+
 def test_lint_has_only_explained_warnings(tmp_path):
     result = snakemake(tmp_path, "--lint", configfile=COURSE_CONFIG)
-    # Line numbers in lint titles move with every edit of the Snakefile; compare the titles without them.
-    titles = {re.sub(r" in line \d+\.$", ".", t) for t in re.findall(r"^\s+\* (.+?):?$", output(result), re.MULTILINE)}
+    lints = parse_lint(output(result))
+    # Snakemake exits 1 when it prints lints and 0 when there are none; anything else (or 1 with nothing parsed)
+    # is a crash, which must not pass as "no unexplained warnings".
+    assert result.returncode == (1 if lints else 0), output(result)[-3000:]
+    assert "Traceback" not in output(result), output(result)[-3000:]
     explained = {"Specify a conda environment or container for each rule."}  # the environment is the pip package
-    assert titles <= explained, output(result)
+    assert lints, "lint printed nothing: the conda/container lint of every rule is expected"
+    assert all(titles and titles <= explained for titles in lints.values()), lints
+    assert {"download_corpus", "train_bpe", "train_lm", "write_report"} <= set(lints), sorted(lints)
 
 
 def set_key(path: str, value):
