@@ -304,6 +304,169 @@ def test_tiny_run_html_report(tiny_run):
         assert name in html, name
 
 
+# ---- the report's numbers are the files' numbers ------------------------------------------------------------
+
+NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+(?:e[-+]?\d+)?")
+
+
+def markdown_tables(text: str) -> list[tuple[str, list[dict[str, str]]]]:
+    """(section heading, rows as {column: cell}) of every markdown table in `text`."""
+    tables, heading, lines = [], "", text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("## "):
+            heading = line
+        elif (line.startswith("|") and i + 1 < len(lines) and re.match(r"^\|(\s*:?-+:?\s*\|)+$", lines[i + 1])
+              and not (i > 0 and lines[i - 1].startswith("|"))):
+            header, rows = cells(line), []
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                rows.append(dict(zip(header, cells(row), strict=True)))
+            tables.append((heading, rows))
+    return tables
+
+
+def cells(line: str) -> list[str]:
+    """A table line's cells; a `|` without spaces around it ("<|endoftext|>") is text."""
+    return [c.strip() for c in re.split(r"(?<=\s)\|(?=\s)", line.strip()[1:-1])]
+
+
+def printed_number(cell: str) -> str | None:
+    """The number a cell starts with ('39,424 (-0.4%)' -> '39,424', '0.835 s' -> '0.835'), None for text."""
+    match = NUMBER.match(cell.replace("**", ""))
+    return match.group(0) if match else None
+
+
+def equals_to_printed_precision(printed: str, value: float) -> bool:
+    """`printed` is `value` rounded to the digits it shows: within half a unit of its last digit, and when it
+    shows fewer than 3 significant digits, `value` itself has no more (so a printed '2' is not a 2.3)."""
+    text = printed.replace(",", "")
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    unit = 10.0 ** (int(exponent or 0) - decimals)
+    digits = len(mantissa.replace("-", "").replace("+", "").replace(".", "").lstrip("0"))
+    close = abs(float(text) - value) <= unit / 2 * (1 + 1e-9)
+    return close and (digits >= 3 or float(f"{value:.3g}") == float(text))
+
+
+def run_summaries(root: Path) -> dict[tuple[str, str], dict]:
+    """{(experiment, variant): summary.json} of every run of the tiny config, the shared ones resolved through the
+    selection files: the ablation baseline and ts_main are the lr sweep's best run, each batch size the best of its
+    own rates."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    best = read_selection(root / "selections/lr_sweep.json")
+    runs = {}
+    for experiment, spec in config["experiments"].items():
+        if "variants" in spec:
+            variants = list(spec["variants"])
+        elif experiment == "lr_sweep":  # the grid and the rates its edge search added
+            variants = [c.variant for c in best.candidates]
+        else:
+            variants = [f"batch_size~{b}" for b in spec["grid"]["train.batch_size"]]
+        for variant in variants:
+            own = root / "runs" / experiment / variant / "summary.json"
+            if (experiment, variant) in (("ablations", "baseline"), ("ts_main", "main")):
+                own = root.parent / best.run_dir / "summary.json"
+            elif experiment == "batch_size":
+                own = root.parent / read_selection(root / f"selections/batch_size/{variant}.json").run_dir / \
+                    "summary.json"
+            runs[(experiment, variant)] = json.loads(own.read_text())
+    return runs
+
+
+def row_run(row: dict[str, str], heading: str, runs: dict[tuple[str, str], dict]) -> tuple[str, str] | None:
+    """The run a table row is about, from its label columns; None for a row about no run."""
+    if "experiment" in row and "variant" in row:
+        return row["experiment"], row["variant"]
+    if "lr_max" in row and ("lr_sweep", f"lr_max~{row['lr_max']}") in runs:
+        return "lr_sweep", f"lr_max~{row['lr_max']}"
+    if "batch size" in row:
+        return "batch_size", f"batch_size~{row['batch size']}"
+    if "run" in row:
+        label = row["run"].strip("`")
+        # The section's name is its deliverable, e.g. "## 7.5 `leaderboard`: ..." names the leaderboard runs.
+        section = re.search(r"`(\w+)`", heading).group(1)
+        matches = [r for r in runs if label in (r[1], r[0], "/".join(r))]
+        if len(matches) > 1:
+            matches = [r for r in matches if r[0] == section or r[0] == label or r[0] == "ablations"]
+        assert len(matches) == 1, f"{heading}: cannot tell which run the row {row} is about: {matches}"
+        return matches[0]
+    return None
+
+
+def summary_value(column: str, summary: dict, baseline: dict) -> float | None:
+    """The summary's value a report column shows, None for a column that is not a summary field."""
+    name = column.lower()
+    final, fields = summary["final_val_loss"], {
+        "best val loss": summary["best_val_loss"], "steps": summary["steps"], "tokens": summary["tokens"],
+        "tokens trained": summary["tokens"], "tokens/s": summary["tokens_per_s"], "wall time": summary["wall_time_s"],
+        "non-embedding parameters": summary["parameters"]["non_embedding"]}
+    if name.startswith("final val loss"):
+        return final
+    if name == "δ vs baseline":  # none for the baseline itself
+        return None if final is None or summary is baseline else final - baseline["final_val_loss"]
+    return fields.get(name, "not a summary field")
+
+
+@pytest.mark.slow
+def test_tiny_run_report_prints_the_numbers_of_the_files_it_cites(tiny_run):
+    root = tiny_run / "results-tiny"
+    runs = run_summaries(root)
+    report = (root / "report.md").read_text()
+    checked = set()
+    for title, rows in markdown_tables(report):
+        for row in rows:
+            run = row_run(row, title, runs)
+            if run is None:
+                continue
+            summary = runs[run]
+            for column, cell in row.items():
+                value = summary_value(column, summary, runs[("ablations", "baseline")])
+                if value == "not a summary field":
+                    continue
+                where = f"{title} | {'/'.join(run)} | {column} = {cell!r}"
+                printed = printed_number(cell)
+                if printed is None:  # a loss the run never reached: the run must say so
+                    assert value is None or summary["status"] == "diverged", where
+                    continue
+                assert value is not None, where
+                assert equals_to_printed_precision(printed, value), f"{where}: the file says {value}"
+                checked.add((run, column.lower()))
+    assert {run for run, _ in checked} == set(runs), "every run has its numbers in some table"
+    assert {column for _, column in checked} >= {"final val loss", "best val loss", "steps", "tokens", "tokens/s"}
+
+    # The rates each batch size tried, as the selection files list them: "0.0025 (4.74), **0.005** (4.26)".
+    tried = [(row["batch size"], row["rates tried (final val loss)"]) for _, rows in markdown_tables(report)
+             for row in rows if "rates tried (final val loss)" in row]
+    assert len(tried) == 2, tried
+    for batch_size, cell in tried:
+        selection = read_selection(root / f"selections/batch_size/batch_size~{batch_size}.json")
+        printed = re.findall(r"(\*\*)?([\d.e+-]+)\*?\*? \(([^)]+)\)", cell)
+        assert len(printed) == len(selection.candidates), cell
+        for (bold, rate, loss), candidate in zip(printed, sorted(selection.candidates, key=lambda c: c.value),
+                                                 strict=True):
+            assert equals_to_printed_precision(rate, candidate.value), cell
+            assert bool(bold) == (candidate.value == selection.value), cell
+            if candidate.status == "diverged":
+                assert loss == "diverged", cell
+            else:
+                assert equals_to_printed_precision(loss, candidate.final_val_loss), cell
+
+    # Sentences: a final validation loss printed after a run's name is that run's; any other is some run's.
+    finals = {run: s["final_val_loss"] for run, s in runs.items() if s["final_val_loss"] is not None}
+    sentences = 0
+    for line in report.splitlines():
+        if line.startswith("|"):
+            continue
+        for match in re.finditer(r"final validation loss,? (\d[\d.,]*\d|\d)", line):
+            names = re.findall(r"`([\w~.]+(?:/[\w~.]+)?)`", line[:match.start()])
+            named = [r for r in finals if names and names[-1] in ("/".join(r), r[1])]
+            candidates = [finals[named[0]]] if len(named) == 1 else list(finals.values())
+            assert any(equals_to_printed_precision(match.group(1), v) for v in candidates), (line, candidates)
+            sentences += 1
+    assert sentences >= 3, "the report states final losses in its sentences"
+
+
 # ---- the download rule, against a local server -----------------------------------------------------------
 
 @pytest.fixture
