@@ -22,9 +22,11 @@ import pytest
 import yaml
 
 from cs336lm.experiments.selection import read_selection
-from cs336lm.problems.answers import PROBLEMS
+from cs336lm.problems.answers import PROBLEMS, solve_problem
 from cs336lm.reporting.registry import DELIVERABLES, all_figures
 from cs336lm.reporting.writeup import heading
+from cs336lm.tokenization import Tokenizer
+from cs336lm.tokenization.stats import sample_documents
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "Snakefile"
@@ -216,14 +218,7 @@ def test_tiny_run_makes_every_output(tiny_run):
     assert {f.relative_to(root / "figures").as_posix() for f in figures} == {f"{name}.png" for name in all_figures()}
     for figure in figures:
         assert figure.read_bytes()[:8] == PNG_MAGIC, figure
-    for name in ("runs.csv", "tokenizer_stats.csv", "tokenizer_stats.md"):
-        assert (root / "tables" / name).stat().st_size > 0, name
-    for name in PROBLEMS:
-        assert (root / "problems" / f"{name}.csv").stat().st_size > 0, name
-    for experiment in ("ts_main", "owt_main"):
-        assert (root / "samples" / experiment / "main.md").stat().st_size > 0
-    grid = pd.read_csv(root / "samples" / "generation_grid.csv")
-    assert len(grid) == len(config["generate"]["prompts"]) * 2  # 2 temperatures x 1 top-p x 1 sample
+    # The tables', problems' and samples' contents: test_tiny_run_tables_problems_and_samples_match_their_sources.
     for kind in ("logs", "benchmarks"):
         assert (root / kind / "train_lm" / "owt_main" / ("main.log" if kind == "logs" else "main.tsv")).exists()
     request = json.loads((root / "runs/owt_main/main/request.json").read_text())
@@ -243,6 +238,89 @@ def test_tiny_run_makes_every_output(tiny_run):
 
 
 @pytest.mark.slow
+def test_tiny_run_tables_problems_and_samples_match_their_sources(tiny_run, tmp_path):
+    root = tiny_run / "results-tiny"
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    runs = run_summaries(root)
+
+    # runs.csv: a row per run name, its numbers those of the summary.json the name resolves to.
+    table = pd.read_csv(root / "tables/runs.csv").set_index(["experiment", "variant"])
+    assert set(table.index) == set(runs)
+    for run, summary in runs.items():
+        row = table.loc[run]
+        assert row["status"] == summary["status"], run
+        for column in ("final_val_loss", "best_val_loss", "final_train_loss", "wall_time_s", "tokens_per_s"):
+            assert (pd.isna(row[column]) and summary[column] is None) or row[column] == summary[column], (run, column)
+        assert (row["steps"], row["tokens"]) == (summary["steps"], summary["tokens"]), run
+        assert row["parameters"] == summary["parameters"]["total"], run
+        assert row["non_embedding_parameters"] == summary["parameters"]["non_embedding"], run
+
+    # tokenizer_stats.csv: every (tokenizer, corpus) pair, its counts recomputed from the tokenizer files and the
+    # sampled validation documents; tokenizer_stats.md shows the same rows.
+    stats = pd.read_csv(root / "tables/tokenizer_stats.csv", keep_default_na=False)
+    datasets = list(config["data"])
+    assert sorted(zip(stats["tokenizer"], stats["corpus"], strict=True)) == sorted(
+        (t, c) for t in datasets for c in datasets)
+    settings = config["tokenizer_stats"]
+    for row in stats.itertuples():
+        tokenizer = Tokenizer.from_files(root / f"tokenizers/{row.tokenizer}/vocab.json",
+                                         root / f"tokenizers/{row.tokenizer}/merges.txt", ["<|endoftext|>"])
+        documents = sample_documents(root / f"synthetic/{row.corpus}/valid.txt", settings["num_documents"],
+                                     seed=settings["seed"])
+        assert row.documents == len(documents) == settings["num_documents"]
+        assert row.bytes == sum(len(d.encode("utf-8")) for d in documents)
+        assert row.tokens == sum(len(tokenizer.encode(d)) for d in documents)
+        assert row.bytes_per_token == row.bytes / row.tokens
+        longest = max((t for t in tokenizer.vocab.values() if t != b"<|endoftext|>"), key=len)
+        assert row.longest_token_bytes == len(longest), row
+        for rate, hours in ((row.mb_per_s, row.pile_825gb_hours), (row.mb_per_s_python, row.pile_825gb_hours_python)):
+            assert hours == pytest.approx(825e9 / (rate * 1e6) / 3600)
+    markdown = markdown_tables((root / "tables/tokenizer_stats.md").read_text())[0][1]
+    assert [(r["tokenizer"], r["corpus"], int(r["tokens"])) for r in markdown] == list(
+        zip(stats["tokenizer"], stats["corpus"], stats["tokens"], strict=True))
+
+    # The written problems: each table is what its code gives on the inputs the workflow handed it, and unicode2's
+    # encoding sizes are those of the validation texts themselves.
+    texts = {d: str(root / f"synthetic/{d}/valid.txt") for d in datasets}
+    for name in PROBLEMS:
+        written = pd.read_csv(root / "problems" / f"{name}.csv")
+        solve_problem(name, texts, tmp_path / f"{name}.csv")
+        fresh = pd.read_csv(tmp_path / f"{name}.csv")
+        pd.testing.assert_frame_equal(written, fresh, check_exact=name != "learning_rate_tuning", obj=name)
+    unicode2 = pd.read_csv(root / "problems/unicode2.csv").set_index("input")
+    for dataset, path in texts.items():
+        text = Path(path).read_text(encoding="utf-8")
+        row = unicode2.loc[dataset]
+        assert row["characters"] == len(text) and row["utf8_bytes"] == len(text.encode("utf-8")), dataset
+        assert row["utf16_bytes"] == len(text.encode("utf-16-le"))
+        assert row["utf32_bytes"] == len(text.encode("utf-32-le"))
+
+    # Samples: from the model of the run each experiment name resolves to, one per prompt, prompt first and at
+    # most max_new_tokens new tokens; the grid has every (temperature, top-p, prompt, sample).
+    generate = config["generate"]
+    winner = read_selection(root / "selections/lr_sweep.json").run_dir
+    for experiment, run_dir in (("ts_main", winner), ("owt_main", "results-tiny/runs/owt_main/main")):
+        sheet = (root / "samples" / experiment / "main.md").read_text()
+        assert sheet.startswith(f"# Samples from `{run_dir}/model.pt`"), sheet[:200]
+        assert (f"temperature {generate['temperature']}, top-p {generate['top_p']}, at most "
+                f"{generate['max_new_tokens']} new tokens, seed {generate['seed']}") in sheet
+        samples = re.findall(r"\*\*Prompt:\*\* '(.*)'\n\n```text\n(.*?)\n```\n\n(\d+) new tokens", sheet, re.S)
+        assert [prompt for prompt, _, _ in samples] == generate["prompts"], sheet
+        for prompt, text, new_tokens in samples:
+            assert text.startswith(prompt) and 0 < int(new_tokens) <= generate["max_new_tokens"], sheet
+    grid = pd.read_csv(root / "samples" / "generation_grid.csv", keep_default_na=False)
+    settings = generate["grid"]
+    assert sorted(zip(grid["temperature"], grid["top_p"], grid["prompt"], grid["seed"], strict=True)) == sorted(
+        (t, p, prompt, s) for t in settings["temperature"] for p in settings["top_p"] for prompt in generate["prompts"]
+        for s in range(settings["samples_per_prompt"]))
+    assert set(grid["model"]) == {f"{winner}/model.pt"}
+    for row in grid.itertuples():
+        words = row.completion.lower().split()
+        assert 0 < row.new_tokens <= generate["max_new_tokens"] and row.completion
+        assert row.distinct_1 == pytest.approx(len(set(words)) / len(words)), row
+
+
+@pytest.mark.slow
 def test_tiny_run_trains_identical_names_once_and_reports_both(tiny_run):
     root = tiny_run / "results-tiny"
     winner = read_selection(root / "selections/lr_sweep.json")
@@ -250,14 +328,14 @@ def test_tiny_run_trains_identical_names_once_and_reports_both(tiny_run):
     for name in ("ablations/baseline", "ts_main/main"):
         assert not (root / "runs" / name).exists() and not (root / "logs/train_lm" / f"{name}.log").exists()
     assert (root / winner.run_dir.removeprefix("results-tiny/") / "summary.json").exists()
-    # ... yet both appear under their own names, with the winner's numbers.
-    table = pd.read_csv(root / "tables/runs.csv")
-    text = table.to_csv()
-    for experiment, variant in (("ablations", "baseline"), ("ts_main", "main"), ("lr_sweep", winner.variant)):
-        assert experiment in text and variant in text, text
-    assert (root / "samples/ts_main/main.md").stat().st_size > 0
-    report = (root / "report.md").read_text()
-    assert "baseline" in report and "ts_main" in report
+    # ... yet both appear under their own names, with the winner's numbers (the report's rows:
+    # test_tiny_run_report_prints_the_numbers_of_the_files_it_cites).
+    table = pd.read_csv(root / "tables/runs.csv").set_index(["experiment", "variant"])
+    numbers = table.drop(columns=["used_minutes", "requested_minutes", "resumed"], errors="ignore")
+    for name in (("ablations", "baseline"), ("ts_main", "main")):
+        pd.testing.assert_series_equal(numbers.loc[name], numbers.loc[("lr_sweep", winner.variant)], check_names=False)
+    assert numbers.loc[("lr_sweep", winner.variant), "final_val_loss"] == winner.final_val_loss
+    assert f"# Samples from `{winner.run_dir}/model.pt`" in (root / "samples/ts_main/main.md").read_text()
 
 
 @pytest.mark.slow
