@@ -1,4 +1,5 @@
-"""Shared pytest configuration: the course fixtures, opt-in Slurm tests, GPU tests, and CI that cannot pass by skipping.
+"""Shared pytest configuration: the course fixtures, torch on one thread, opt-in Slurm tests, GPU tests, and CI that
+cannot pass by skipping.
 
 Under CI (`CI=true`, which CI runners set) every skip and every expected failure (xfail) is a failure, except a GPU
 test on a machine without CUDA: a test that does not run, or runs without counting, proves nothing.
@@ -17,6 +18,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(os.environ.get("CS336_FIXTURES") or REPO_ROOT.parent / "shared" / "fixtures")
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 SLURM_OPTED_IN = os.environ.get("CS336_SLURM_TESTS") == "1"
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test: bitwise-equal runs (the resume tests) need the same matmul blocking, and
+    one thread spares the shared CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from tests import adapters
-from tests.lm.test_attention import complex_rope
+from tests.helpers import complex_rope
 
 SIGNATURES = {
     "run_linear": "d_in d_out weights in_features",

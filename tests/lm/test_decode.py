@@ -11,29 +11,9 @@ from cs336lm.lm.model import TransformerLM
 from cs336lm.lm.optim import AdamW
 from cs336lm.problems.samples import write_samples
 from cs336lm.training.checkpoint import CheckpointError, load_model, save_checkpoint
-from tests.training.test_train import one_thread, tiny_config  # noqa: F401 (fixture)
+from tests.helpers import ByteTokenizer, tiny_config, tiny_model
 
-EOS = 0
-
-
-class ByteTokenizer:
-    """A stand-in for cs336lm.tokenization.Tokenizer: id 0 is <|endoftext|>, ids 1…31 are the letters a…~."""
-
-    def encode(self, text: str) -> list[int]:
-        if text == "<|endoftext|>":
-            return [EOS]
-        return [min(ord(c) - 96, 31) if c.isalpha() else 31 for c in text.lower()]
-
-    vocab = {i: bytes([96 + i]) for i in range(32)}
-
-    def decode(self, ids: list[int]) -> str:
-        return "".join(self.vocab[i].decode() for i in ids)  # an id it does not have raises KeyError
-
-
-def tiny_model(seed: int = 0, **overrides) -> TransformerLM:
-    torch.manual_seed(seed)
-    return TransformerLM(tiny_config(**overrides).model).eval()
-
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 def test_temperature_zero_is_greedy():
     model = tiny_model()

@@ -26,50 +26,9 @@ from cs336lm.training.metrics import KEYS, read_metrics
 from cs336lm.training.progress import PROGRESS_CHECKPOINT
 from cs336lm.training.summary import read_summary
 from cs336lm.training.train import train
+from tests.helpers import REPO_ROOT, TIMING_KEYS, VOCAB, make_corpus, outputs, tiny_config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VOCAB = 32
-TIMING_KEYS = ("elapsed_s", "tokens_per_s")
-
-
-def make_corpus(directory: Path, n: int = 20_000, vocab: int = VOCAB) -> tuple[Path, Path]:
-    """A Markov chain next = 3·prev + U{0,1,2} mod vocab: learnable down to ln 3 ≈ 1.10 nats per token."""
-    rng = np.random.default_rng(0)
-    noise = rng.integers(0, 3, size=n)
-    tokens = np.zeros(n, dtype=np.uint16)
-    for i in range(1, n):
-        tokens[i] = (int(tokens[i - 1]) * 3 + noise[i]) % vocab
-    directory.mkdir(parents=True, exist_ok=True)
-    np.save(directory / "train.npy", tokens[: n * 9 // 10])
-    np.save(directory / "valid.npy", tokens[n * 9 // 10:])
-    return directory / "train.npy", directory / "valid.npy"
-
-
-def tiny_config(**overrides) -> RunConfig:
-    flat = {
-        "model.vocab_size": VOCAB, "model.context_length": 16, "model.d_model": 32, "model.num_layers": 2,
-        "model.num_heads": 2, "model.d_ff": 64,
-        "optim.lr_max": 1e-2, "optim.lr_min": 1e-3, "optim.warmup_fraction": 0.05,
-        "train.batch_size": 8, "train.token_budget": 8 * 16 * 120, "train.log_interval": 10,
-        "train.eval_every_tokens": 40 * 8 * 16, "train.eval_batches": 2, "train.checkpoint_interval": 20,
-        "train.device": "cpu",
-    }
-    return RunConfig.from_flat({**flat, **overrides})
-
-
-def outputs(run_dir: Path) -> dict[str, Path]:
-    return {"model_path": run_dir / "model.pt", "metrics_path": run_dir / "metrics.jsonl",
-            "summary_path": run_dir / "summary.json"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Bitwise-equal runs (resume tests) need the same matmul blocking; one thread also spares the shared CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 @pytest.fixture
 def corpus(tmp_path) -> tuple[Path, Path]:

@@ -10,10 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -27,45 +24,21 @@ from cs336lm.reporting.registry import DELIVERABLES, all_figures
 from cs336lm.reporting.writeup import heading
 from cs336lm.tokenization import Tokenizer
 from cs336lm.tokenization.stats import sample_documents
+from tests.helpers import (
+    COURSE_CONFIG,
+    REPO,
+    TINY_CONFIG,
+    equals_to_printed_precision,
+    markdown_tables,
+    output,
+    planned_jobs,
+    printed_number,
+    set_key,
+    snakemake,
+    write_config,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-SNAKEFILE = REPO / "Snakefile"
-COURSE_CONFIG = REPO / "config.yaml"
-TINY_CONFIG = REPO / "tests" / "data" / "tiny_config.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def snakemake(workdir: Path, *args: str, configfile: Path = TINY_CONFIG, timeout: float = 600
-              ) -> subprocess.CompletedProcess:
-    """Run snakemake on the repo's Snakefile with `workdir` as working directory (nothing lands in the repo)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
-               "--configfile", str(configfile), "--cores", "2", *args]
-    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def output(result: subprocess.CompletedProcess) -> str:
-    return result.stdout + result.stderr
-
-
-def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job a dry run lists."""
-    jobs, rule = [], None
-    for line in output(result).splitlines():
-        if match := re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line.strip()):
-            rule = match.group(1)
-            jobs.append((rule, {}))
-        elif line.strip().startswith("wildcards:") and jobs:
-            jobs[-1][1].update(pair.split("=", 1) for pair in line.split(":", 1)[1].strip().split(", "))
-    return jobs
-
-
-def write_config(path: Path, edit) -> Path:
-    config = yaml.safe_load(TINY_CONFIG.read_text())
-    edit(config)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
 
 # ---- dry runs and config errors --------------------------------------------------------------------------
 
@@ -115,17 +88,6 @@ def test_lint_has_only_explained_warnings(tmp_path):
     assert lints, "lint printed nothing: the conda/container lint of every rule is expected"
     assert all(titles and titles <= explained for titles in lints.values()), lints
     assert {"download_corpus", "train_bpe", "train_lm", "write_report"} <= set(lints), sorted(lints)
-
-
-def set_key(path: str, value):
-    """An edit of a loaded config: the value at a `/`-separated key path (dotted keys stay whole)."""
-    def edit(config):
-        *parents, last = path.split("/")
-        node = config
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    return edit
 
 
 @pytest.mark.parametrize(
@@ -383,49 +345,6 @@ def test_tiny_run_html_report(tiny_run):
 
 
 # ---- the report's numbers are the files' numbers ------------------------------------------------------------
-
-NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+(?:e[-+]?\d+)?")
-
-
-def markdown_tables(text: str) -> list[tuple[str, list[dict[str, str]]]]:
-    """(section heading, rows as {column: cell}) of every markdown table in `text`."""
-    tables, heading, lines = [], "", text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("## "):
-            heading = line
-        elif (line.startswith("|") and i + 1 < len(lines) and re.match(r"^\|(\s*:?-+:?\s*\|)+$", lines[i + 1])
-              and not (i > 0 and lines[i - 1].startswith("|"))):
-            header, rows = cells(line), []
-            for row in lines[i + 2:]:
-                if not row.startswith("|"):
-                    break
-                rows.append(dict(zip(header, cells(row), strict=True)))
-            tables.append((heading, rows))
-    return tables
-
-
-def cells(line: str) -> list[str]:
-    """A table line's cells; a `|` without spaces around it ("<|endoftext|>") is text."""
-    return [c.strip() for c in re.split(r"(?<=\s)\|(?=\s)", line.strip()[1:-1])]
-
-
-def printed_number(cell: str) -> str | None:
-    """The number a cell starts with ('39,424 (-0.4%)' -> '39,424', '0.835 s' -> '0.835'), None for text."""
-    match = NUMBER.match(cell.replace("**", ""))
-    return match.group(0) if match else None
-
-
-def equals_to_printed_precision(printed: str, value: float) -> bool:
-    """`printed` is `value` rounded to the digits it shows: within half a unit of its last digit, and when it
-    shows fewer than 3 significant digits, `value` itself has no more (so a printed '2' is not a 2.3)."""
-    text = printed.replace(",", "")
-    mantissa, _, exponent = text.lower().partition("e")
-    decimals = len(mantissa.partition(".")[2])
-    unit = 10.0 ** (int(exponent or 0) - decimals)
-    digits = len(mantissa.replace("-", "").replace("+", "").replace(".", "").lstrip("0"))
-    close = abs(float(text) - value) <= unit / 2 * (1 + 1e-9)
-    return close and (digits >= 3 or float(f"{value:.3g}") == float(text))
-
 
 def run_summaries(root: Path) -> dict[tuple[str, str], dict]:
     """{(experiment, variant): summary.json} of every run of the tiny config, the shared ones resolved through the
