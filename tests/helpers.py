@@ -5,6 +5,7 @@ written with complex numbers, and random Unicode text. Pytest fixtures built on 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -98,6 +99,33 @@ def wait_for_step(child: subprocess.Popen, run: Path, step: int, timeout: float 
         time.sleep(0.02)
     child.kill()
     pytest.fail(f"child did not reach step {step} in {timeout}s")
+
+
+# ---- memory, measured in a child process -------------------------------------------------------------------
+
+def peak_rss_mb(script: str, *args: str) -> dict[str, float]:
+    """Run `script` (Python, sys.argv[1:] = `args`) in a fresh interpreter and return the JSON object its `report()`
+    prints; `grown_mb` in it is the peak resident memory of the process (native allocations such as tiktoken's
+    included) after the script called `mark()`, above the resident memory at that call. Linux: `mark()` resets the
+    kernel's high-water mark (VmHWM) through /proc/self/clear_refs, so what came before (imports, loading) does not
+    count."""
+    prelude = textwrap.dedent("""
+        import json, re, sys
+        def _status(key):
+            return int(re.search(key + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) / 1024
+        def mark():
+            global _MARK
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            _MARK = _status("VmRSS")
+        def report(**extra):
+            print(json.dumps({"grown_mb": _status("VmHWM") - _MARK, **extra}))
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(script), *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # ---- the Snakemake workflow -----------------------------------------------------------------------------------
