@@ -70,16 +70,22 @@ def outputs(run_dir: Path) -> dict[str, Path]:
 OVERRIDES = {"train.token_budget": 8 * 16 * 120, "train.checkpoint_interval": 20}
 
 
-def start_child(corpus: tuple[Path, Path], run: Path, delay: float = 0.015) -> subprocess.Popen:
-    """The same run in a child process, slowed by `delay` seconds a step so the test can interrupt it mid-run."""
+def start_child(corpus: tuple[Path, Path], run: Path, delay: float = 0.015,
+                hold_after: int | None = None) -> subprocess.Popen:
+    """The same run in a child process, slowed by `delay` seconds a batch so the test can interrupt it mid-run;
+    from batch `hold_after` on, a minute a batch (a run that stays mid-training until the test kills it)."""
     script = textwrap.dedent(f"""
-        import logging, time, torch
+        import itertools, logging, time, torch
         torch.set_num_threads(1)
         logging.basicConfig(level=logging.INFO)
         import cs336lm.training.train as T
         from tests.helpers import tiny_config
-        get_batch = T.get_batch
-        T.get_batch = lambda *a, **k: (time.sleep({delay}), get_batch(*a, **k))[1]
+        get_batch, batches = T.get_batch, itertools.count(1)
+        hold_after = {hold_after!r}
+        def slow(*a, **k):
+            time.sleep(60 if hold_after is not None and next(batches) > hold_after else {delay})
+            return get_batch(*a, **k)
+        T.get_batch = slow
         run = {str(run)!r}
         T.train(tiny_config(**{OVERRIDES!r}), {str(corpus[0])!r}, {str(corpus[1])!r}, model_path=run + "/model.pt",
                 metrics_path=run + "/metrics.jsonl", summary_path=run + "/summary.json")

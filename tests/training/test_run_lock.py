@@ -38,7 +38,9 @@ def test_the_lock_names_its_holder_and_is_removed_after(tmp_path):
 def test_a_second_trainer_process_stops_and_a_killed_holder_leaves_no_lock(tmp_path):
     corpus = make_corpus(tmp_path / "data")
     run = tmp_path / "run"
-    holder = start_child(corpus, run, delay=0.5)  # a minute for 120 steps: it holds the lock throughout
+    # Once it has logged step 30, past its first checkpoint, it stops for a minute a step: it holds the lock throughout,
+    # however slowly the second trainer below starts on a loaded machine.
+    holder = start_child(corpus, run, delay=0.05, hold_after=32)
     wait_for_step(holder, run, 21)  # past its first checkpoint
     progress = sorted(p.name for p in (run / "progress").iterdir())
 
