@@ -1,6 +1,8 @@
-"""Shared pytest configuration: the course fixtures, opt-in Slurm tests, GPU tests, and CI that cannot pass by skipping.
+"""Shared pytest configuration: the course fixtures, torch on one thread, opt-in Slurm tests, GPU tests, and CI that
+cannot pass by skipping.
 
-Under CI (`CI=true`, which CI runners set) every skip is a failure, except a GPU test on a machine without CUDA.
+Under CI (`CI=true`, which CI runners set) every skip and every expected failure (xfail) is a failure, except a GPU
+test on a machine without CUDA: a test that does not run, or runs without counting, proves nothing.
 Outside CI the Slurm tests run only with CS336_SLURM_TESTS=1: they install Slurm, MariaDB and munge as root.
 CS336_FIXTURES points at the course's test data (default: ../shared/fixtures beside the repository).
 """
@@ -16,6 +18,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(os.environ.get("CS336_FIXTURES") or REPO_ROOT.parent / "shared" / "fixtures")
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 SLURM_OPTED_IN = os.environ.get("CS336_SLURM_TESTS") == "1"
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test: bitwise-equal runs (the resume tests) need the same matmul blocking, and
+    one thread spares the shared CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +57,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _strict(report: pytest.CollectReport | pytest.TestReport, is_gpu: bool) -> None:
-    """Under CI, turn a skip (not an expected failure) of anything but a GPU test into a failure, reason kept."""
-    if IN_CI and report.skipped and not is_gpu and not hasattr(report, "wasxfail"):
+    """Under CI, turn a skip or an expected failure of anything but a GPU test into a failure, reason kept."""
+    if IN_CI and report.skipped and not is_gpu:
+        if hasattr(report, "wasxfail"):
+            report.outcome = "failed"
+            report.longrepr = f"xfail under CI=true, where only GPU tests may skip: {report.wasxfail}"
+            del report.wasxfail  # otherwise reported as an expected failure still
+            return
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, where only GPU tests may skip: {reason}"

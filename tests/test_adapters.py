@@ -1,16 +1,20 @@
-"""tests/adapters.py: every course adapter exists with the course's parameter names, and the model adapters load the
-stand-in fixture state dict with strict=True and agree with a Transformer written with torch built-ins."""
+"""tests/adapters.py: every course adapter exists with the course's parameter names and is called here: the model
+adapters load the stand-in fixture state dict with strict=True and agree with a Transformer written with torch
+built-ins, the optimizer adapters agree with torch's AdamW and clip_grad_norm_, and BPE training through its adapter
+reproduces the course's reference merges (the tokenizer adapter: tests/tokenization/test_tokenizer.py)."""
 
 import inspect
 import json
+import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from cs336lm.tokenization.gpt2_format import str_to_token
 from tests import adapters
-from tests.lm.test_attention import complex_rope
+from tests.helpers import complex_rope
 
 SIGNATURES = {
     "run_linear": "d_in d_out weights in_features",
@@ -130,7 +134,6 @@ def test_functional_adapters():
                                F.scaled_dot_product_attention(x, x, x))
     logits, targets = torch.randn(8, 5) * 1000, torch.randint(0, 5, (8,))
     torch.testing.assert_close(adapters.run_cross_entropy(logits, targets), F.cross_entropy(logits, targets))
-    assert adapters.get_adamw_cls() is adapters.optim.AdamW
     assert adapters.run_get_lr_cosine_schedule(14, 1.0, 0.1, 7, 21) == pytest.approx(0.55)
     batch_x, batch_y = adapters.run_get_batch(np.arange(100), 32, 7, "cpu")
     assert torch.equal(batch_y, batch_x + 1)
@@ -152,3 +155,71 @@ def test_checkpoint_adapters_round_trip(tmp_path):
         assert loaded["state"][index]["step"] == state["step"]
         assert torch.equal(loaded["state"][index]["exp_avg"], state["exp_avg"])
         assert torch.equal(loaded["state"][index]["exp_avg_sq"], state["exp_avg_sq"])
+
+
+def adamw_by_hand(params, grads_per_step, lr, betas, eps, weight_decay):
+    """The handout's Algorithm 1: moments, the bias-corrected rate α_t, the step, then decay by α·λ."""
+    params = [p.detach().clone() for p in params]
+    m, v = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+    for t, grads in enumerate(grads_per_step, start=1):
+        rate = lr * math.sqrt(1 - betas[1] ** t) / (1 - betas[0] ** t)
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            m[i] = betas[0] * m[i] + (1 - betas[0]) * g
+            v[i] = betas[1] * v[i] + (1 - betas[1]) * g * g
+            p -= rate * m[i] / (v[i].sqrt() + eps)
+            p -= lr * weight_decay * p
+    return params
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adamw_adapter_steps_as_the_handout_and_torch(weight_decay):
+    torch.manual_seed(0)
+    model, twin = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    twin.load_state_dict(model.state_dict())
+    start = [p.detach().clone() for p in model.parameters()]
+    hyper = {"lr": 1e-2, "weight_decay": weight_decay, "betas": (0.9, 0.95), "eps": 1e-8}
+    optimizer, torch_adamw = adapters.get_adamw_cls()(model.parameters(), **hyper), torch.optim.AdamW(
+        twin.parameters(), **hyper)
+    grads_per_step = []
+    for _ in range(5):
+        x = torch.randn(8, 5)
+        for net, opt in ((model, optimizer), (twin, torch_adamw)):
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+        grads_per_step.append([p.grad.clone() for p in model.parameters()])
+        optimizer.step()
+        torch_adamw.step()
+    for ours, expected in zip(model.parameters(), adamw_by_hand(start, grads_per_step, **hyper), strict=True):
+        torch.testing.assert_close(ours, expected, atol=1e-6, rtol=1e-5)
+    if weight_decay == 0:  # torch decays before the step, the handout after: equal only without decay
+        for ours, theirs in zip(model.parameters(), twin.parameters(), strict=True):
+            torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+    assert not torch.equal(model.weight, start[0])
+
+
+@pytest.mark.parametrize("max_l2_norm", [0.1, 1e3])  # clips, and leaves small gradients alone
+def test_gradient_clipping_adapter_matches_torch(max_l2_norm):
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(shape)) for shape in ((4, 3), (3,), (2, 2))]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    for params in (ours, theirs):
+        sum((p * torch.arange(p.numel()).view_as(p)).sum() for p in params[:2]).backward()  # the last has no grad
+    norm = math.sqrt(sum(float((p.grad ** 2).sum()) for p in ours[:2]))
+    adapters.run_gradient_clipping(iter(ours), max_l2_norm)  # a one-shot iterable, as the course passes it
+    torch.nn.utils.clip_grad_norm_(theirs, max_l2_norm)
+    for a, b in zip(ours[:2], theirs[:2], strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+    assert ours[2].grad is None
+    clipped = math.sqrt(sum(float((p.grad ** 2).sum()) for p in ours[:2]))
+    assert clipped == pytest.approx(min(norm, max_l2_norm), rel=1e-5)
+
+
+def test_train_bpe_adapter_reproduces_the_course_reference(fixtures_dir):
+    merges_file = fixtures_dir / "train-bpe-reference-merges.txt"
+    expected_merges = [tuple(str_to_token(part, "ref") for part in line.split(" "))
+                       for line in merges_file.read_text(encoding="utf-8").splitlines()]
+    expected_vocab = json.loads((fixtures_dir / "train-bpe-reference-vocab.json").read_text(encoding="utf-8"))
+    vocab, merges = adapters.run_train_bpe(fixtures_dir / "corpus.en", 500, ["<|endoftext|>"])
+    assert merges == expected_merges
+    assert set(vocab) == set(expected_vocab.values())
+    assert set(vocab.values()) == {str_to_token(token, "ref") for token in expected_vocab}

@@ -129,7 +129,7 @@ def test_symlink_to_a_regular_file_and_a_dangling_symlink_are_written(tmp_path):
 
 def test_training_refuses_a_special_file_as_an_output_before_it_trains(tmp_path):
     from cs336lm.training.train import train
-    from tests.training.test_train import make_corpus, outputs, tiny_config
+    from tests.helpers import make_corpus, outputs, tiny_config
 
     paths = outputs(tmp_path / "run")
     paths["metrics_path"].parent.mkdir(parents=True)

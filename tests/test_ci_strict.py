@@ -1,5 +1,5 @@
-"""tests/conftest.py's rules, run on a small test module in a pytest subprocess: under CI=true a skip fails (only
-GPU tests may skip), the Slurm tests are opt-in outside CI, and CS336_FIXTURES moves the course fixtures."""
+"""tests/conftest.py's rules, run on a small test module in a pytest subprocess: under CI=true a skip or an xfail fails
+(only GPU tests may skip), the Slurm tests are opt-in outside CI, and CS336_FIXTURES moves the course fixtures."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def test_slurm():
 @pytest.mark.xfail(reason="known", strict=True)
 def test_expected_failure():
     assert False
+
+def test_xfail_call():
+    pytest.xfail("known at run time")
 '''
 SKIPPED_MODULE = 'import pytest\npytest.importorskip("no_such_module_for_this_test")\n\ndef test_never():\n    pass\n'
 
@@ -77,7 +80,7 @@ def test_outside_ci_skips_stay_skips_and_slurm_is_opt_in(tmp_path):
     assert run_pytest(tmp_path, CS336_FIXTURES=str(fixtures)) == {
         "test_passes": "passed", "test_skips": "skipped", "test_skipif": "skipped", "test_needs_fixtures": "passed",
         "test_gpu": gpu_outcome(), "test_slurm": "skipped", "test_expected_failure": "xfail",
-        "test_skipped_module": "skipped"}
+        "test_xfail_call": "xfail", "test_skipped_module": "skipped"}
 
 
 def test_slurm_opt_in_runs_the_slurm_tests(tmp_path):
@@ -85,11 +88,11 @@ def test_slurm_opt_in_runs_the_slurm_tests(tmp_path):
     assert run_pytest(tmp_path, slurm_only, CS336_SLURM_TESTS="1") == {"test_slurm": "passed"}
 
 
-def test_under_ci_every_skip_but_a_gpu_tests_fails(tmp_path):
+def test_under_ci_every_skip_and_xfail_but_a_gpu_tests_fails(tmp_path):
     assert run_pytest(tmp_path, CI="true", CS336_FIXTURES=str(tmp_path / "missing")) == {
         "test_passes": "passed", "test_skips": "failure", "test_skipif": "error", "test_needs_fixtures": "error",
-        "test_gpu": gpu_outcome(), "test_slurm": "passed", "test_expected_failure": "xfail",
-        "test_skipped_module": "error"}
+        "test_gpu": gpu_outcome(), "test_slurm": "passed", "test_expected_failure": "failure",
+        "test_xfail_call": "failure", "test_skipped_module": "error"}
 
 
 def gpu_outcome() -> str:

@@ -11,7 +11,7 @@ import pytest
 from cs336lm.config import ConfigError
 from cs336lm.experiments.dedup import SameAs, Trains, WinnerOf
 from cs336lm.experiments.design import Design, Reference, fill_batch_sizes
-from tests.workflow.test_workflow import set_key
+from tests.helpers import set_key
 
 BASE = {
     "data": {"ts": {"tokenizer": {"vocab_size": 500}}, "web": {"tokenizer": {"vocab_size": 600}}},

@@ -13,15 +13,7 @@ from cs336lm.lm.attention import (
     scaled_dot_product_attention,
     softmax,
 )
-
-
-def complex_rope(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
-    """RoPE as multiplication of adjacent pairs, read as complex numbers, by e^{i·p·θ_k} (float64)."""
-    d = x.shape[-1]
-    freqs = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-    angles = positions.to(torch.float64)[..., None] * freqs  # (..., T, d/2)
-    pairs = torch.view_as_complex(x.double().reshape(*x.shape[:-1], d // 2, 2).contiguous())
-    return torch.view_as_real(pairs * torch.polar(torch.ones_like(angles), angles)).flatten(-2).to(x.dtype)
+from tests.helpers import complex_rope
 
 
 def reference_mha(x, weights, num_heads, theta=None, positions=None):

@@ -13,28 +13,9 @@ from cs336lm.lm.model import TransformerLM
 from cs336lm.lm.optim import AdamW
 from cs336lm.problems.samples import write_samples
 from cs336lm.training.checkpoint import CheckpointError, load_model, save_checkpoint
-from tests.training.test_train import one_thread, tiny_config  # noqa: F401 (fixture)
+from tests.helpers import ByteTokenizer, tiny_config, tiny_model
 
-EOS = 0
-
-
-class ByteTokenizer:
-    """A stand-in for cs336lm.tokenization.Tokenizer: id 0 is <|endoftext|>, ids 1…31 are the letters a…~."""
-
-    def encode(self, text: str) -> list[int]:
-        if text == "<|endoftext|>":
-            return [EOS]
-        return [min(ord(c) - 96, 31) if c.isalpha() else 31 for c in text.lower()]
-
-    vocab = {i: bytes([96 + i]) for i in range(32)}
-
-    def decode(self, ids: list[int]) -> str:
-        return "".join(self.vocab[i].decode() for i in ids)  # an id it does not have raises KeyError
-
-
-def tiny_model(seed: int = 0, **overrides) -> TransformerLM:
-    torch.manual_seed(seed)
-    return TransformerLM(tiny_config(**overrides).model).eval()
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_temperature_zero_is_greedy():
@@ -76,10 +57,20 @@ def test_sampling_is_seeded():
     assert a != generate(model, [1], max_new_tokens=30, seed=8)
 
 
-def test_long_generation_slides_past_the_context_window():
+@pytest.mark.parametrize("kv_cache", [True, False])
+def test_long_generation_slides_past_the_context_window(kv_cache):
     model = tiny_model()  # context_length 16
-    out = generate(model, [1, 2, 3], max_new_tokens=300, temperature=0.8, seed=0)
-    assert len(out) == 300 and all(0 <= t < 32 for t in out)
+    prompt = [1, 2, 3]
+    out = generate(model, prompt, max_new_tokens=60, temperature=0, kv_cache=kv_cache)
+    assert len(out) == 60
+    # Each greedy token is the argmax given the last 16 tokens only, long after the prompt left the window.
+    tokens = prompt + out
+    with torch.no_grad():
+        for i in range(len(prompt), len(tokens)):
+            window = tokens[max(0, i - 16):i]
+            assert tokens[i] == int(model(torch.tensor([window]))[0, -1].argmax()), i
+    sampled = generate(model, prompt, max_new_tokens=300, temperature=0.8, seed=0, kv_cache=kv_cache)
+    assert len(sampled) == 300 and all(0 <= t < 32 for t in sampled)
 
 
 @pytest.mark.parametrize("variant", [{}, {"model.norm_position": "post"}, {"model.pos_emb": "none"},

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from cs336lm.config import ConfigError, ModelConfig
+from cs336lm.lm.losses import cross_entropy
 from cs336lm.lm.model import TransformerBlock, TransformerLM, count_parameters, flops_per_token
+from cs336lm.lm.optim import AdamW
 
 TINY = dict(vocab_size=50, context_length=16, d_model=32, num_layers=2, num_heads=4, d_ff=64)
 ABLATIONS = list(itertools.product(("rmsnorm", "none"), ("pre", "post"), ("rope", "none"), ("swiglu", "silu")))
@@ -17,11 +19,18 @@ def test_every_ablation_builds_and_trains_one_step(norm, norm_position, pos_emb,
     torch.manual_seed(0)
     config = ModelConfig(**TINY, norm=norm, norm_position=norm_position, pos_emb=pos_emb, ffn=ffn)
     model = TransformerLM(config)
-    ids = torch.randint(0, 50, (2, 10))
-    logits = model(ids)
+    ids = torch.randint(0, 50, (2, 11))
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    logits = model(inputs)
     assert logits.shape == (2, 10, 50)
-    logits.logsumexp(-1).mean().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    loss = cross_entropy(logits, targets)
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() and p.grad.any() for p in model.parameters())
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    AdamW(model.parameters(), lr=1e-2).step()
+    assert all(not torch.equal(p, before[name]) for name, p in model.named_parameters()), "every weight moved"
+    with torch.no_grad():
+        assert cross_entropy(model(inputs), targets) < loss, "the step lowered the loss on its batch"
     keys = set(model.state_dict())
     assert ("ln_final.weight" in keys) == (norm == "rmsnorm")
     assert ("layers.0.ln1.weight" in keys) == (norm == "rmsnorm")

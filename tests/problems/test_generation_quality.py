@@ -19,8 +19,9 @@ from cs336lm.problems.generation_quality import (
     unseen_rate,
 )
 from cs336lm.training.checkpoint import save_checkpoint
-from tests.lm.test_decode import ByteTokenizer, tiny_model
-from tests.training.test_train import one_thread, tiny_config  # noqa: F401 (fixture)
+from tests.helpers import ByteTokenizer, tiny_config, tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_distinct_n_by_hand():

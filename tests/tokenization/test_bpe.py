@@ -2,7 +2,7 @@
 
 import json
 import random
-import time
+import resource
 
 import pytest
 
@@ -50,15 +50,24 @@ def _reference(fixtures_dir):
     return merges, vocab
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (BPE's counting workers): unlike wall-clock time it
+    does not grow when other jobs share the machine."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def test_course_reference_run_and_speed(fixtures_dir):
     ref_merges, ref_vocab = _reference(fixtures_dir)
-    start = time.perf_counter()
+    start = cpu_seconds()
     vocab, merges = train_bpe(fixtures_dir / "corpus.en", 500, ["<|endoftext|>"])
-    elapsed = time.perf_counter() - start
+    used = cpu_seconds() - start
     assert merges == ref_merges
     assert set(vocab) == set(ref_vocab.values())
     assert set(vocab.values()) == {str_to_token(k, "ref") for k in ref_vocab}
-    assert elapsed < 1.5, f"course speed test limit is 1.5 s, took {elapsed:.2f} s"
+    # The course's speed test allows 1.5 s of wall-clock time; CPU time with a 2x margin keeps the check on a
+    # loaded machine (the wall-clock figure: bench/bench_bpe.py).
+    assert used < 3.0, f"took {used:.2f} s of CPU time, twice the course's 1.5 s wall-clock limit"
 
 
 def test_vocab_layout_is_gpt2s(fixtures_dir):

@@ -154,7 +154,7 @@ def test_not_utf8_names_the_file(tmp_path):
 def test_segmented_counting_equals_counting_the_whole_text(specials):
     # Random texts from the tokenizer fuzz (every plane, marks, emoji, whitespace runs, specials), and the
     # overlapping-specials corpus: counting one distinct segment at a time must change nothing.
-    from tests.tokenization.test_tokenizer_fuzz import random_text
+    from tests.helpers import random_text
 
     rng = random.Random(len(specials))
     texts = [random_text(rng, surrogates=False) for _ in range(300)] + [_overlapping_text(seed=1)]

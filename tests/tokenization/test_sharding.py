@@ -139,7 +139,7 @@ def test_shard_index_is_checked(tmp_path):
 
 @pytest.mark.slow
 def test_workflow_scatter_gather_equals_one_shard(tmp_path):
-    from tests.workflow.test_workflow import TINY_CONFIG, output, planned_jobs, snakemake
+    from tests.helpers import TINY_CONFIG, output, planned_jobs, snakemake
 
     targets = ["results-tiny/tokenizers/tinystories/vocab.json", "results-tiny/tokenizers/tinystories/merges.txt",
                "results-tiny/tokens/tinystories/train.npy", "results-tiny/tokens/tinystories/valid.npy"]

@@ -1,7 +1,7 @@
 """Tokenizer: tiktoken parity on the GPT-2 files, both backends, round trips, streaming, file formats."""
 
 import json
-import tracemalloc
+import sys
 
 import pytest
 import tiktoken
@@ -9,6 +9,7 @@ from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
 from cs336lm.tokenization import Tokenizer, train_bpe
 from cs336lm.tokenization.pretokenize import GPT2_PATTERN
+from tests.helpers import peak_rss_mb
 
 EOT = "<|endoftext|>"
 CORPORA = [
@@ -113,21 +114,26 @@ def test_encode_iterable_never_cuts_a_whitespace_run(gpt2):
     assert list(tok.encode_iterable(pieces)) == enc.encode(text)
 
 
-def test_encode_iterable_streams_in_bounded_memory(gpt2):
-    tok, _ = gpt2
-    line = "The quick brown fox jumps over the lazy dog; it's 42 times faster.\n"
+_STREAM = """
+from cs336lm.tokenization import Tokenizer
+fixtures, lines = sys.argv[1], int(sys.argv[2])
+tok = Tokenizer.from_files(fixtures + "/gpt2_vocab.json", fixtures + "/gpt2_merges.txt", ["<|endoftext|>"])
+line = "The quick brown fox jumps over the lazy dog; it's 42 times faster.\\n"
+tok.encode(line * 2000)  # build the fast path (tiktoken's native tables) before the mark
+mark()
+n = sum(1 for _ in tok.encode_iterable(line if i % 50 else "<|endoftext|>\\n" for i in range(lines)))
+report(tokens=n)
+"""
 
-    def lines():  # about 4 MB, never held at once
-        for i in range(60_000):
-            yield line if i % 50 else EOT + "\n"
 
-    tok.encode(line * 100)  # build the fast path before measuring
-    tracemalloc.start()
-    n = sum(1 for _ in tok.encode_iterable(lines()))
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert n > 500_000
-    assert peak < 8 * 2**20, f"encode_iterable peaked at {peak / 2**20:.1f} MiB"
+@pytest.mark.skipif(sys.platform != "linux", reason="peak RSS from /proc/self: Linux")
+def test_encode_iterable_streams_in_bounded_memory(fixtures_dir):
+    # Peak RSS of a child process while it streams, so tiktoken's native buffers count too (tracemalloc sees only
+    # Python's allocations); 8x the text must not need more memory.
+    small = peak_rss_mb(_STREAM, str(fixtures_dir), "30000")  # about 2 MB of text
+    large = peak_rss_mb(_STREAM, str(fixtures_dir), "240000")  # about 16 MB: its ids alone are 30+ MB as a list
+    assert large["tokens"] == 8 * small["tokens"] > 250_000
+    assert large["grown_mb"] < 16 and large["grown_mb"] - small["grown_mb"] < 8, (small, large)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ assigned after Unicode 14 are left out (see `_random_char`)."""
 from __future__ import annotations
 
 import random
-import unicodedata
 
 import pytest
 import tiktoken
@@ -17,51 +16,12 @@ import tiktoken
 from cs336lm.tokenization import Tokenizer
 from cs336lm.tokenization import tokenizer as tokenizer_module
 from cs336lm.tokenization.pretokenize import GPT2_PATTERN
+from tests.helpers import SPECIALS, random_text
 
 EOT = "<|endoftext|>"
-SPECIALS = [EOT, EOT + EOT]
 CASES = 3000
 
-_PIECES = [
-    " the", "The", " quick", "fox", "'s", "'ll", "'ve", "'re", "'d", "'t", "'m", "it's", " 42", "3.14", "١٢٣", "½",
-    " ", "  ", "   ", "\n", "\n\n", "\r\n", "\t", " \n ", "\u00a0", "\u3000", "\u2028", "\x85", "\x0b", "\x1c",
-    "é", "e\u0301", "\u0301", "a\u0308\u0323", "ß", "İ", "ǅ", "Ⅻ", "漢字", "カタカナ", "한국어", "ไทย", "עברית", "عربى",
-    "🙂", "👍🏽", "👨‍👩‍👧", "🇫🇷", "❤️", "\u200d", "\ufeff", "\ufffd", "!", "?!", "...", "—", "«", "»", "$", "@#",
-    "<|", "|>", "<|end", "endoftext", "|", "\x00", "\x7f",
-]
 
-
-def _random_char(rng: random.Random) -> str:
-    """A code point from any plane, never a surrogate: one assigned in Unicode 14 (this Python's table), a
-    never-assigned one (planes 4-13) or a private-use one (planes 15-16).
-
-    Code points assigned after Unicode 14 are left out on purpose: the `regex` package and tiktoken's Rust engine
-    carry different Unicode versions and disagree on whether e.g. U+331C7 (CJK Extension J) is a letter, which
-    moves pre-token boundaries, so there the two encoders differ (documented in the README)."""
-    while True:
-        plane = rng.choice([0, 0, 0, 1, 1, 2, 3, 4, 9, 13, 14, 15, 16])
-        cp = plane * 0x10000 + rng.randrange(0x10000)
-        if 0xD800 <= cp < 0xE000:
-            continue
-        if 4 <= plane <= 13 or plane >= 15 or unicodedata.category(chr(cp)) != "Cn":
-            return chr(cp)
-
-
-def random_text(rng: random.Random, surrogates: bool) -> str:
-    parts = []
-    for _ in range(rng.randint(0, 25)):
-        r = rng.random()
-        if r < 0.55:
-            parts.append(rng.choice(_PIECES))
-        elif r < 0.75:
-            parts.append("".join(_random_char(rng) for _ in range(rng.randint(1, 4))))
-        elif r < 0.9:
-            parts.append(rng.choice(SPECIALS) * rng.randint(1, 3))
-        elif surrogates:
-            parts.append(chr(rng.randrange(0xD800, 0xE000)))
-        else:
-            parts.append(rng.choice(_PIECES).upper())
-    return "".join(parts)
 
 
 def expected_ids(enc, special_ids: dict[str, int], text: str) -> list[int]:

@@ -13,7 +13,9 @@ from cs336lm.lm.model import TransformerLM
 from cs336lm.training.checkpoint import load_checkpoint, save_checkpoint
 from cs336lm.training.metrics import read_metrics
 from cs336lm.training.train import TrainStep, train
-from tests.training.test_train import make_corpus, one_thread, outputs, tiny_config  # noqa: F401 (fixture)
+from tests.helpers import make_corpus, outputs, tiny_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 CPU = torch.device("cpu")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -21,7 +21,9 @@ from cs336lm.training.metrics import read_metrics
 from cs336lm.training.progress import PROGRESS_CHECKPOINT, PROGRESS_METRICS
 from cs336lm.training.summary import Implementation, read_summary
 from cs336lm.training.train import train
-from tests.training.test_train import TIMING_KEYS, make_corpus, one_thread, outputs, tiny_config  # noqa: F401
+from tests.helpers import TIMING_KEYS, make_corpus, outputs, tiny_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 PATHS = ("model.attention_backend", "train.dtype", "train.compile", "optim.implementation")
 

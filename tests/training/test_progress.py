@@ -12,7 +12,9 @@ import cs336lm.training.train as T
 from cs336lm.training.checkpoint import read_checkpoint
 from cs336lm.training.metrics import read_metrics
 from cs336lm.training.train import train
-from tests.training.test_train import TIMING_KEYS, make_corpus, one_thread, outputs, tiny_config  # noqa: F401 (fixture)
+from tests.helpers import TIMING_KEYS, make_corpus, outputs, tiny_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 OVERRIDES = {"train.token_budget": 8 * 16 * 60, "train.checkpoint_interval": 20}
 RESULT_FIELDS = ("status", "stopped_early", "final_val_loss", "final_val_tokens", "best_val_loss", "final_train_loss",

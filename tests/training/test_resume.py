@@ -3,26 +3,19 @@ rerun, each continue the metrics step by step and end on exactly the loss of an 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from cs336lm.training.checkpoint import read_checkpoint
 from cs336lm.training.metrics import read_metrics
-from cs336lm.training.progress import PROGRESS_CHECKPOINT, PROGRESS_METRICS
+from cs336lm.training.progress import PROGRESS_CHECKPOINT
 from cs336lm.training.train import train
-from tests.training.test_train import REPO_ROOT, make_corpus, one_thread, outputs, tiny_config  # noqa: F401 (fixture)
+from tests.helpers import OVERRIDES, make_corpus, outputs, start_child, tiny_config, wait_for_step
 
-pytestmark = pytest.mark.slow  # real training subprocesses (pyproject's marker); about 20 s together
-
-OVERRIDES = {"train.token_budget": 8 * 16 * 120, "train.checkpoint_interval": 20}
-
+# Real training subprocesses (pyproject's marker), about 20 s together; torch on one thread (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> tuple[tuple[Path, Path], list[dict]]:
@@ -35,37 +28,6 @@ def uninterrupted(tmp_path_factory) -> tuple[tuple[Path, Path], list[dict]]:
     train(tiny_config(**OVERRIDES), *corpus, **outputs(root / "run"))
     torch.set_num_threads(threads)
     return corpus, read_metrics(root / "run" / "metrics.jsonl")
-
-
-def start_child(corpus: tuple[Path, Path], run: Path, delay: float = 0.015) -> subprocess.Popen:
-    """The same run in a child process, slowed by `delay` seconds a step so the test can interrupt it mid-run."""
-    script = textwrap.dedent(f"""
-        import logging, time, torch
-        torch.set_num_threads(1)
-        logging.basicConfig(level=logging.INFO)
-        import cs336lm.training.train as T
-        from tests.training.test_train import tiny_config
-        get_batch = T.get_batch
-        T.get_batch = lambda *a, **k: (time.sleep({delay}), get_batch(*a, **k))[1]
-        run = {str(run)!r}
-        T.train(tiny_config(**{OVERRIDES!r}), {str(corpus[0])!r}, {str(corpus[1])!r}, model_path=run + "/model.pt",
-                metrics_path=run + "/metrics.jsonl", summary_path=run + "/summary.json")
-    """)
-    return subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
-
-
-def wait_for_step(child: subprocess.Popen, run: Path, step: int, timeout: float = 60) -> None:
-    partial = run / "progress" / PROGRESS_METRICS
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if partial.exists() and any(r["step"] >= step for r in read_metrics(partial)):
-            return
-        if child.poll() is not None:
-            pytest.fail(f"child ended early with {child.returncode}: {child.stderr.read()[-2000:]}")
-        time.sleep(0.02)
-    child.kill()
-    pytest.fail(f"child did not reach step {step} in {timeout}s")
 
 
 def assert_same_curve(resumed: list[dict], reference: list[dict]) -> None:

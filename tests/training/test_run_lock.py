@@ -15,8 +15,9 @@ import pytest
 from cs336lm.training.progress import LOCK_FILE, PROGRESS_CHECKPOINT, PROGRESS_METRICS
 from cs336lm.training.run_lock import RunLockedError, run_lock
 from cs336lm.training.train import train
-from tests.training.test_resume import OVERRIDES, start_child, wait_for_step
-from tests.training.test_train import REPO_ROOT, make_corpus, one_thread, outputs, tiny_config  # noqa: F401 (fixture)
+from tests.helpers import OVERRIDES, REPO_ROOT, make_corpus, outputs, start_child, tiny_config, wait_for_step
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_the_lock_names_its_holder_and_is_removed_after(tmp_path):
@@ -37,7 +38,9 @@ def test_the_lock_names_its_holder_and_is_removed_after(tmp_path):
 def test_a_second_trainer_process_stops_and_a_killed_holder_leaves_no_lock(tmp_path):
     corpus = make_corpus(tmp_path / "data")
     run = tmp_path / "run"
-    holder = start_child(corpus, run, delay=0.5)  # a minute for 120 steps: it holds the lock throughout
+    # Once it has logged step 30, past its first checkpoint, it stops for a minute a step: it holds the lock throughout,
+    # however slowly the second trainer below starts on a loaded machine.
+    holder = start_child(corpus, run, delay=0.05, hold_after=32)
     wait_for_step(holder, run, 21)  # past its first checkpoint
     progress = sorted(p.name for p in (run / "progress").iterdir())
 
@@ -45,7 +48,7 @@ def test_a_second_trainer_process_stops_and_a_killed_holder_leaves_no_lock(tmp_p
         [sys.executable, "-c", f"""
 import torch
 torch.set_num_threads(1)
-from tests.training.test_train import tiny_config
+from tests.helpers import tiny_config
 from cs336lm.training.train import train
 run = {str(run)!r}
 train(tiny_config(**{OVERRIDES!r}), {str(corpus[0])!r}, {str(corpus[1])!r}, model_path=run + "/model.pt",

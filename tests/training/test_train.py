@@ -18,7 +18,6 @@ import torch.nn.functional as F
 
 import cs336lm.training.schedule as schedule
 import cs336lm.training.train as T
-from cs336lm.config import RunConfig
 from cs336lm.lm.model import TransformerLM
 from cs336lm.lm.optim import AdamW
 from cs336lm.training.checkpoint import CheckpointError, load_model, save_checkpoint
@@ -26,50 +25,9 @@ from cs336lm.training.metrics import KEYS, read_metrics
 from cs336lm.training.progress import PROGRESS_CHECKPOINT
 from cs336lm.training.summary import read_summary
 from cs336lm.training.train import train
+from tests.helpers import REPO_ROOT, TIMING_KEYS, VOCAB, make_corpus, outputs, peak_rss_mb, tiny_config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VOCAB = 32
-TIMING_KEYS = ("elapsed_s", "tokens_per_s")
-
-
-def make_corpus(directory: Path, n: int = 20_000, vocab: int = VOCAB) -> tuple[Path, Path]:
-    """A Markov chain next = 3·prev + U{0,1,2} mod vocab: learnable down to ln 3 ≈ 1.10 nats per token."""
-    rng = np.random.default_rng(0)
-    noise = rng.integers(0, 3, size=n)
-    tokens = np.zeros(n, dtype=np.uint16)
-    for i in range(1, n):
-        tokens[i] = (int(tokens[i - 1]) * 3 + noise[i]) % vocab
-    directory.mkdir(parents=True, exist_ok=True)
-    np.save(directory / "train.npy", tokens[: n * 9 // 10])
-    np.save(directory / "valid.npy", tokens[n * 9 // 10:])
-    return directory / "train.npy", directory / "valid.npy"
-
-
-def tiny_config(**overrides) -> RunConfig:
-    flat = {
-        "model.vocab_size": VOCAB, "model.context_length": 16, "model.d_model": 32, "model.num_layers": 2,
-        "model.num_heads": 2, "model.d_ff": 64,
-        "optim.lr_max": 1e-2, "optim.lr_min": 1e-3, "optim.warmup_fraction": 0.05,
-        "train.batch_size": 8, "train.token_budget": 8 * 16 * 120, "train.log_interval": 10,
-        "train.eval_every_tokens": 40 * 8 * 16, "train.eval_batches": 2, "train.checkpoint_interval": 20,
-        "train.device": "cpu",
-    }
-    return RunConfig.from_flat({**flat, **overrides})
-
-
-def outputs(run_dir: Path) -> dict[str, Path]:
-    return {"model_path": run_dir / "model.pt", "metrics_path": run_dir / "metrics.jsonl",
-            "summary_path": run_dir / "summary.json"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Bitwise-equal runs (resume tests) need the same matmul blocking; one thread also spares the shared CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 @pytest.fixture
 def corpus(tmp_path) -> tuple[Path, Path]:
@@ -176,13 +134,15 @@ def test_run_that_ends_no_better_than_token_frequencies_is_diverged(tmp_path, co
 
 
 class StepClock:
-    """A training clock driven by hand: each training step takes 1/64 s and each evaluation 1/4 s."""
+    """A training clock driven by hand: each training step takes `step_seconds(now)` (default 1/64 s) and each
+    evaluation 1/4 s."""
 
-    def __init__(self, monkeypatch):
+    def __init__(self, monkeypatch, step_seconds=lambda now: 1 / 64):
         self.now = 0.0
         monkeypatch.setattr(schedule, "_now", lambda: self.now)
         step, sample_loss, split_loss = T.TrainStep.__call__, T.sample_loss, T.split_loss
-        monkeypatch.setattr(T.TrainStep, "__call__", lambda *a, **k: (self.advance(1 / 64), step(*a, **k))[1])
+        monkeypatch.setattr(T.TrainStep, "__call__",
+                            lambda *a, **k: (self.advance(step_seconds(self.now)), step(*a, **k))[1])
         monkeypatch.setattr(T, "sample_loss", lambda *a: (self.advance(1 / 4), sample_loss(*a))[1])
         monkeypatch.setattr(T, "split_loss", lambda *a: (self.advance(1 / 4), split_loss(*a))[1])
 
@@ -208,13 +168,18 @@ def test_wall_clock_schedule_follows_training_time_and_ends_at_the_budget(tmp_pa
     assert summary.eval_time_s == 4 * 0.25, "three on the sample and the final one, none of them training time"
 
 
-def test_wall_clock_budget_stops_a_real_run_with_lr_at_its_minimum(tmp_path, corpus):
+def test_wall_clock_budget_stops_a_run_that_slows_down_with_lr_at_its_minimum(tmp_path, corpus, monkeypatch):
+    # Steps take 1/64 s, then 1/16 s from half the budget on (the machine got busy): the run stops before a step
+    # would cross the budget, evaluates its last step, and has annealed by then.
+    clock = StepClock(monkeypatch, step_seconds=lambda now: 1 / 64 if now < 1.0 else 1 / 16)
     cfg = tiny_config(**{"train.token_budget": 8 * 16 * 100_000, "train.wall_clock_budget_s": 2.0,
                          "train.eval_every_tokens": 8 * 16 * 50, "train.log_interval": 5})
     summary = train(cfg, *corpus, **outputs(tmp_path / "run"))
     records = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert summary.status == "ok" and summary.stopped_early == "wall_clock"
-    assert 0 < summary.steps < cfg.num_iterations
+    assert 2.0 - 1 / 16 < summary.wall_time_s <= 2.0, "stops within one (slow) step of the budget, never past it"
+    assert summary.steps < 128, "fewer steps than at full speed"
+    assert clock.now > summary.wall_time_s, "evaluation comes on top of training time"
     assert summary.final_val_loss is not None and "val_loss" in records[-1], "the last step is evaluated"
     o = cfg.optim
     assert records[-1]["lr"] < o.lr_min + 0.1 * (o.lr_max - o.lr_min), "annealed when the time ran out"
@@ -284,22 +249,36 @@ def test_batch_that_does_not_fit_memory_suggests_a_smaller_batch(tmp_path, corpu
     assert "set train.batch_size to 256 or less" in done.stderr
 
 
+_COURSE_STEPS = """
+import numpy as np, torch
+torch.set_num_threads(1)
+from cs336lm.config import RunConfig
+from cs336lm.training.train import train
+root = sys.argv[1]
+cfg = RunConfig.from_flat({"train.batch_size": 2, "train.token_budget": 2 * 2 * 256, "train.eval_batches": 1,
+                           "train.final_eval_tokens": 2 * 256, "train.device": "cpu"})
+mark()
+summary = train(cfg, root + "/train.npy", root + "/valid.npy", model_path=root + "/run/model.pt",
+                metrics_path=root + "/run/metrics.jsonl", summary_path=root + "/run/summary.json")
+report(steps=summary.steps)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="peak RSS from /proc/self: Linux")
 def test_course_tinystories_model_steps_on_cpu_within_memory(tmp_path):
-    psutil = pytest.importorskip("psutil")
     rng = np.random.default_rng(0)
     for name in ("train", "valid"):
         np.save(tmp_path / f"{name}.npy", rng.integers(0, 10_000, size=4096, dtype=np.uint16))
-    cfg = RunConfig.from_flat({"train.batch_size": 2, "train.token_budget": 2 * 2 * 256, "train.eval_batches": 1,
-                               "train.final_eval_tokens": 2 * 256, "train.device": "cpu"})
-    before = psutil.Process().memory_info().rss
-    summary = train(cfg, tmp_path / "train.npy", tmp_path / "valid.npy", **outputs(tmp_path / "run"))
-    grown = psutil.Process().memory_info().rss - before
+    # In a child process: the peak of its own resident memory, not the shared pytest process's.
+    memory = peak_rss_mb(_COURSE_STEPS, str(tmp_path))
+    summary = read_summary(tmp_path / "run" / "summary.json")
     # Two steps on random tokens learn nothing beyond their frequencies: a finished run, diverged by the rule.
-    assert summary.steps == 2 and summary.stopped_early is None and "unigram entropy" in summary.divergence
+    assert memory["steps"] == summary.steps == 2 and summary.stopped_early is None
+    assert "unigram entropy" in summary.divergence
     assert summary.parameters.total == 22_696_448
     assert summary.final_val_loss == pytest.approx(np.log(10_000), rel=0.1)
     # 22.7M float32 parameters with grads and two AdamW moments are 0.36 GB; allow activations and allocator slack.
-    assert grown < 1.5e9, f"resident memory grew by {grown / 1e9:.2f} GB"
+    assert memory["grown_mb"] < 1500, f"resident memory grew by {memory['grown_mb']:.0f} MB"
 
 
 def test_malformed_provenance_is_an_error_before_any_work(tmp_path, corpus):

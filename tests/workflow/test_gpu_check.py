@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -30,12 +31,28 @@ def test_gpu_check_runs_end_to_end_on_cpu(tmp_path):
         assert part in summary_line, (part, summary_line)
     assert summary_line in (tmp_path / "gpu_check.log").read_text()
     bench = json.loads((tmp_path / "bench.json").read_text())
-    assert bench["ours"]["tokens/s"] > 0 and bench["context_length"] == 32
+    assert (bench["batch_size"], bench["context_length"], bench["dtype"]) == (8, 32, "float32")
+    ratio = bench["ratio (tokens/s)"]
+    assert len(ratio["per_round"]) == 1 and ratio["median"] == ratio["per_round"][0]  # --rounds 1
+    assert bench["peak_flops"] is None and bench["ours"]["mfu"] is None  # no peak to compare with on a CPU
     probe = json.loads((tmp_path / "probe.json").read_text())
     assert probe["batch_size"] == 8 and [t["batch_size"] for t in probe["trials"]] == [1, 2, 4, 8]
     run = json.loads((tmp_path / "workflow/results/runs/gpu_check/course/summary.json").read_text())
-    assert run["status"] == "ok" and run["stopped_early"] == "wall_clock"
+    assert run["stopped_early"] == "wall_clock"
+    # A 3 s budget trains as many steps as the machine's load allows: too few and the run has not beaten token
+    # frequencies, which the divergence rule calls diverged. Either way the status follows the numbers.
+    learned = run["final_train_loss"] is not None and run["final_train_loss"] < run["no_learning_loss"]
+    assert run["status"] == ("ok" if learned else "diverged"), run
     assert run["config"]["model"]["d_model"] == 32 and run["config"]["model"]["vocab_size"] == 400
+    assert run["tokens"] == run["steps"] * run["config"]["train"]["batch_size"] * run["config"]["model"][
+        "context_length"]
+    assert run["tokens_per_s"] == pytest.approx(run["tokens"] / run["wall_time_s"])
+    # The summary line prints the files' numbers, at its precision.
+    printed = re.search(r"batch 8: ([\d,]+) tok/s, ([\d.]+)x built-ins \| train_lm (\d+)s: ([\d,]+) tok/s",
+                        summary_line)
+    assert printed, summary_line
+    assert printed.group(1) == f"{bench['ours']['tokens/s']:,.0f}" and printed.group(2) == f"{ratio['median']:.2f}"
+    assert printed.group(3) == f"{run['wall_time_s']:.0f}" and printed.group(4) == f"{run['tokens_per_s']:,.0f}"
 
 
 def test_gpu_check_refuses_bad_arguments(tmp_path):

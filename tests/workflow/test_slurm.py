@@ -48,7 +48,9 @@ SITE = {
 }
 GPU_RULES = {"train_lm", "generate_samples", "sample_grid"}
 PREEMPTED = "long"  # the lr_sweep variant that gets SIGTERM while it trains
-RUN_LIMIT_S = 420  # the whole profile run, preemption and retry included
+# A guard against a hung run, not a pass condition: the whole profile run, preemption and retry included, takes a
+# few minutes on an idle machine and may take several times that on a loaded one.
+RUN_LIMIT_S = 1800
 
 
 def path_without_slurm(tmp_path: Path) -> str:
@@ -65,8 +67,9 @@ def path_without_slurm(tmp_path: Path) -> str:
     return f"{Path(sys.executable).parent}{os.pathsep}{bin_dir}"
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path | None = None, limit_s: int = 120) -> list[str]:
-    """The snakemake command line for the repo's workflow in `workdir`; a hung snakemake ignores TERM, so INT."""
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None, limit_s: int = 600) -> list[str]:
+    """The snakemake command line for the repo's workflow in `workdir`, stopped after `limit_s` (a guard against a
+    hang, generous for a loaded machine, never a pass condition); a hung snakemake ignores TERM, so INT."""
     command = ["timeout", "-s", "INT", "-k", "30", str(limit_s), sys.executable, "-m", "snakemake",
                "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--profile", str(PROFILE)]
     if configfile is not None:
@@ -80,7 +83,7 @@ def test_dry_run_without_slurm_submits_nothing(tmp_path):
     """`snakemake -n --profile profiles/slurm` works where no Slurm is installed (course config, full DAG)."""
     env = {**os.environ, "PATH": path_without_slurm(tmp_path)}
     env = {k: v for k, v in env.items() if not k.startswith("CS336_")}
-    command = snakemake(tmp_path / "work", "-n", configfile=REPO / "config.yaml", limit_s=180)
+    command = snakemake(tmp_path / "work", "-n", configfile=REPO / "config.yaml")
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]

@@ -15,8 +15,6 @@ import http.server
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -25,49 +23,27 @@ import pytest
 import yaml
 
 from cs336lm.experiments.selection import read_selection
-from cs336lm.problems.answers import PROBLEMS
+from cs336lm.problems.answers import PROBLEMS, solve_problem
 from cs336lm.reporting.registry import DELIVERABLES, all_figures
 from cs336lm.reporting.writeup import heading
+from cs336lm.tokenization import Tokenizer
 from cs336lm.tokenization.pretokenize import read_counts
+from cs336lm.tokenization.stats import sample_documents
+from tests.helpers import (
+    COURSE_CONFIG,
+    REPO,
+    TINY_CONFIG,
+    equals_to_printed_precision,
+    markdown_tables,
+    output,
+    planned_jobs,
+    printed_number,
+    set_key,
+    snakemake,
+    write_config,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-SNAKEFILE = REPO / "Snakefile"
-COURSE_CONFIG = REPO / "config.yaml"
-TINY_CONFIG = REPO / "tests" / "data" / "tiny_config.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def snakemake(workdir: Path, *args: str, configfile: Path = TINY_CONFIG, timeout: float = 600
-              ) -> subprocess.CompletedProcess:
-    """Run snakemake on the repo's Snakefile with `workdir` as working directory (nothing lands in the repo)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
-               "--configfile", str(configfile), "--cores", "2", *args]
-    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def output(result: subprocess.CompletedProcess) -> str:
-    return result.stdout + result.stderr
-
-
-def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job a dry run lists."""
-    jobs, rule = [], None
-    for line in output(result).splitlines():
-        if match := re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line.strip()):
-            rule = match.group(1)
-            jobs.append((rule, {}))
-        elif line.strip().startswith("wildcards:") and jobs:
-            jobs[-1][1].update(pair.split("=", 1) for pair in line.split(":", 1)[1].strip().split(", "))
-    return jobs
-
-
-def write_config(path: Path, edit) -> Path:
-    config = yaml.safe_load(TINY_CONFIG.read_text())
-    edit(config)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
 
 # ---- dry runs and config errors --------------------------------------------------------------------------
 
@@ -87,23 +63,36 @@ def test_course_config_dry_run_lists_every_run(tmp_path):
     assert not (tmp_path / "results").exists(), "a dry run must not touch data"
 
 
+LINT_BLOCK = re.compile(r"^Lints for (?:rule (\w+)|snakefile \S+) \(line \d+, [^)]+\):$")
+
+
+def parse_lint(text: str) -> dict[str, set[str]]:
+    """{rule: lint titles} from `snakemake --lint` text; an AssertionError on any line of another shape."""
+    lints, current = {}, None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if block := LINT_BLOCK.match(line):
+            current = lints.setdefault(block.group(1) or "(snakefile)", set())
+        elif current is not None and (title := re.match(r"^    \* (.+?):?$", line)):
+            # Line numbers in titles move with every edit of the Snakefile; keep the titles without them.
+            current.add(re.sub(r" in line \d+\.$", ".", title.group(1)))
+        else:
+            assert current is not None and line.startswith("      "), f"unexpected lint output line: {line!r}"
+    return lints
+
+
 def test_lint_has_only_explained_warnings(tmp_path):
     result = snakemake(tmp_path, "--lint", configfile=COURSE_CONFIG)
-    # Line numbers in lint titles move with every edit of the Snakefile; compare the titles without them.
-    titles = {re.sub(r" in line \d+\.$", ".", t) for t in re.findall(r"^\s+\* (.+?):?$", output(result), re.MULTILINE)}
+    lints = parse_lint(output(result))
+    # Snakemake exits 1 when it prints lints and 0 when there are none; anything else (or 1 with nothing parsed)
+    # is a crash, which must not pass as "no unexplained warnings".
+    assert result.returncode == (1 if lints else 0), output(result)[-3000:]
+    assert "Traceback" not in output(result), output(result)[-3000:]
     explained = {"Specify a conda environment or container for each rule."}  # the environment is the pip package
-    assert titles <= explained, output(result)
-
-
-def set_key(path: str, value):
-    """An edit of a loaded config: the value at a `/`-separated key path (dotted keys stay whole)."""
-    def edit(config):
-        *parents, last = path.split("/")
-        node = config
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    return edit
+    assert lints, "lint printed nothing: the conda/container lint of every rule is expected"
+    assert all(titles and titles <= explained for titles in lints.values()), lints
+    assert {"download_corpus", "train_bpe", "train_lm", "write_report"} <= set(lints), sorted(lints)
 
 
 @pytest.mark.parametrize(
@@ -196,14 +185,7 @@ def test_tiny_run_makes_every_output(tiny_run):
     assert {f.relative_to(root / "figures").as_posix() for f in figures} == {f"{name}.png" for name in all_figures()}
     for figure in figures:
         assert figure.read_bytes()[:8] == PNG_MAGIC, figure
-    for name in ("runs.csv", "tokenizer_stats.csv", "tokenizer_stats.md"):
-        assert (root / "tables" / name).stat().st_size > 0, name
-    for name in PROBLEMS:
-        assert (root / "problems" / f"{name}.csv").stat().st_size > 0, name
-    for experiment in ("ts_main", "owt_main"):
-        assert (root / "samples" / experiment / "main.md").stat().st_size > 0
-    grid = pd.read_csv(root / "samples" / "generation_grid.csv")
-    assert len(grid) == len(config["generate"]["prompts"]) * 2  # 2 temperatures x 1 top-p x 1 sample
+    # The tables', problems' and samples' contents: test_tiny_run_tables_problems_and_samples_match_their_sources.
     for kind in ("logs", "benchmarks"):
         assert (root / kind / "train_lm" / "owt_main" / ("main.log" if kind == "logs" else "main.tsv")).exists()
     request = json.loads((root / "runs/owt_main/main/request.json").read_text())
@@ -223,6 +205,89 @@ def test_tiny_run_makes_every_output(tiny_run):
 
 
 @pytest.mark.slow
+def test_tiny_run_tables_problems_and_samples_match_their_sources(tiny_run, tmp_path):
+    root = tiny_run / "results-tiny"
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    runs = run_summaries(root)
+
+    # runs.csv: a row per run name, its numbers those of the summary.json the name resolves to.
+    table = pd.read_csv(root / "tables/runs.csv").set_index(["experiment", "variant"])
+    assert set(table.index) == set(runs)
+    for run, summary in runs.items():
+        row = table.loc[run]
+        assert row["status"] == summary["status"], run
+        for column in ("final_val_loss", "best_val_loss", "final_train_loss", "wall_time_s", "tokens_per_s"):
+            assert (pd.isna(row[column]) and summary[column] is None) or row[column] == summary[column], (run, column)
+        assert (row["steps"], row["tokens"]) == (summary["steps"], summary["tokens"]), run
+        assert row["parameters"] == summary["parameters"]["total"], run
+        assert row["non_embedding_parameters"] == summary["parameters"]["non_embedding"], run
+
+    # tokenizer_stats.csv: every (tokenizer, corpus) pair, its counts recomputed from the tokenizer files and the
+    # sampled validation documents; tokenizer_stats.md shows the same rows.
+    stats = pd.read_csv(root / "tables/tokenizer_stats.csv", keep_default_na=False)
+    datasets = list(config["data"])
+    assert sorted(zip(stats["tokenizer"], stats["corpus"], strict=True)) == sorted(
+        (t, c) for t in datasets for c in datasets)
+    settings = config["tokenizer_stats"]
+    for row in stats.itertuples():
+        tokenizer = Tokenizer.from_files(root / f"tokenizers/{row.tokenizer}/vocab.json",
+                                         root / f"tokenizers/{row.tokenizer}/merges.txt", ["<|endoftext|>"])
+        documents = sample_documents(root / f"synthetic/{row.corpus}/valid.txt", settings["num_documents"],
+                                     seed=settings["seed"])
+        assert row.documents == len(documents) == settings["num_documents"]
+        assert row.bytes == sum(len(d.encode("utf-8")) for d in documents)
+        assert row.tokens == sum(len(tokenizer.encode(d)) for d in documents)
+        assert row.bytes_per_token == row.bytes / row.tokens
+        longest = max((t for t in tokenizer.vocab.values() if t != b"<|endoftext|>"), key=len)
+        assert row.longest_token_bytes == len(longest), row
+        for rate, hours in ((row.mb_per_s, row.pile_825gb_hours), (row.mb_per_s_python, row.pile_825gb_hours_python)):
+            assert hours == pytest.approx(825e9 / (rate * 1e6) / 3600)
+    markdown = markdown_tables((root / "tables/tokenizer_stats.md").read_text())[0][1]
+    assert [(r["tokenizer"], r["corpus"], int(r["tokens"])) for r in markdown] == list(
+        zip(stats["tokenizer"], stats["corpus"], stats["tokens"], strict=True))
+
+    # The written problems: each table is what its code gives on the inputs the workflow handed it, and unicode2's
+    # encoding sizes are those of the validation texts themselves.
+    texts = {d: str(root / f"synthetic/{d}/valid.txt") for d in datasets}
+    for name in PROBLEMS:
+        written = pd.read_csv(root / "problems" / f"{name}.csv")
+        solve_problem(name, texts, tmp_path / f"{name}.csv")
+        fresh = pd.read_csv(tmp_path / f"{name}.csv")
+        pd.testing.assert_frame_equal(written, fresh, check_exact=name != "learning_rate_tuning", obj=name)
+    unicode2 = pd.read_csv(root / "problems/unicode2.csv").set_index("input")
+    for dataset, path in texts.items():
+        text = Path(path).read_text(encoding="utf-8")
+        row = unicode2.loc[dataset]
+        assert row["characters"] == len(text) and row["utf8_bytes"] == len(text.encode("utf-8")), dataset
+        assert row["utf16_bytes"] == len(text.encode("utf-16-le"))
+        assert row["utf32_bytes"] == len(text.encode("utf-32-le"))
+
+    # Samples: from the model of the run each experiment name resolves to, one per prompt, prompt first and at
+    # most max_new_tokens new tokens; the grid has every (temperature, top-p, prompt, sample).
+    generate = config["generate"]
+    winner = read_selection(root / "selections/lr_sweep.json").run_dir
+    for experiment, run_dir in (("ts_main", winner), ("owt_main", "results-tiny/runs/owt_main/main")):
+        sheet = (root / "samples" / experiment / "main.md").read_text()
+        assert sheet.startswith(f"# Samples from `{run_dir}/model.pt`"), sheet[:200]
+        assert (f"temperature {generate['temperature']}, top-p {generate['top_p']}, at most "
+                f"{generate['max_new_tokens']} new tokens, seed {generate['seed']}") in sheet
+        samples = re.findall(r"\*\*Prompt:\*\* '(.*)'\n\n```text\n(.*?)\n```\n\n(\d+) new tokens", sheet, re.S)
+        assert [prompt for prompt, _, _ in samples] == generate["prompts"], sheet
+        for prompt, text, new_tokens in samples:
+            assert text.startswith(prompt) and 0 < int(new_tokens) <= generate["max_new_tokens"], sheet
+    grid = pd.read_csv(root / "samples" / "generation_grid.csv", keep_default_na=False)
+    settings = generate["grid"]
+    assert sorted(zip(grid["temperature"], grid["top_p"], grid["prompt"], grid["seed"], strict=True)) == sorted(
+        (t, p, prompt, s) for t in settings["temperature"] for p in settings["top_p"] for prompt in generate["prompts"]
+        for s in range(settings["samples_per_prompt"]))
+    assert set(grid["model"]) == {f"{winner}/model.pt"}
+    for row in grid.itertuples():
+        words = row.completion.lower().split()
+        assert 0 < row.new_tokens <= generate["max_new_tokens"] and row.completion
+        assert row.distinct_1 == pytest.approx(len(set(words)) / len(words)), row
+
+
+@pytest.mark.slow
 def test_tiny_run_trains_identical_names_once_and_reports_both(tiny_run):
     root = tiny_run / "results-tiny"
     winner = read_selection(root / "selections/lr_sweep.json")
@@ -230,14 +295,14 @@ def test_tiny_run_trains_identical_names_once_and_reports_both(tiny_run):
     for name in ("ablations/baseline", "ts_main/main"):
         assert not (root / "runs" / name).exists() and not (root / "logs/train_lm" / f"{name}.log").exists()
     assert (root / winner.run_dir.removeprefix("results-tiny/") / "summary.json").exists()
-    # ... yet both appear under their own names, with the winner's numbers.
-    table = pd.read_csv(root / "tables/runs.csv")
-    text = table.to_csv()
-    for experiment, variant in (("ablations", "baseline"), ("ts_main", "main"), ("lr_sweep", winner.variant)):
-        assert experiment in text and variant in text, text
-    assert (root / "samples/ts_main/main.md").stat().st_size > 0
-    report = (root / "report.md").read_text()
-    assert "baseline" in report and "ts_main" in report
+    # ... yet both appear under their own names, with the winner's numbers (the report's rows:
+    # test_tiny_run_report_prints_the_numbers_of_the_files_it_cites).
+    table = pd.read_csv(root / "tables/runs.csv").set_index(["experiment", "variant"])
+    numbers = table.drop(columns=["used_minutes", "requested_minutes", "resumed"], errors="ignore")
+    for name in (("ablations", "baseline"), ("ts_main", "main")):
+        pd.testing.assert_series_equal(numbers.loc[name], numbers.loc[("lr_sweep", winner.variant)], check_names=False)
+    assert numbers.loc[("lr_sweep", winner.variant), "final_val_loss"] == winner.final_val_loss
+    assert f"# Samples from `{winner.run_dir}/model.pt`" in (root / "samples/ts_main/main.md").read_text()
 
 
 @pytest.mark.slow
@@ -282,6 +347,126 @@ def test_tiny_run_html_report(tiny_run):
     tables = ("report.md", "runs.csv", "tokenizer_stats.csv", "generation_grid.csv", *(f"{p}.csv" for p in PROBLEMS))
     for name in tables:
         assert name in html, name
+
+
+# ---- the report's numbers are the files' numbers ------------------------------------------------------------
+
+def run_summaries(root: Path) -> dict[tuple[str, str], dict]:
+    """{(experiment, variant): summary.json} of every run of the tiny config, the shared ones resolved through the
+    selection files: the ablation baseline and ts_main are the lr sweep's best run, each batch size the best of its
+    own rates."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    best = read_selection(root / "selections/lr_sweep.json")
+    runs = {}
+    for experiment, spec in config["experiments"].items():
+        if "variants" in spec:
+            variants = list(spec["variants"])
+        elif experiment == "lr_sweep":  # the grid and the rates its edge search added
+            variants = [c.variant for c in best.candidates]
+        else:
+            variants = [f"batch_size~{b}" for b in spec["grid"]["train.batch_size"]]
+        for variant in variants:
+            own = root / "runs" / experiment / variant / "summary.json"
+            if (experiment, variant) in (("ablations", "baseline"), ("ts_main", "main")):
+                own = root.parent / best.run_dir / "summary.json"
+            elif experiment == "batch_size":
+                own = root.parent / read_selection(root / f"selections/batch_size/{variant}.json").run_dir / \
+                    "summary.json"
+            runs[(experiment, variant)] = json.loads(own.read_text())
+    return runs
+
+
+def row_run(row: dict[str, str], heading: str, runs: dict[tuple[str, str], dict]) -> tuple[str, str] | None:
+    """The run a table row is about, from its label columns; None for a row about no run."""
+    if "experiment" in row and "variant" in row:
+        return row["experiment"], row["variant"]
+    if "lr_max" in row and ("lr_sweep", f"lr_max~{row['lr_max']}") in runs:
+        return "lr_sweep", f"lr_max~{row['lr_max']}"
+    if "batch size" in row:
+        return "batch_size", f"batch_size~{row['batch size']}"
+    if "run" in row:
+        label = row["run"].strip("`")
+        # The section's name is its deliverable, e.g. "## 7.5 `leaderboard`: ..." names the leaderboard runs.
+        section = re.search(r"`(\w+)`", heading).group(1)
+        matches = [r for r in runs if label in (r[1], r[0], "/".join(r))]
+        if len(matches) > 1:
+            matches = [r for r in matches if r[0] == section or r[0] == label or r[0] == "ablations"]
+        assert len(matches) == 1, f"{heading}: cannot tell which run the row {row} is about: {matches}"
+        return matches[0]
+    return None
+
+
+def summary_value(column: str, summary: dict, baseline: dict) -> float | None:
+    """The summary's value a report column shows, None for a column that is not a summary field."""
+    name = column.lower()
+    final, fields = summary["final_val_loss"], {
+        "best val loss": summary["best_val_loss"], "steps": summary["steps"], "tokens": summary["tokens"],
+        "tokens trained": summary["tokens"], "tokens/s": summary["tokens_per_s"], "wall time": summary["wall_time_s"],
+        "non-embedding parameters": summary["parameters"]["non_embedding"]}
+    if name.startswith("final val loss"):
+        return final
+    if name == "δ vs baseline":  # none for the baseline itself
+        return None if final is None or summary is baseline else final - baseline["final_val_loss"]
+    return fields.get(name, "not a summary field")
+
+
+@pytest.mark.slow
+def test_tiny_run_report_prints_the_numbers_of_the_files_it_cites(tiny_run):
+    root = tiny_run / "results-tiny"
+    runs = run_summaries(root)
+    report = (root / "report.md").read_text()
+    checked = set()
+    for title, rows in markdown_tables(report):
+        for row in rows:
+            run = row_run(row, title, runs)
+            if run is None:
+                continue
+            summary = runs[run]
+            for column, cell in row.items():
+                value = summary_value(column, summary, runs[("ablations", "baseline")])
+                if value == "not a summary field":
+                    continue
+                where = f"{title} | {'/'.join(run)} | {column} = {cell!r}"
+                printed = printed_number(cell)
+                if printed is None:  # a loss the run never reached: the run must say so
+                    assert value is None or summary["status"] == "diverged", where
+                    continue
+                assert value is not None, where
+                assert equals_to_printed_precision(printed, value), f"{where}: the file says {value}"
+                checked.add((run, column.lower()))
+    assert {run for run, _ in checked} == set(runs), "every run has its numbers in some table"
+    assert {column for _, column in checked} >= {"final val loss", "best val loss", "steps", "tokens", "tokens/s"}
+
+    # The rates each batch size tried, as the selection files list them: "0.0025 (4.74), **0.005** (4.26)".
+    tried = [(row["batch size"], row["rates tried (final val loss)"]) for _, rows in markdown_tables(report)
+             for row in rows if "rates tried (final val loss)" in row]
+    assert len(tried) == 2, tried
+    for batch_size, cell in tried:
+        selection = read_selection(root / f"selections/batch_size/batch_size~{batch_size}.json")
+        printed = re.findall(r"(\*\*)?([\d.e+-]+)\*?\*? \(([^)]+)\)", cell)
+        assert len(printed) == len(selection.candidates), cell
+        for (bold, rate, loss), candidate in zip(printed, sorted(selection.candidates, key=lambda c: c.value),
+                                                 strict=True):
+            assert equals_to_printed_precision(rate, candidate.value), cell
+            assert bool(bold) == (candidate.value == selection.value), cell
+            if candidate.status == "diverged":
+                assert loss == "diverged", cell
+            else:
+                assert equals_to_printed_precision(loss, candidate.final_val_loss), cell
+
+    # Sentences: a final validation loss printed after a run's name is that run's; any other is some run's.
+    finals = {run: s["final_val_loss"] for run, s in runs.items() if s["final_val_loss"] is not None}
+    sentences = 0
+    for line in report.splitlines():
+        if line.startswith("|"):
+            continue
+        for match in re.finditer(r"final validation loss,? (\d[\d.,]*\d|\d)", line):
+            names = re.findall(r"`([\w~.]+(?:/[\w~.]+)?)`", line[:match.start()])
+            named = [r for r in finals if names and names[-1] in ("/".join(r), r[1])]
+            candidates = [finals[named[0]]] if len(named) == 1 else list(finals.values())
+            assert any(equals_to_printed_precision(match.group(1), v) for v in candidates), (line, candidates)
+            sentences += 1
+    assert sentences >= 3, "the report states final losses in its sentences"
 
 
 # ---- the download rule, against a local server -----------------------------------------------------------

@@ -19,7 +19,7 @@ import yaml
 
 from cs336lm.experiments.selection import read_plan, read_selection
 from cs336lm.training.summary import read_summary
-from tests.workflow.test_workflow import COURSE_CONFIG, REPO, SNAKEFILE, TINY_CONFIG, output, planned_jobs, snakemake
+from tests.helpers import COURSE_CONFIG, REPO, SNAKEFILE, TINY_CONFIG, output, planned_jobs, snakemake
 
 ROOT = "results-tiny"
 
