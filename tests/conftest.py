@@ -32,6 +32,14 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def corpus(tmp_path) -> tuple[Path, Path]:
+    """A tiny tokenized train/valid pair (tests.helpers.make_corpus)."""
+    from tests.helpers import make_corpus
+
+    return make_corpus(tmp_path / "data")
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():

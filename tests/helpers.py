@@ -308,3 +308,54 @@ def random_text(rng: random.Random, surrogates: bool) -> str:
         else:
             parts.append(rng.choice(_PIECES).upper())
     return "".join(parts)
+
+
+# ---- fast paths and memory: devices, batches, gradients, a model whose memory is its logits ----
+
+CPU = torch.device("cpu")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def batch(cfg, seed: int = 0, device=CPU) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.randint(0, cfg.model.vocab_size, (2, cfg.train.batch_size, cfg.model.context_length), generator=g)
+    return xy[0].to(device), xy[1].to(device)
+
+
+def assert_grads_close(a: dict, b: dict, **tol) -> None:
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], **tol, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def wide_logits_config(**overrides) -> RunConfig:
+    """A model whose memory is mostly its (batch × 128 × 8192) logits: each sequence adds ~9 MiB (the logits, their
+    exp and their gradient, 4 MiB each, partly reusing freed memory), far above the ~0.3 MiB by which a process's
+    peak resident memory varies from run to run."""
+    flat = {"model.vocab_size": 8192, "model.context_length": 128, "model.d_model": 16, "model.num_layers": 1,
+            "model.num_heads": 2, "model.d_ff": 32, "train.device": "cpu"}
+    return RunConfig.from_flat({**flat, **overrides})
+
+
+# A small workflow design for experiments.design tests: two datasets, a sweep and ablations.
+DESIGN_BASE = {
+    "data": {"ts": {"tokenizer": {"vocab_size": 500}}, "web": {"tokenizer": {"vocab_size": 600}}},
+    "defaults": {"dataset": "ts", "model": {"context_length": 16, "d_model": 16, "num_layers": 1, "num_heads": 2,
+                                            "d_ff": 32},
+                 "optim": {"lr_max": 1.0e-3, "lr_min": 1.0e-5}, "train": {"token_budget": 4096, "batch_size": 8}},
+    "experiments": {
+        "lr_sweep": {"grid": {"optim.lr_max": [1.0e-3, 1.0e-2]},
+                     "find_edge": {"factor": 2.0, "step": 3.0, "max_runs": 2}},
+        "ablations": {"base": {"optim.lr_max": {"best_of": "lr_sweep"}},
+                      "variants": {"baseline": {}, "nope": {"model.pos_emb": "none"},
+                                   "low": {"optim.lr_max": {"best_of": "lr_sweep", "times": 0.25}}}},
+        "main": {"base": {"optim.lr_max": {"best_of": "lr_sweep"}}, "variants": {"main": None}},
+        "web": {"dataset": "web", "base": {"optim.lr_max": {"best_of": "lr_sweep"}}, "variants": {"main": {}}},
+        "batch_size": {"grid": {"train.batch_size": [2, 8, "max"]}, "probe": {"memory_cap_mb": 100, "limit": 64},
+                       "base": {"optim.lr_max": {"best_of": "lr_sweep", "batch_power": 0.5}},
+                       "tune": {"optim.lr_max": [0.5, 1.0]}},
+        "copies": {"variants": {"a": {"optim.lr_max": 1.0e-2}, "b": {"optim.lr_max": 1.0e-2, "train.seed": 0},
+                                "logged": {"optim.lr_max": 1.0e-2, "train.log_interval": 3, "train.device": "cpu"},
+                                "timed": {"optim.lr_max": 1.0e-2, "train.wall_clock_budget_s": 60.0},
+                                "seeded": {"optim.lr_max": 1.0e-2, "train.seed": 1}}},
+    },
+}

@@ -11,34 +11,11 @@ import pytest
 from cs336lm.config import ConfigError
 from cs336lm.experiments.dedup import SameAs, Trains, WinnerOf
 from cs336lm.experiments.design import Design, Reference, fill_batch_sizes
-from tests.helpers import set_key
-
-BASE = {
-    "data": {"ts": {"tokenizer": {"vocab_size": 500}}, "web": {"tokenizer": {"vocab_size": 600}}},
-    "defaults": {"dataset": "ts", "model": {"context_length": 16, "d_model": 16, "num_layers": 1, "num_heads": 2,
-                                            "d_ff": 32},
-                 "optim": {"lr_max": 1.0e-3, "lr_min": 1.0e-5}, "train": {"token_budget": 4096, "batch_size": 8}},
-    "experiments": {
-        "lr_sweep": {"grid": {"optim.lr_max": [1.0e-3, 1.0e-2]},
-                     "find_edge": {"factor": 2.0, "step": 3.0, "max_runs": 2}},
-        "ablations": {"base": {"optim.lr_max": {"best_of": "lr_sweep"}},
-                      "variants": {"baseline": {}, "nope": {"model.pos_emb": "none"},
-                                   "low": {"optim.lr_max": {"best_of": "lr_sweep", "times": 0.25}}}},
-        "main": {"base": {"optim.lr_max": {"best_of": "lr_sweep"}}, "variants": {"main": None}},
-        "web": {"dataset": "web", "base": {"optim.lr_max": {"best_of": "lr_sweep"}}, "variants": {"main": {}}},
-        "batch_size": {"grid": {"train.batch_size": [2, 8, "max"]}, "probe": {"memory_cap_mb": 100, "limit": 64},
-                       "base": {"optim.lr_max": {"best_of": "lr_sweep", "batch_power": 0.5}},
-                       "tune": {"optim.lr_max": [0.5, 1.0]}},
-        "copies": {"variants": {"a": {"optim.lr_max": 1.0e-2}, "b": {"optim.lr_max": 1.0e-2, "train.seed": 0},
-                                "logged": {"optim.lr_max": 1.0e-2, "train.log_interval": 3, "train.device": "cpu"},
-                                "timed": {"optim.lr_max": 1.0e-2, "train.wall_clock_budget_s": 60.0},
-                                "seeded": {"optim.lr_max": 1.0e-2, "train.seed": 1}}},
-    },
-}
+from tests.helpers import DESIGN_BASE, set_key
 
 
 def design(edit=None) -> Design:
-    config = copy.deepcopy(BASE)
+    config = copy.deepcopy(DESIGN_BASE)
     if edit:
         edit(config)
     return Design(config)

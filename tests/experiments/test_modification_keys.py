@@ -9,7 +9,7 @@ import pytest
 
 from cs336lm.config import ConfigError
 from cs336lm.experiments.design import Design
-from tests.experiments.test_experiments import BASE
+from tests.helpers import DESIGN_BASE
 
 
 @pytest.mark.parametrize(("variant", "message"), [
@@ -22,7 +22,7 @@ from tests.experiments.test_experiments import BASE
      "unknown config key 'experiments.mods.variants.bad.model.qknorm'; did you mean 'model.qk_norm'"),
 ])
 def test_a_bad_modification_in_a_variant_names_its_key(variant, message):
-    config = copy.deepcopy(BASE)
+    config = copy.deepcopy(DESIGN_BASE)
     config["experiments"]["mods"] = {"variants": {"baseline": {}, "bad": variant}}
     with pytest.raises(ConfigError, match=message):
         Design(config)

@@ -7,21 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cs336lm.config import RunConfig
 from cs336lm.training import batch_probe
 from cs336lm.training.batch_probe import Trial, _ForkServer, _InProcessTrials, largest_batch_size, search_largest
 from cs336lm.training.train import BatchTooLargeError
+from tests.helpers import wide_logits_config
 
 MiB = 2**20
-
-
-def wide_logits_config(**overrides) -> RunConfig:
-    """A model whose memory is mostly its (batch × 128 × 8192) logits: each sequence adds ~9 MiB (the logits, their
-    exp and their gradient, 4 MiB each, partly reusing freed memory), far above the ~0.3 MiB by which a process's
-    peak resident memory varies from run to run."""
-    flat = {"model.vocab_size": 8192, "model.context_length": 128, "model.d_model": 16, "model.num_layers": 1,
-            "model.num_heads": 2, "model.d_ff": 32, "train.device": "cpu"}
-    return RunConfig.from_flat({**flat, **overrides})
 
 
 def planted(limit: int):

@@ -13,19 +13,9 @@ from cs336lm.lm.model import TransformerLM
 from cs336lm.training.checkpoint import load_checkpoint, save_checkpoint
 from cs336lm.training.metrics import read_metrics
 from cs336lm.training.train import TrainStep, train
-from tests.helpers import make_corpus, outputs, tiny_config
+from tests.helpers import CPU, assert_grads_close, batch, make_corpus, needs_cuda, outputs, tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-CPU = torch.device("cpu")
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-def batch(cfg, seed: int = 0, device=CPU) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    xy = torch.randint(0, cfg.model.vocab_size, (2, cfg.train.batch_size, cfg.model.context_length), generator=g)
-    return xy[0].to(device), xy[1].to(device)
-
 
 def twin_models(variant: dict | None = None, **fast: object) -> tuple[TransformerLM, TransformerLM]:
     """A reference model and a model with the `fast` overrides holding the same weights."""
@@ -42,11 +32,6 @@ def loss_and_grads(model, x, y, forward=None) -> tuple[torch.Tensor, dict[str, t
     loss = cross_entropy((model if forward is None else forward)(x), y)
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
-
-
-def assert_grads_close(a: dict, b: dict, **tol) -> None:
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], **tol, msg=lambda m, n=name: f"{n}: {m}")
 
 
 @pytest.mark.parametrize("variant", [{}, {"model.pos_emb": "none"}, {"model.norm_position": "post"}])

@@ -14,17 +14,13 @@ import torch.nn.functional as F
 import cs336lm.training.train as T
 from cs336lm.lm.losses import cross_entropy
 from cs336lm.lm.model import TransformerLM
+from cs336lm.training.identity import trajectory_changes
 from cs336lm.training.metrics import read_metrics
-from cs336lm.training.progress import RESUMABLE_CHANGES, Preempted
+from cs336lm.training.progress import Preempted
 from cs336lm.training.train import TrainStep, train
-from tests.training.test_fast_paths import CPU, assert_grads_close, batch, needs_cuda
-from tests.training.test_train import (  # noqa: F401 (fixture)
-    TIMING_KEYS,
-    make_corpus,
-    one_thread,
-    outputs,
-    tiny_config,
-)
+from tests.helpers import CPU, TIMING_KEYS, assert_grads_close, batch, make_corpus, needs_cuda, outputs, tiny_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Every modification on, with a cap low enough to bind on the tiny model's logits.
 MODIFICATIONS = {"model.head": "tied", "model.qk_norm": "rmsnorm", "model.ffn": "relu2", "model.logit_softcap": 3.0,
@@ -163,7 +159,9 @@ def test_every_modification_on_the_cuda_fast_paths_matches_the_reference():
 
 
 def test_modifications_change_the_trajectory_so_a_checkpoint_never_crosses_them():
-    assert not RESUMABLE_CHANGES & set(MODIFICATION_KEYS)
+    for key in MODIFICATION_KEYS:
+        modified = tiny_config(**{key: MODIFICATIONS[key]})
+        assert key in trajectory_changes(tiny_config(), modified), f"{key} may change across a resume"
 
 
 def test_a_preempted_run_with_every_modification_resumes_to_the_uninterrupted_curve(tmp_path, monkeypatch):

@@ -9,8 +9,9 @@ import torch
 import cs336lm.training.batch_probe as batch_probe
 import cs336lm.training.train as T
 from cs336lm.training.device import MEMORY_ERRORS, is_out_of_memory
-from tests.training.test_batch_probe import wide_logits_config
-from tests.training.test_train import corpus, one_thread, outputs, tiny_config  # noqa: F401 - fixtures
+from tests.helpers import outputs, tiny_config, wide_logits_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("exc", [

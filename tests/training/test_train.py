@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,14 +24,9 @@ from cs336lm.training.metrics import KEYS, read_metrics
 from cs336lm.training.progress import PROGRESS_CHECKPOINT
 from cs336lm.training.summary import read_summary
 from cs336lm.training.train import train
-from tests.helpers import REPO_ROOT, TIMING_KEYS, VOCAB, make_corpus, outputs, peak_rss_mb, tiny_config
+from tests.helpers import REPO_ROOT, TIMING_KEYS, VOCAB, outputs, peak_rss_mb, tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-@pytest.fixture
-def corpus(tmp_path) -> tuple[Path, Path]:
-    return make_corpus(tmp_path / "data")
-
 
 def test_loss_falls_and_outputs_have_their_keys(tmp_path, corpus):
     cfg = tiny_config()
