@@ -87,11 +87,16 @@ def make_runs(r: Path) -> dict[str, dict[str, Path]]:
 
 
 def _tunings(root: Path, runs: dict[str, str]) -> None:
-    """The selection files of the tuned batch sizes: batch 4 chose the largest of its rates, batch 64 the middle."""
+    """The selection files of the tuned batch sizes: batch 4 chose the largest of its rates, batch 64 the middle;
+    the rates not chosen trained too, each in its own directory."""
     (root / "selections" / "batch_size").mkdir(parents=True)
     for variant, chosen in (("batch_size~4", 2), ("batch_size~64", 1)):
         rates = [5e-3, 1e-2, 2e-2]
-        candidates = tuple(Outcome(f"{variant}__lr_max~x{i}", rate, "ok", 2.5 - 0.1 * (i == chosen), runs[variant])
+        names = [f"{variant}__lr_max~x{i}" for i in range(len(rates))]
+        dirs = [runs[variant] if i == chosen else
+                str(make_run(root / "runs" / "batch_size" / names[i], lr=rate, final=2.5,
+                             batch_size=int(variant.partition("~")[2]))) for i, rate in enumerate(rates)]
+        candidates = tuple(Outcome(names[i], rate, "ok", 2.5 - 0.1 * (i == chosen), dirs[i])
                            for i, rate in enumerate(rates))
         write_selection(root / "selections" / "batch_size" / f"{variant}.json", Selection(
             sweep=f"batch_size/{variant}", experiment="batch_size", key="optim.lr_max", value=rates[chosen],

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cs336lm.reporting.runs import read_run
+from cs336lm.experiments.selection import Selection
+from cs336lm.reporting.runs import read_run, read_selections
 
 # The experiments' roles in the handout; a config maps each to its experiments (report: in config.yaml).
 ROLES = ("lr_sweep", "batch_size", "ablations", "main", "leaderboard", "samples")
@@ -87,6 +88,10 @@ class ReportInputs:
         workflow writes before training the runs that use it (`selections/<experiment>/<variant>.json`), or None."""
         path = Path(self.results_root) / "selections" / experiment / f"{variant}.json"
         return path if path.exists() else None
+
+    def selections(self) -> list[Selection]:
+        """Every sweep's selection file under `selections/` (cs336lm.reporting.runs.read_selections)."""
+        return read_selections(Path(self.results_root) / "selections")
 
     def relative(self, path: str | Path) -> str:
         """A results-tree path as the reader finds it: relative to the results root."""

@@ -216,3 +216,32 @@ def test_the_report_locates_the_edge_as_the_sweep_does(tmp_path):
     assert stability_edge(runs) == (1e-2, 1.0)
     del runs["lr1"]
     assert stability_edge(runs) == (1e-2, None)
+
+
+def test_the_experiment_log_lists_every_trained_run_once(course, course_text):
+    from cs336lm.reporting.runs import runs_table
+
+    trained = {str(p.parent) for p in Path(course.results_root).rglob("summary.json")}
+    table = runs_table(course.experiments, course.selections())
+    assert sorted(table.run_dir) == sorted(trained)  # every directory, none twice
+    log = section(course_text, "experiment_log")
+    assert f"one row per trained run directory ({len(trained)} runs" in log
+    rows = {cells[0]: cells[1:3] for line in log.splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    assert rows["batch_size/batch_size~4__lr_max~x0"] == ["—", "candidate of `batch_size/batch_size~4`: lost"]
+    assert rows["batch_size/batch_size~4__lr_max~x2"] == [  # the winner, once, with the name it is shown as
+        "batch_size/batch_size~4", "candidate of `batch_size/batch_size~4`: chosen"]
+    assert "`selections/batch_size/batch_size~4.json` compared 3 runs of optim.lr_max (0.005, 0.01, 0.02) and " \
+           "chose 0.02" in log
+
+
+def test_a_shared_run_is_one_row_naming_every_name(tmp_path):
+    from cs336lm.reporting.runs import logged_runs
+    from tests.run_dirs import make_run
+
+    best = str(make_run(tmp_path / "runs" / "lr_sweep" / "lr_max~0.01"))
+    other = str(make_run(tmp_path / "runs" / "lr_sweep" / "lr_max~0.1"))
+    entries = logged_runs({"lr_sweep": {"lr_max~0.01": best, "lr_max~0.1": other},
+                           "ablations": {"baseline": best}, "ts_main": {"main": best}})
+    assert [(e.experiment, e.variant, e.shown_as) for e in entries] == [
+        ("lr_sweep", "lr_max~0.01", ("ablations/baseline", "ts_main/main")), ("lr_sweep", "lr_max~0.1", ())]

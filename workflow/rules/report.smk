@@ -58,6 +58,7 @@ rule make_tables:
         f"{ROOT}/benchmarks/make_tables/all.tsv"
     params:
         runs=all_run_dirs,
+        selections=f"{ROOT}/selections",
     script:
         "../scripts/make_tables.py"
 

@@ -21,6 +21,7 @@ from cs336lm.reporting.runs import (
     divergence_rule,
     finished,
     load_metrics,
+    logged_runs,
     outcome,
     runs_table,
     stability_edge,
@@ -33,10 +34,15 @@ def experiment_log(s: Section, inputs: ReportInputs) -> None:
           "wall-clock seconds, learning rate, training loss, gradient norm, throughput, and the validation loss on "
           "evaluation steps) and ends with `summary.json` (status, final and best validation loss, tokens, wall "
           "time, parameters, MFU, the resolved config, code version and device). Every curve and number of this "
-          "report is read from those files; the table below is the experiment log of every run (also "
-          "`tables/runs.csv`).")
-    table = runs_table(inputs.experiments)
-    s.table([{"experiment": r.experiment, "variant": r.variant,
+          "report is read from those files.")
+    selections = inputs.selections()
+    table = runs_table(inputs.experiments, selections)
+    s.say(f"The log below has one row per trained run directory ({len(table)} runs, also `tables/runs.csv`): a run "
+          "that several names share (an identical config trained once, or the run a sweep chose) is listed once "
+          "under the name it trained as, with the other names beside it, and every tuning run is listed, the ones "
+          "its sweep did not choose marked \"lost\".")
+    s.table([{"run": f"{r.experiment}/{r.variant}", "also shown as": r.shown_as.replace("; ", ", ") or "—",
+              "tuning": r.tuning or "—",
               "status": r.status + (f" ({r.stopped_early})" if r.stopped_early and r.stopped_early != r.status
                                     else ""),
               "final val loss": num(r.final_val_loss), "best val loss": num(r.best_val_loss), "steps": count(r.steps),
@@ -44,10 +50,49 @@ def experiment_log(s: Section, inputs: ReportInputs) -> None:
               "device": r.device or MISSING,
               **({"time asked / used": _asked_used(r)} if table.requested_minutes.notna().any() else {})}
              for r in table.itertuples()])
+    _narrative(s, inputs, selections)
     _final_eval_note(s, inputs)
     _request_note(s, table)
     s.read_from("runs/*/*/summary.json", "runs/*/*/metrics.jsonl",
-                *(["runs/*/*/request.json"] if table.requested_minutes.notna().any() else []))
+                *(["runs/*/*/request.json"] if table.requested_minutes.notna().any() else []),
+                *(["selections/**/*.json"] if selections else []))
+
+
+def _narrative(s: Section, inputs: ReportInputs, selections: list[Selection]) -> None:
+    """What ran in what order: the runs that needed no sweep's choice first, then each selection (from its file)
+    and the runs that waited for the value it chose."""
+    def file_of(sel: Selection) -> str:
+        return f"selections/{sel.sweep}.json"
+
+    takers: dict[str, list[str]] = {}
+    free = []
+    for entry in logged_runs(inputs.experiments, selections):
+        name = f"`{entry.experiment}/{entry.variant}`"
+        sources = {str(v.source) for v in (inputs.summary(entry.run_dir).selected or {}).values()}
+        for sel in selections:
+            if any(src.endswith(file_of(sel)) for src in sources):
+                takers.setdefault(sel.sweep, []).append(name)
+        if not sources:
+            free.append(name)
+    steps, rules = [], set()
+    if free:
+        steps.append(f"Runs whose config needs no sweep's choice started first, side by side: {_listed(free)}.")
+    for sel in selections:
+        tried = ", ".join(f"{c.value:g}" for c in sorted(sel.candidates, key=lambda c: c.value))
+        text = (f"`{file_of(sel)}` compared {len(sel.candidates)} runs of {sel.key} ({tried}) and chose "
+                f"{sel.value:g} (`{sel.variant}`, final validation loss {num(sel.final_val_loss)})"
+                + ("." if sel.rule in rules else f" by its rule: {sel.rule}."))
+        rules.add(sel.rule)
+        if sel.sweep in takers:
+            text += f" Then the runs that take this value trained: {_listed(takers[sel.sweep])}."
+        steps.append(text)
+    if not selections:
+        steps.append("No sweep chose a value in this configuration: every run's config is fixed in advance.")
+    s.say("**Order of work.** " + " ".join(steps))
+
+
+def _listed(names: list[str], limit: int = 12) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _final_eval_note(s: Section, inputs: ReportInputs) -> None:
