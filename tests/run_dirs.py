@@ -26,7 +26,7 @@ WEB = "The city council voted 7-2 on Tuesday to approve the 2024 budget, officia
 def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float | None = 2.0, diverged: bool = False,
              steps: int = 40, norm: str = "rmsnorm", norm_position: str = "pre", pos_emb: str = "rope",
              ffn: str = "swiglu", budget: float = 0.0, non_embedding: int = 1000, seed: int = 0,
-             dataset: str = "tinystories", selected: dict | None = None) -> Path:
+             dataset: str = "tinystories", selected: dict | None = None, vocab_size: int = 300) -> Path:
     """A run directory with a plausible falling (or exploding) loss curve and its summary."""
     path.mkdir(parents=True)
     start = 7.0
@@ -40,8 +40,8 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
         lines.append(json.dumps(line))
     (path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     config = RunConfig.from_flat({
-        "model.vocab_size": 400, "model.norm": norm, "model.norm_position": norm_position, "model.pos_emb": pos_emb,
-        "model.ffn": ffn, "model.d_ff": 96 if ffn == "swiglu" else 144, "optim.lr_max": lr,
+        "model.vocab_size": vocab_size, "model.norm": norm, "model.norm_position": norm_position,
+        "model.pos_emb": pos_emb, "model.ffn": ffn, "model.d_ff": 96 if ffn == "swiglu" else 144, "optim.lr_max": lr,
         "optim.lr_min": min(lr, 1e-4), "train.batch_size": batch_size, "train.wall_clock_budget_s": budget,
         "train.seed": seed})
     write_summary(path / "summary.json", RunSummary(

@@ -245,3 +245,53 @@ def test_a_shared_run_is_one_row_naming_every_name(tmp_path):
                            "ablations": {"baseline": best}, "ts_main": {"main": best}})
     assert [(e.experiment, e.variant, e.shown_as) for e in entries] == [
         ("lr_sweep", "lr_max~0.01", ("ablations/baseline", "ts_main/main")), ("lr_sweep", "lr_max~0.1", ())]
+
+
+def test_an_ablation_that_did_not_run_says_not_run(course):
+    experiments = {**course.experiments, "ablations": {k: v for k, v in course.experiments["ablations"].items()
+                                                       if k != "nope"}}
+    text = render(dataclasses.replace(course, experiments=experiments))
+    assert "| 7.3 | `no_pos_emb`             | not run: needs an ablation run with model.pos_emb = none |" in text
+    assert "_Not run in this configuration: it needs an ablation run with model.pos_emb = none._" in \
+        section(text, "no_pos_emb")
+    assert "| 7.3 | `swiglu_ablation`        | yes" in text
+
+
+@pytest.mark.parametrize(("foreign", "own", "words"), [(3.0, 4.5, "50.0% more tokens"), (4.6, 4.5, "2.2% fewer tokens"),
+                                                       (4.52, 4.5, "the same compression within 1%")])
+def test_cross_compression_follows_the_sign_of_the_numbers(foreign, own, words):
+    from cs336lm.reporting.sections.tokenizers import cross_compression
+
+    # A smaller vocabulary (300) that compresses the other corpus better must not be said to need more tokens.
+    text = cross_compression("tinystories", "owt", foreign, own, 300, 3000)
+    assert words in text and "(vocabularies of 300 and 3,000 entries)" in text
+    assert ("fall apart" in text) == (foreign < own * 0.99)
+    assert ("-" not in text.split("owt`'s own tokenizer")[1].split("%")[0])  # no negative "more"
+
+
+def test_token_kinds_are_counted_not_assumed():
+    from cs336lm.reporting.sections.tokenizers import _kinds_sentence, token_kinds
+
+    tokens = {b" council", b"2024", b" 7", "é".encode(), b"\xc3", b"-"}
+    assert token_kinds(tokens) == {"letters": 1, "digits": 2, "non-ASCII": 2, "other": 1}
+    stories = _kinds_sentence({b" dog", b" park"}, "`a` has")
+    assert "100.0% are letters only" in stories and "digits" not in stories and "non-ASCII" not in stories
+
+
+def test_vocabulary_requested_and_reached(course):
+    datasets = {**course.datasets, "owt": {**course.datasets["owt"], "vocab_size": 500}}
+    text = section(render(dataclasses.replace(course, datasets=datasets)), "train_bpe_expts_owt")
+    assert "Vocabulary: 500 requested, 300 reached (special tokens included): BPE ran out of merges 200 short" in text
+    assert "model.vocab_size = 300: the tokenizer's size" in text
+
+
+def test_equal_peak_memory_for_different_vocabularies_is_not_read_as_equal_cost(course, tmp_path):
+    from cs336lm.reporting.document import Section
+    from cs336lm.reporting.sections.tokenizers import _memory_note
+
+    s = Section(course, Reference(REFERENCE, demo=False), tmp_path, {})
+    _memory_note(s, course, "owt", "tinystories", 3000, 300)  # both stats files read 250 MB for the merge phase
+    assert "equal within 5% although the vocabularies differ 10×" in s.lines[0] and "does not resolve" in s.lines[0]
+    s.lines.clear()
+    _memory_note(s, course, "owt", "tinystories", 300, 300)
+    assert not s.lines

@@ -15,7 +15,7 @@ from cs336lm.reporting.datasets import (
     read_json,
     read_vocab,
 )
-from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, size
+from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, size, times
 from cs336lm.reporting.inputs import ReportInputs
 
 PILE_BYTES = 825e9  # the Pile, for tokenizer_experiments (c)
@@ -99,18 +99,31 @@ def train_bpe(dataset: str, compare_with: str | None = None):
             {"quantity": "handout budget", "ours": MISSING, "reference": ref.cell(f"bpe_budget/{dataset}")},
         ])
         s.say(f"The longest token, {longest.decode('utf-8', errors='replace')!r}, is {describe_token(longest)}.")
-        wanted = inputs.datasets.get(dataset, {}).get("vocab_size")
-        learned = len(vocab) + len(inputs.special_tokens(dataset))
-        if wanted and learned < wanted:
-            s.say(f"BPE stopped at {count(learned)} of the {count(wanted)} vocabulary entries configured: no pair "
-                  "of tokens occurs in this corpus any more. The model keeps the configured size, so its "
-                  f"{count(wanted - learned)} extra ids are never trained.")
+        _vocabulary_reached(s, inputs, dataset, len(vocab) + len(inputs.special_tokens(dataset)))
         _where_the_time_went(s, stats)
         s.read_from(stats_path or bench_path, inputs.file(f"vocab/{dataset}"))
         if compare_with:
             _compare_tokenizers(s, inputs, dataset, compare_with, vocab)
 
     return write
+
+
+def _vocabulary_reached(s: Section, inputs: ReportInputs, dataset: str, reached: int) -> None:
+    """The vocabulary asked for against the one BPE reached, and the vocabulary the models on this data use."""
+    wanted = inputs.datasets.get(dataset, {}).get("vocab_size")
+    models = sorted({sm.config["model"]["vocab_size"] for sm in inputs.all_summaries().values()
+                     if sm.dataset.name == dataset})
+    text = (f"Vocabulary: {count(wanted)} requested, {count(reached)} reached (special tokens included)"
+            if wanted else f"Vocabulary: {count(reached)} tokens (special tokens included)")
+    if wanted and reached < wanted:
+        text += (f": BPE ran out of merges {count(wanted - reached)} short of the request, since no pair of "
+                 "tokens is left to merge in this corpus")
+    text += "."
+    if models:
+        text += (f" The models trained on `{dataset}` have model.vocab_size = {', '.join(map(count, models))}"
+                 + (": the tokenizer's size, taken from its vocab.json." if models == [reached] else
+                    f", not the tokenizer's {count(reached)}: ids above it are never trained."))
+    s.say(text)
 
 
 def _costs(stats: dict, bench_path) -> tuple[str, str]:
@@ -163,8 +176,7 @@ def _compare_tokenizers(s: Section, inputs: ReportInputs, dataset: str, other: s
     s.say(f"Compared with the `{other}` tokenizer ({count(len(other_vocab))} tokens): {count(len(shared))} tokens "
           f"are in both ({percent(len(shared) / len(theirs))} of `{other}`'s vocabulary). The longest tokens only "
           f"`{dataset}` has are " + ", ".join(f"`{t.decode('utf-8', errors='replace')!r}`" for t in only)
-          + f": `{dataset}`'s merges follow its own text (for web text: names, code, numbers and other languages), "
-          f"while `{other}`'s vocabulary spends its merges on the words of its own corpus.")
+          + ". " + _kinds_sentence(ours - theirs, f"`{dataset}` has and `{other}` lacks"))
     stats = inputs.file("tokenizer_stats")
     if stats is not None:
         table = pd.read_csv(stats)
@@ -175,6 +187,47 @@ def _compare_tokenizers(s: Section, inputs: ReportInputs, dataset: str, other: s
                   f"bytes per token against {num(own.bytes_per_token.iloc[0], 3)} for `{dataset}`'s own "
                   "(see tokenizer_experiments).")
         s.read_from(stats)
+    _memory_note(s, inputs, dataset, other, len(vocab), len(other_vocab))
+
+
+def _memory_note(s: Section, inputs: ReportInputs, dataset: str, other: str, size_ours: int, size_theirs: int) -> None:
+    """When the merge phase's peak memory does not tell the two vocabularies apart, say that the measurement does
+    not resolve the vocabulary's cost, rather than letting equal numbers read as equal costs."""
+    paths = inputs.file(f"bpe_stats/{dataset}"), inputs.file(f"bpe_stats/{other}")
+    if None in paths:
+        return
+    ours, theirs = (read_json(p)["peak_rss_mb"]["training"] for p in paths)
+    if size_ours != size_theirs and abs(ours - theirs) <= 0.05 * max(ours, theirs):
+        s.say(f"The merge phase peaked at {size(ours * 1e6)} for `{dataset}` ({count(size_ours)} tokens) and "
+              f"{size(theirs * 1e6)} for `{other}` ({count(size_theirs)}): equal within 5% although the "
+              f"vocabularies differ {times(max(size_ours, size_theirs) / min(size_ours, size_theirs))}. The peak is "
+              "the process's resident memory, interpreter and libraries included, so at this corpus size it does "
+              "not resolve what the vocabulary itself costs.")
+
+
+def token_kinds(tokens: set[bytes]) -> dict[str, int]:
+    """How many tokens are letters only (words and word pieces, with or without a leading space), contain a digit,
+    are not ASCII (other scripts, or bytes that are not valid UTF-8 alone), or are anything else (punctuation,
+    whitespace, markup)."""
+    kinds = dict.fromkeys(("letters", "digits", "non-ASCII", "other"), 0)
+    for token in tokens:
+        text = token.decode("utf-8", errors="replace")
+        kind = ("non-ASCII" if not token.isascii() else "digits" if any(c.isdigit() for c in text)
+                else "letters" if text.strip().isalpha() else "other")
+        kinds[kind] += 1
+    return kinds
+
+
+def _kinds_sentence(tokens: set[bytes], which: str) -> str:
+    kinds = token_kinds(tokens)
+    total = sum(kinds.values())
+    if not total:
+        return f"No token is one {which}."
+    names = {"letters": "are letters only (words or word pieces)", "digits": "contain digits",
+             "non-ASCII": "are non-ASCII", "other": "are punctuation, whitespace or markup"}
+    return (f"Of the {count(total)} tokens {which}, " + ", ".join(
+        f"{percent(n / total)} {names[k]}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]) if n)
+        + ": its merges follow what its own training text repeats.")
 
 
 def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
@@ -193,10 +246,8 @@ def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
     own = {r.tokenizer: r.bytes_per_token for r in compression.itertuples() if r.tokenizer == r.corpus}
     for r in compression.itertuples():
         if r.tokenizer != r.corpus and r.corpus in own:
-            s.say(f"The `{r.tokenizer}` tokenizer gets {num(r.bytes_per_token, 3)} bytes per token on `{r.corpus}` "
-                  f"text against {num(own[r.corpus], 3)} for `{r.corpus}`'s own tokenizer "
-                  f"({percent(own[r.corpus] / r.bytes_per_token - 1)} more tokens for the same text): words its "
-                  "vocabulary never merged fall apart into shorter pieces.")
+            s.say(cross_compression(r.tokenizer, r.corpus, r.bytes_per_token, own[r.corpus],
+                                    _vocab_size(inputs, r.tokenizer), _vocab_size(inputs, r.corpus)))
     _throughput(s, table)
     largest = max(inputs.datasets[d].get("vocab_size", 0) for d in datasets if d in inputs.datasets)
     s.say(f"(d) Token ids are stored as uint16: the largest vocabulary here has {count(largest)} entries, "
@@ -204,6 +255,29 @@ def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
           "int32 and a fraction of a Python int's 28 bytes, which matters for token arrays of billions of ids "
           "memory-mapped during training.")
     s.read_from(path)
+
+
+def _vocab_size(inputs: ReportInputs, dataset: str) -> int | None:
+    path = inputs.file(f"vocab/{dataset}")
+    return len(read_json(path)) if path else None
+
+
+def cross_compression(tokenizer: str, corpus: str, foreign: float, own: float, foreign_vocab: int | None,
+                      own_vocab: int | None) -> str:
+    """(b): a tokenizer on another corpus's text against that corpus's own tokenizer, in bytes per token; the
+    direction and its size come from the two numbers."""
+    extra = own / foreign - 1  # tokens the foreign tokenizer needs for the same text, relative to the own one
+    text = (f"The `{tokenizer}` tokenizer gets {num(foreign, 3)} bytes per token on `{corpus}` text against "
+            f"{num(own, 3)} for `{corpus}`'s own tokenizer")
+    sizes = (f" (vocabularies of {count(foreign_vocab)} and {count(own_vocab)} entries)"
+             if foreign_vocab and own_vocab else "")
+    if abs(extra) < 0.01:
+        return text + f": the same compression within 1%{sizes}."
+    if extra > 0:
+        return (text + f": {percent(extra)} more tokens for the same text{sizes}. Words its vocabulary never "
+                "merged fall apart into shorter pieces.")
+    return (text + f": {percent(-extra)} fewer tokens for the same text, so it compresses `{corpus}` better than "
+            f"the tokenizer trained on it{sizes}.")
 
 
 def _throughput(s: Section, table: pd.DataFrame) -> None:
