@@ -20,8 +20,9 @@ ROLES = ("lr_sweep", "batch_size", "ablations", "main", "leaderboard", "samples"
 class ReportInputs:
     """experiments: {experiment: {variant: run dir}}; roles: {role: [experiment, ...]}; baseline: the ablation
     baseline's variant; datasets: {dataset: {"source": text, "synthetic": bool, "vocab_size": int,
-    "special_tokens": [...]}}; experiment_datasets: {experiment: dataset}; files: {key: path} (keys like
-    `problem/unicode1`, `bpe_benchmark/owt`, `figure/lr_sweep`); reference: the reference-numbers YAML."""
+    "special_tokens": [...], "urls": {split: url}, "sha256": {split: digest or None}, "train_text": path}};
+    experiment_datasets: {experiment: dataset}; files: {key: path} (keys like `problem/unicode1`,
+    `bpe_benchmark/owt`, `figure/lr_sweep`); reference: the reference-numbers YAML."""
 
     results_root: str
     experiments: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

@@ -122,8 +122,12 @@ def test_reference_column_for_course_data_not_for_demo_data(course_text, demo):
                         ("tokenizer_experiments", "4.248 [student run]"), ("main_experiment", "4.037 [student run]")]:
         assert value in section(course_text, name), name
         assert value not in section(demo_text, name) and NOT_COMPARABLE in section(demo_text, name), name
-    assert "demo numbers (synthetic corpus)" in demo_text and "course-scale data" not in demo_text
-    assert "course-scale data" in course_text and "demo numbers" not in course_text
+    assert "demo numbers (synthetic corpus)" in demo_text and "the course's tinystories corpus" not in demo_text
+    assert "`tinystories`: the course's tinystories corpus, downloaded from the course's URLs, 4.36 kB of " \
+           "training text; no sha256 in the config" in course_text and "demo numbers" not in course_text
+    assert "Every corpus is the course's" in course_text
+    assert "All 20 trained runs have the course's model" in course_text
+    assert "runs at the course's scale" in section(course_text, "learning_rate")
     # the written problems do not depend on the data, so their reference stays comparable
     assert "[student run]" in section(demo_text, "learning_rate_tuning")
     assert "beating" not in section(demo_text, "leaderboard") and "does not apply" in section(demo_text, "leaderboard")
@@ -176,11 +180,12 @@ def test_a_deliverable_added_to_the_registry_appears_without_other_edits(course,
 
 
 def test_reference_cells():
-    course, demo = Reference(REFERENCE, demo=False), Reference(REFERENCE, demo=True)
+    course, demo = Reference(REFERENCE), Reference(REFERENCE, not_comparable="`owt` is the demo's synthetic text")
     assert course.cell("bpe_time_s/owt", lambda v: f"{v:g} s") == "836.67 s [student run]"
     assert demo.cell("bpe_time_s/owt") == NOT_COMPARABLE
     assert course.cell("no_such_quantity") == "—"
-    assert "student run" in course.sources_note() and "not comparable" in demo.sources_note()
+    assert "student run" in course.sources_note()
+    assert "not comparable with ours: `owt` is the demo's synthetic text" in demo.sources_note()
 
 
 @pytest.mark.parametrize(("fast", "word"), [(1.3, "rose"), (1.01, "barely moved"), (0.7, "fell")])
@@ -289,9 +294,35 @@ def test_equal_peak_memory_for_different_vocabularies_is_not_read_as_equal_cost(
     from cs336lm.reporting.document import Section
     from cs336lm.reporting.sections.tokenizers import _memory_note
 
-    s = Section(course, Reference(REFERENCE, demo=False), tmp_path, {})
+    s = Section(course, Reference(REFERENCE), tmp_path, {})
     _memory_note(s, course, "owt", "tinystories", 3000, 300)  # both stats files read 250 MB for the merge phase
     assert "equal within 5% although the vocabularies differ 10×" in s.lines[0] and "does not resolve" in s.lines[0]
     s.lines.clear()
     _memory_note(s, course, "owt", "tinystories", 300, 300)
     assert not s.lines
+
+
+def test_the_users_data_is_named_as_theirs_and_not_compared_with_course_numbers(tmp_path):
+    inputs = make_results(tmp_path, synthetic=False, course=False)
+    text = render(inputs)
+    top = text[:text.index("**Reference numbers.**")]
+    assert "Not the course's data: `tinystories` is the user's data, not the course's" in top
+    assert "- `tinystories`: the user's data from file:///data/tinystories_train.txt, 4.36 kB of training text" in top
+    assert "course's" not in top.split("Not the course's data")[0]
+    bpe = section(text, "train_bpe_tinystories")
+    assert "36.58 s [student run]" not in bpe and NOT_COMPARABLE in bpe
+    assert "not comparable with ours: `tinystories` is the user's data, not the course's" in bpe
+
+
+def test_a_reduced_run_on_course_data_is_not_compared_with_course_numbers(course, tmp_path):
+    from tests.run_dirs import make_run
+
+    small = str(make_run(tmp_path / "small", lr=1e-2, final=2.0, d_model=64, d_ff=176, token_budget=300_000))
+    experiments = {**course.experiments, "ablations": {**course.experiments["ablations"], "baseline": small}}
+    text = render(dataclasses.replace(course, experiments=experiments))
+    nope = section(text, "no_pos_emb")
+    assert "runs at a **reduced scale** (d_model 64 (course 512), d_ff 176 (course 1344), 300,000 tokens (course " \
+           "327,680,000))" in nope
+    assert "1.654 [student run]" not in nope and NOT_COMPARABLE in nope
+    assert "runs at the course's scale" in section(text, "learning_rate")  # the sweep itself is course-scale
+    assert "1 of 20 trained runs are at a reduced scale" in text  # the small baseline replaced the course one

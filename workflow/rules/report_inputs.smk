@@ -52,9 +52,13 @@ def all_run_files(wildcards):
 
 
 def dataset_facts():
-    """{dataset: {source, synthetic, vocab_size, special_tokens}}: what the report says about each corpus."""
+    """{dataset: {source, synthetic, vocab_size, special_tokens, urls, sha256, train_text}}: what the report says
+    about each corpus (cs336lm.reporting.provenance checks the URLs against the course's)."""
     return {d: {"source": describe_source(spec["train"]), "synthetic": "synthetic" in spec["train"],
-                "vocab_size": spec["tokenizer"]["vocab_size"], "special_tokens": special_tokens(d)}
+                "vocab_size": spec["tokenizer"]["vocab_size"], "special_tokens": special_tokens(d),
+                "urls": {split: spec[split].get("url") for split in SPLITS},
+                "sha256": {split: spec[split].get("sha256") for split in SPLITS},
+                "train_text": corpus_text(d, "train")}
             for d, spec in config["data"].items()}
 
 

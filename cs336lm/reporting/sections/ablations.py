@@ -63,7 +63,7 @@ def ablation(spec: Ablation):
     """The writer of one ablation deliverable: every ablation variant with spec.key = spec.value."""
 
     def write(s: Section, inputs: ReportInputs) -> None:
-        s.data_note(inputs.datasets_of("ablations"))
+        s.data_note(inputs.datasets_of("ablations"), inputs.summaries("ablations").values())
         runs, summaries = inputs.runs("ablations"), inputs.summaries("ablations")
         base_name = inputs.baseline
         base = summaries[base_name]

@@ -14,7 +14,7 @@ from cs336lm.reporting.sections.common import final_loss
 
 
 def main_experiment(s: Section, inputs: ReportInputs) -> None:
-    s.data_note(inputs.datasets_of("main"))
+    s.data_note(inputs.datasets_of("main"), inputs.summaries("main").values())
     rows, per_byte = [], {}
     for label, experiment, _, run_dir in inputs.members("main"):
         summary = inputs.summary(run_dir)
