@@ -326,3 +326,23 @@ def test_a_reduced_run_on_course_data_is_not_compared_with_course_numbers(course
     assert "1.654 [student run]" not in nope and NOT_COMPARABLE in nope
     assert "runs at the course's scale" in section(text, "learning_rate")  # the sweep itself is course-scale
     assert "1 of 20 trained runs are at a reduced scale" in text  # the small baseline replaced the course one
+
+
+def test_learning_rate_sentences_follow_the_runs(course, tmp_path):
+    from tests.run_dirs import make_run
+
+    # lr 0.3 ends at 5.5, above the unigram entropy (5.0) every tree run records: not a run that learned.
+    flat = str(make_run(tmp_path / "flat", lr=0.3, final=5.5))
+    experiments = {**course.experiments, "lr_sweep": {**course.experiments["lr_sweep"], "lr_max~0.3": flat}}
+    lr = section(render(dataclasses.replace(course, experiments=experiments)), "learning_rate")
+    assert "| ok, but its validation loss is not below the unigram entropy 5 |" in lr
+    assert "lr 0.3 ended at validation loss 5.5, not below its unigram entropy 5" in lr
+    # the tree logs evaluations at steps 1, 11, 21, 31 of 40: the one nearest half is at 52.5%, and says so
+    assert "| 2.612 (at 52.5%) " in lr and "At 52.5% of training, the loss was lowest at lr 0.01" in lr
+    assert "half of training" not in lr.replace("near half of training", "")
+
+
+def test_mfu_is_not_called_recorded_when_null(course_text):
+    log = section(course_text, "experiment_log")
+    assert "No run recorded an MFU (`mfu` is null in summary.json): the peak FLOP/s of cpu is not known" in log
+    assert "| MFU " not in log

@@ -15,6 +15,7 @@ from cs336lm.reporting.datasets import read_json
 from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, times
 from cs336lm.reporting.figures import TINYSTORIES_TARGET
 from cs336lm.reporting.inputs import ReportInputs
+from cs336lm.reporting.provenance import COURSE_TOKENS
 from cs336lm.reporting.runs import (
     best_run,
     config_value,
@@ -238,9 +239,12 @@ def _target_sentence(s: Section, inputs: ReportInputs, best: Any) -> None:
     candidates = [best, *main]
     low = min((sm.final_val_loss for sm in candidates if finished(sm)), default=None)
     reached = low is not None and low <= TINYSTORIES_TARGET
+    tokens = max((sm.tokens for sm in candidates if finished(sm)), default=0)
+    short = ("" if reached or tokens >= COURSE_TOKENS else
+             f" The longest of these runs trained {count(tokens)} tokens, {percent(tokens / COURSE_TOKENS)} of the "
+             f"{count(COURSE_TOKENS)} the handout budgets for it.")
     s.say(f"The best TinyStories model here reaches {num(low)}: {'below' if reached else 'above'} the handout's "
-          f"target of {TINYSTORIES_TARGET}." + ("" if reached else " It does not meet the target; the runs are too "
-                                                "short or the rate grid too coarse to get there."))
+          f"target of {TINYSTORIES_TARGET}" + ("." if reached else ", so it does not meet it.") + short)
 
 
 def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | None) -> None:
@@ -279,9 +283,9 @@ def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | No
                   f"rates above it (up to {stable:g}) train, but lose some of the gain to instability.")
         else:
             s.say(f"The best rate is {times(stable / lr[best])} below the largest stable rate and {times(gap)} below "
-                  "the smallest diverging one. That contradicts the handout's expectation that the best rate sits "
-                  "near the edge; rates above the best may already be unstable without tripping the divergence "
-                  "rule, or the runs are too short for large rates to pay off.")
+                  "the smallest diverging one: here the best rate is not at the edge of stability, against the folk "
+                  "wisdom the handout quotes (\"the best learning rate is 'at the edge of stability'\"). The stable "
+                  "rates above it ended higher; this sweep does not show why.")
     s.figure("lr_edge")
 
 
