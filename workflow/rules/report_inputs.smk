@@ -14,12 +14,17 @@ REFERENCE = str(Path(workflow.current_basedir).parent / "report" / "reference.ya
 
 
 def check_report_layout():
-    """Every experiment the report section names must exist, and the ablation baseline must be one of its runs."""
+    """Every experiment the report section names must exist, the main runs must train the same model for the same
+    iterations, and the ablation baseline must be one of its runs."""
     for key, value in REPORT.items():
         for experiment in value if isinstance(value, list) else [value]:
             if key in ROLES and experiment is not None and experiment not in config["experiments"]:
                 raise ConfigError(f"report.{key} = {experiment!r} is not an experiment "
                                   f"(defined: {', '.join(config['experiments'])})")
+    main = REPORT.get("main") or []
+    DESIGN.check_same_training(main if isinstance(main, list) else [main],
+                               "report.main compares runs of the same model and total iterations (handout §7.4: "
+                               "\"the same model architecture and total training iterations as TinyStories\")")
     ablations = REPORT.get("ablations")
     if ablations and REPORT["ablation_baseline"] not in DESIGN.experiments[ablations].variants:
         raise ConfigError(f"report.ablation_baseline = {REPORT['ablation_baseline']!r} is not a variant of "
