@@ -163,8 +163,14 @@ def make_results(root: Path, *, synthetic: bool = True, course: bool = True) -> 
     files["tokenizer_stats"] = str(tables / "tokenizer_stats.csv")
     samples = root / "samples" / "ts_main" / "main.md"
     samples.parent.mkdir(parents=True)
-    samples.write_text("# Samples\n\n## Sample 1\n\nOnce upon a time there was a test.\n")
+    samples.write_text("# Samples\n\n## Sample 1\n\n**Prompt:** 'Once upon a time'\n\n```text\nOnce upon a time "
+                       "there was a little dog named Tom. Tom liked to run in the park.\n```\n")
     files["samples/ts_main/main"] = str(samples)
+    owt_samples = root / "samples" / "owt_main" / "main.md"  # as cs336lm.problems.samples.write_samples writes
+    owt_samples.parent.mkdir(parents=True)
+    owt_samples.write_text("# Samples\n\n## Sample 1\n\n**Prompt:** 'The city'\n\n```text\nThe city council said the "
+                           "city council said the city council said the city council said.\n```\n")
+    files["samples/owt_main/main"] = str(owt_samples)
     grid = pd.DataFrame([{"model": experiments["ts_main"]["main"] + "/model.pt", "temperature": t, "top_p": p,
                           "prompt": "Once upon a time", "seed": s, "new_tokens": 20 + s, "stopped_at_eos": s == 0,
                           "distinct_1": 0.5 + t / 4, "distinct_2": 0.6 + t / 4 - (1 - p) / 10,

@@ -137,7 +137,9 @@ DELIVERABLES: list[Deliverable] = [
               ablations.SWIGLU, "SiLU feed-forward against the SwiGLU baseline: training and validation loss "
               "against steps."),
     Deliverable("main_experiment", "7.4", "Experiment on OpenWebText",
-                "Train the same model on OpenWebText: how does its loss compare with TinyStories, and why?",
+                "Train the same model architecture on OpenWebText for the same iterations as TinyStories: its "
+                "learning curve, the difference in losses from TinyStories and how to read them, and its generated "
+                "text: how fluent is it, and why is it worse with the same model and compute?",
                 owt.main_experiment, roles=("main",),
                 figures=(Figure("main_experiment", figures.main_runs, "Main runs: validation loss against tokens, in "
                                 "nats per token of each run's tokenizer and in bits per byte of text.",

@@ -113,7 +113,7 @@ def test_bits_per_byte_compare_across_tokenizers(course, course_text):
                                   len(np.load(course.files["valid_tokens/owt"])))
     assert bits_per_byte(3.4, ratio) == pytest.approx(3.4 / math.log(2) / ratio)
     assert f"| {bits_per_byte(3.4, ratio):.4g} " in owt
-    assert "higher per byte" in owt
+    assert "OpenWebText is harder for this model" in owt
 
 
 def test_reference_column_for_course_data_not_for_demo_data(course_text, demo):
@@ -346,3 +346,22 @@ def test_mfu_is_not_called_recorded_when_null(course_text):
     log = section(course_text, "experiment_log")
     assert "No run recorded an MFU (`mfu` is null in summary.json): the peak FLOP/s of cpu is not known" in log
     assert "| MFU " not in log
+
+
+def test_main_experiment_answers_every_part_from_the_numbers(course, course_text, tmp_path):
+    from tests.run_dirs import make_run
+
+    owt = section(course_text, "main_experiment")
+    assert "both runs train the same architecture for the same 40 iterations" in owt
+    assert "```text\nThe city council said the city council" in owt  # the OWT model's own sample
+    assert "61.5% of their 4-grams repeat, against 0.0% in web text itself, so they loop" in owt
+    assert "Why its output is worse than the TinyStories model's" in owt
+    # Plant the opposite: an OpenWebText model that beats TinyStories, trained for more iterations.
+    better = str(make_run(tmp_path / "owt", final=1.0, dataset="owt", steps=80))
+    flipped = section(render(dataclasses.replace(course, experiments={**course.experiments,
+                                                                      "owt_main": {"main": better}})),
+                      "main_experiment")
+    assert "OpenWebText is easier for this model" in flipped and "harder" not in flipped
+    assert "the context helps at least as much on the web text" in flipped
+    assert "do not show its output as worse" in flipped and "Why its output is worse" not in flipped
+    assert "`owt_main` trained 80 iterations, `ts_main` 40" in flipped
