@@ -5,6 +5,7 @@ rule train_lm:
     input:
         unpack(tokens_of_run),
         selections=selections_of_run,
+        vocab=vocab_of_run,
     output:
         model=f"{ROOT}/runs/{{experiment}}/{{variant}}/model.pt",
         metrics=f"{ROOT}/runs/{{experiment}}/{{variant}}/metrics.jsonl",
