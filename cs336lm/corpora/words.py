@@ -5,12 +5,18 @@ from __future__ import annotations
 
 GIRL_NAMES = tuple(
     "Lily Mia Sue Anna Emma Lucy Ella Zoe Amy Sara Rose Kim Jenny Molly Daisy Ruby Nina Lola Maya Chloe "
-    "Sophie Grace Ivy Hannah Tina Kate Lisa Jane Bella Alice".split()
+    "Sophie Grace Ivy Hannah Tina Kate Lisa Jane Bella Alice Olivia Ava Isla Freya Poppy Elsie Evie Hazel Willow "
+    "Violet Clara Nora Stella Luna Penny Holly Iris Fiona Greta Heidi Julia Lena Mabel Nell Olive Paula Quinn "
+    "Rita Tessa Una Vera Wendy Yara Zara Abby Beth Cora Dora Edie Faye Gwen Hope Jade Kitty Lottie Megan Nancy "
+    "Opal Pearl".split()
 )
 
 BOY_NAMES = tuple(
     "Tom Ben Sam Tim Jack Leo Finn Jake Noah Lucas Oliver Henry Billy Joe Alex Ryan Peter Danny Eli Owen "
-    "Luke Mark Theo Adam Jimmy Bobby Kevin Oscar Hugo Milo".split()
+    "Luke Mark Theo Adam Jimmy Bobby Kevin Oscar Hugo Milo Arthur Charlie Harry George Freddie Alfie Archie "
+    "Jacob Louis Max Ethan Felix Isaac Jasper Kai Liam Mason Nathan Otis Patrick Reuben Simon Toby Victor Wesley "
+    "Zack Aaron Brian Carl Dylan Eddie Frank Gus Harvey Ian Joel Kyle Lenny Morris Ned Ollie Percy Ralph Stanley "
+    "Teddy Walter".split()
 )
 
 PRONOUNS = {  # kind -> the slots a story fills for its protagonist
@@ -23,7 +29,14 @@ WORDS = {
     "trait": "kind curious brave shy clever playful gentle quiet silly careful".split(),
     "parent": "mom dad grandma grandpa aunt".split(),
     "pet": "dog cat bunny puppy kitten hamster parrot turtle".split(),
-    "pet_name": "Spot Buddy Rex Fluffy Coco Pip Biscuit Whiskers Bubbles Patch Sunny Pepper".split(),
+    # Pet and town names are built from parts: many distinct words from short lists, so BPE on the story text
+    # finds as many merges as a demo vocabulary asks for.
+    "pet_name": tuple("Spot Buddy Rex Fluffy Coco Pip Biscuit Whiskers Bubbles Patch Sunny Pepper".split())
+    + tuple(a + b for a in "Bu Po Ti Mo Zu Pi Lu Ko Fi Ba Wi Ja".split()
+            for b in "bble ppy nky mpy ggle ffy zzy tto ster lly".split()),
+    "town": tuple(a + b for a in ("Mill Oak Maple Stone River Pine Green Fox Bear Honey Apple Willow Cherry Rose "
+                                  "Sunny Berry Clover Cedar Brook Elm Fern Hazel Meadow Robin").split()
+                  for b in "brook field wood ton ville dale ford haven hill bury port stead".split()),
     "color": "red blue green yellow pink purple shiny soft striped golden".split(),
     "obj": "ball teddy bear kite doll truck hat book drum car boat crayon robot balloon".split(),
     "place": ("the park", "the beach", "the garden", "the market", "the zoo", "school", "the farm", "the lake",
@@ -62,6 +75,8 @@ OPENINGS = (
     "One day, a {adj} {kind} named {name} woke up early.",
     "Long ago, a {adj} {kind} named {name} lived in a little house with {his} {parent}.",
     "{name} was {age} years old and loved to play {game}.",
+    "Once upon a time, in the town of {town}, there lived a {adj} {kind} named {name}.",
+    "{name} was a {adj} {kind} who lived in {town}, a little town near {wild}.",
 )
 
 # The friend is always introduced during setup, so later dialogue with them has real context to predict.
@@ -107,6 +122,7 @@ ENDINGS = (
     "{name} went to bed with a big smile on {his} face.",
     "That night, {name} dreamed about {dream}.",
     "From that day on, {name} and {friend} played together every day.",
+    "Soon everyone in {town} knew the story of {name} and {friend}.",
 )
 
 # Story arcs: (problem, attempt, resolution, moral) sentence templates. A story is setup -> problem -> attempts ->
