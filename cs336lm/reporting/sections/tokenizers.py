@@ -249,7 +249,7 @@ def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
             s.say(cross_compression(r.tokenizer, r.corpus, r.bytes_per_token, own[r.corpus],
                                     _vocab_size(inputs, r.tokenizer), _vocab_size(inputs, r.corpus)))
     _throughput(s, table)
-    largest = max(inputs.datasets[d].get("vocab_size", 0) for d in datasets if d in inputs.datasets)
+    largest = max(_vocab_size(inputs, d) or inputs.datasets.get(d, {}).get("vocab_size", 0) for d in datasets)
     s.say(f"(d) Token ids are stored as uint16: the largest vocabulary here has {count(largest)} entries, "
           f"{'below' if largest <= UINT16_IDS else 'ABOVE'} 2¹⁶ = 65,536, so every id fits in two bytes: half of "
           "int32 and a fraction of a Python int's 28 bytes, which matters for token arrays of billions of ids "
