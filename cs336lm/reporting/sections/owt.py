@@ -155,19 +155,24 @@ def _samples(s: Section, inputs: ReportInputs, owt: MainRun, stories: MainRun) -
     s.say(f"Generated text from `{owt.label}` (the same prompts, decoding settings and format as the TinyStories "
           "samples in `generate`), its first sample:")
     s.say("```text\n" + owt.samples[0] + "\n```")
-    rows, corpus = [], {}
+    rows, corpus, seen = [], {}, {}
     for run in (owt, stories):
         path = inputs.file(f"valid_text/{run.dataset}")
-        corpus[run.dataset] = _document_proxies(
-            path.read_text(encoding="utf-8", errors="replace")[:CORPUS_SAMPLE_CHARS] if path else "")
+        text = path.read_text(encoding="utf-8", errors="replace")[:CORPUS_SAMPLE_CHARS] if path else ""
+        corpus[run.dataset] = _document_proxies(text)
+        grams = set(_word_ngrams(text, 4))
+        seen[run.dataset] = run.proxy(lambda t, grams=grams: _share_in(t, grams)) if grams else None
         rows.append({"text": f"`{run.label}` samples ({len(run.samples)})",
                      "distinct-2": num(run.proxy(_distinct_2), 3),
-                     "repeated 4-grams": percent(run.proxy(repetition_rate))})
+                     "repeated 4-grams": percent(run.proxy(repetition_rate)),
+                     "4-grams found in the validation text": percent(seen[run.dataset])})
         rows.append({"text": f"`{run.dataset}` validation documents", "distinct-2": num(corpus[run.dataset][0], 3),
-                     "repeated 4-grams": percent(corpus[run.dataset][1])})
+                     "repeated 4-grams": percent(corpus[run.dataset][1]), "4-grams found in the validation text": "—"})
     s.say("Fluency proxies (means): distinct-2 = unique word pairs / all word pairs of a text, repeated 4-grams = "
-          "share of its word 4-grams already seen earlier in it; beside each model's samples, the same proxies on "
-          "documents of its validation text.")
+          "share of its word 4-grams already seen earlier in it, and the share of a sample's word 4-grams that "
+          f"occur in the first {count(CORPUS_SAMPLE_CHARS)} characters of its validation text (phrases the corpus "
+          "itself uses, a measure of local fluency); beside each model's samples, the first two on documents of its "
+          "validation text.")
     s.table(rows)
     repeated, web = owt.proxy(repetition_rate), corpus["owt"][1]
     if repeated is None or web is None or owt.bpb is None or stories.bpb is None:
@@ -176,13 +181,32 @@ def _samples(s: Section, inputs: ReportInputs, owt: MainRun, stories: MainRun) -
     verdict = ("they loop, repeating themselves far more than web text does" if excess > 0.1 else
                "they repeat themselves somewhat more than web text does" if excess > 0.02 else
                "they repeat themselves no more than web text does")
+    local = ""
+    if seen["owt"] is not None and seen["tinystories"] is not None:
+        fewer = seen["owt"] < seen["tinystories"]
+        local = (f" {percent(seen['owt'])} of their word 4-grams occur in web text, against "
+                 f"{percent(seen['tinystories'])} of the TinyStories samples' in stories: "
+                 + ("less of the OpenWebText model's output is made of phrases its corpus uses, and more of it of "
+                    "word sequences the corpus does not contain." if fewer else
+                    "its output is made of its corpus's phrases at least as much."))
     s.say(f"Fluency of the OpenWebText samples: {percent(repeated)} of their 4-grams repeat, against {percent(web)} "
-          f"in web text itself, so {verdict}. "
+          f"in web text itself, so {verdict}." + local + " "
           + (f"Why its output is worse than the TinyStories model's with the same model and compute: it ends "
              f"{num(owt.bpb, 3)} bits per byte from its text against {num(stories.bpb, 3)} (the comparison above "
              "splits this gap into the text's variety and what the context predicts)." if owt.bpb > stories.bpb else
-             f"Its loss per byte ({num(owt.bpb, 3)}) is not above the TinyStories model's ({num(stories.bpb, 3)}), "
-             "so these numbers do not show its output as worse."))
+             f"Its loss per byte ({num(owt.bpb, 3)}) is not above the TinyStories model's ({num(stories.bpb, 3)}): "
+             "by loss, the OpenWebText model is not the worse one here."))
+
+
+def _word_ngrams(text: str, n: int) -> list[tuple[str, ...]]:
+    words = text.lower().split()
+    return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+
+
+def _share_in(text: str, grams: set[tuple[str, ...]]) -> float | None:
+    """Share of the text's word 4-grams that are in `grams` (None when the text has none)."""
+    own = _word_ngrams(text, 4)
+    return sum(g in grams for g in own) / len(own) if own else None
 
 
 def _document_proxies(text: str) -> tuple[float | None, float | None]:
