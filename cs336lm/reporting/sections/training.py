@@ -84,7 +84,7 @@ def _narrative(s: Section, inputs: ReportInputs, selections: list[Selection]) ->
             free.append(name)
     steps, rules = [], set()
     if free:
-        steps.append(f"Runs whose config needs no sweep's choice started first, side by side: {_listed(free)}.")
+        steps.append(f"Runs whose config needs no sweep's choice came first: {_listed(free)}.")
     for sel in selections:
         tried = ", ".join(f"{c.value:g}" for c in sorted(sel.candidates, key=lambda c: c.value))
         text = (f"`{file_of(sel)}` compared {len(sel.candidates)} runs of {sel.key} ({tried}) and chose "
