@@ -53,13 +53,16 @@ def unicode2(s: Section, inputs: ReportInputs) -> None:
     s.say("(a) Encoded size of the handout's example and of the first 64 KiB of each validation corpus:")
     s.table(rows)
     corpus = lengths.iloc[-1]
+    shortest = int(corpus.utf8_bytes) < min(int(corpus.utf16_bytes), int(corpus.utf32_bytes))
     s.say(f"On `{corpus.input}` text UTF-8 takes {int(corpus.utf8_bytes) / int(corpus.characters):.2f} bytes per "
           f"character against {int(corpus.utf16_bytes) / int(corpus.characters):.2f} (UTF-16) and "
           f"{int(corpus.utf32_bytes) / int(corpus.characters):.2f} (UTF-32), and "
           f"{percent(int(corpus.utf32_zero_bytes) / int(corpus.utf32_bytes))} of UTF-32's bytes are zeros. A "
-          "byte-level tokenizer trained on UTF-8 therefore starts from the shortest sequences, with no byte spent on "
-          "padding zeros, its 256 base tokens cover every byte that occurs, and ASCII text maps one character to one "
-          "byte; UTF-8 is also how the corpora are stored.")
+          "byte-level tokenizer trained on UTF-8 "
+          + ("therefore starts from the shortest sequences, with no byte spent on padding zeros, " if shortest
+             else "does not start from the shortest sequences on this text, but ")
+          + "its 256 base tokens cover every byte that occurs, and ASCII text maps one character to one byte; UTF-8 "
+          "is also how the corpora are stored.")
     wrong, bad = table[table.part == "(b)"], table[table.part == "(c)"]
     s.say("(b) The handout's `decode_utf8_bytes_to_str_wrong` decodes each byte on its own:")
     s.bullets(f"`{r.input}`: {r.result}" for r in wrong.itertuples())
