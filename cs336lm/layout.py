@@ -79,6 +79,10 @@ class Layout:
         """An edge search's plan after `round` rounds."""
         return self._under("sweeps", experiment, f"round{round}.json")
 
+    def selections(self) -> str:
+        """The folder of every selection file."""
+        return self._under("selections")
+
     def selection(self, sweep: str) -> str:
         """The selection file of a sweep: an experiment (`lr_sweep`), or a tuned variant
         (`batch_size/batch_size~64`)."""

@@ -15,6 +15,7 @@ from cs336lm.config import RunConfig
 from cs336lm.experiments.selection import CHOICE_RULE, Outcome, Selection, write_selection
 from cs336lm.problems.answers import PROBLEMS, solve_problem
 from cs336lm.reporting.inputs import ReportInputs
+from cs336lm.reporting.provenance import COURSE_URLS, COURSE_VOCAB
 from cs336lm.tokenization import Tokenizer, train_bpe
 from cs336lm.training.summary import Dataset, Implementation, Parameters, RunSummary, SelectedValue, write_summary
 
@@ -26,8 +27,10 @@ WEB = "The city council voted 7-2 on Tuesday to approve the 2024 budget, officia
 def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float | None = 2.0, diverged: bool = False,
              steps: int = 40, norm: str = "rmsnorm", norm_position: str = "pre", pos_emb: str = "rope",
              ffn: str = "swiglu", budget: float = 0.0, non_embedding: int = 1000, seed: int = 0,
-             dataset: str = "tinystories", selected: dict | None = None) -> Path:
-    """A run directory with a plausible falling (or exploding) loss curve and its summary."""
+             dataset: str = "tinystories", selected: dict | None = None, vocab_size: int = 300, d_model: int = 512,
+             d_ff: int | None = None, token_budget: int = 327_680_000) -> Path:
+    """A run directory with a plausible falling (or exploding) loss curve and its summary; its config is the
+    course's model and token budget (handout §7.2) unless `d_model`, `d_ff` or `token_budget` say otherwise."""
     path.mkdir(parents=True)
     start = 7.0
     lines = []
@@ -40,10 +43,10 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
         lines.append(json.dumps(line))
     (path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     config = RunConfig.from_flat({
-        "model.vocab_size": 400, "model.norm": norm, "model.norm_position": norm_position, "model.pos_emb": pos_emb,
-        "model.ffn": ffn, "model.d_ff": 96 if ffn == "swiglu" else 144, "optim.lr_max": lr,
-        "optim.lr_min": min(lr, 1e-4), "train.batch_size": batch_size, "train.wall_clock_budget_s": budget,
-        "train.seed": seed})
+        "model.vocab_size": vocab_size, "model.norm": norm, "model.norm_position": norm_position,
+        "model.pos_emb": pos_emb, "model.ffn": ffn, "model.d_ff": d_ff or (1344 if ffn == "swiglu" else 2048),
+        "model.d_model": d_model, "optim.lr_max": lr, "optim.lr_min": min(lr, 1e-4), "train.batch_size": batch_size,
+        "train.wall_clock_budget_s": budget, "train.seed": seed, "train.token_budget": token_budget})
     write_summary(path / "summary.json", RunSummary(
         status="diverged" if diverged else "ok", stopped_early="diverged" if diverged else None,
         divergence="the training loss is nan at step 40" if diverged else None,
@@ -87,11 +90,16 @@ def make_runs(r: Path) -> dict[str, dict[str, Path]]:
 
 
 def _tunings(root: Path, runs: dict[str, str]) -> None:
-    """The selection files of the tuned batch sizes: batch 4 chose the largest of its rates, batch 64 the middle."""
+    """The selection files of the tuned batch sizes: batch 4 chose the largest of its rates, batch 64 the middle;
+    the rates not chosen trained too, each in its own directory."""
     (root / "selections" / "batch_size").mkdir(parents=True)
     for variant, chosen in (("batch_size~4", 2), ("batch_size~64", 1)):
         rates = [5e-3, 1e-2, 2e-2]
-        candidates = tuple(Outcome(f"{variant}__lr_max~x{i}", rate, "ok", 2.5 - 0.1 * (i == chosen), runs[variant])
+        names = [f"{variant}__lr_max~x{i}" for i in range(len(rates))]
+        dirs = [runs[variant] if i == chosen else
+                str(make_run(root / "runs" / "batch_size" / names[i], lr=rate, final=2.5,
+                             batch_size=int(variant.partition("~")[2]))) for i, rate in enumerate(rates)]
+        candidates = tuple(Outcome(names[i], rate, "ok", 2.5 - 0.1 * (i == chosen), dirs[i])
                            for i, rate in enumerate(rates))
         write_selection(root / "selections" / "batch_size" / f"{variant}.json", Selection(
             sweep=f"batch_size/{variant}", experiment="batch_size", key="optim.lr_max", value=rates[chosen],
@@ -127,8 +135,10 @@ def _tokenizer(root: Path, dataset: str, text: str, synthetic: bool) -> dict[str
             f"valid_text/{dataset}": str(corpus / "valid.txt"), f"valid_tokens/{dataset}": str(tokens)}
 
 
-def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
-    """A whole results tree under `root` and its manifest; `synthetic` marks the corpora as the demo's."""
+def make_results(root: Path, *, synthetic: bool = True, course: bool = True) -> ReportInputs:
+    """A whole results tree under `root` and its manifest; `synthetic` marks the corpora as the demo's, otherwise
+    they are the course's (downloaded from its URLs, its vocabulary requested) or, with `course=False`, the
+    user's."""
     experiments = {e: {v: str(d) for v, d in variants.items()} for e, variants in make_runs(root / "runs").items()}
     _tunings(root, experiments["batch_size"])
     for run, requested, resumed in (("lr_sweep/lr_max~0.01", 30, False), ("leaderboard/main", 0.1, True)):
@@ -155,7 +165,8 @@ def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
     files["tokenizer_stats"] = str(tables / "tokenizer_stats.csv")
     samples = root / "samples" / "ts_main" / "main.md"
     samples.parent.mkdir(parents=True)
-    samples.write_text("# Samples\n\n## Sample 1\n\nOnce upon a time there was a test.\n")
+    samples.write_text("# Samples\n\n## Sample 1\n\n**Prompt:** 'Once upon a time'\n\n```text\nOnce upon a time "
+                       "there was a little dog named Tom. Tom liked to run in the park.\n```\n")
     files["samples/ts_main/main"] = str(samples)
     # word salad from the story's own words: most of its word pairs never occur in the corpus
     salad = " park Tom dog the friend run little his was Once with named liked upon in a there time to"
@@ -164,6 +175,11 @@ def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
         "seed": 0, "samples": [{"prompt": "Once upon a time", "completion": salad, "new_tokens": 20,
                                 "stopped_at_eos": False, "loss": 4.0}]}))
     files["sample_scores/ts_main/main"] = str(samples.with_suffix(".json"))
+    owt_samples = root / "samples" / "owt_main" / "main.md"  # as cs336lm.problems.samples.write_samples writes
+    owt_samples.parent.mkdir(parents=True)
+    owt_samples.write_text("# Samples\n\n## Sample 1\n\n**Prompt:** 'The city'\n\n```text\nThe city council said the "
+                           "city council said the city council said the city council said.\n```\n")
+    files["samples/owt_main/main"] = str(owt_samples)
     grid = pd.DataFrame([{"model": experiments["ts_main"]["main"] + "/model.pt", "temperature": t, "top_p": p,
                           "prompt": "Once upon a time", "seed": s, "new_tokens": 20 + s, "stopped_at_eos": s == 0,
                           "distinct_1": 0.5 + t / 4, "distinct_2": 0.6 + t / 4 - (1 - p) / 10,
@@ -173,14 +189,21 @@ def make_results(root: Path, *, synthetic: bool = True) -> ReportInputs:
                          for t in (0.5, 1.0) for p in (0.9, 1.0) for s in (0, 1)])
     grid.to_csv(root / "samples" / "generation_grid.csv", index=False)
     files["generation_grid"] = str(root / "samples" / "generation_grid.csv")
-    source = "synthetic (tinystories style, 1,000 bytes, seed 0)" if synthetic else "https://example.org/corpus.txt"
+    def facts(dataset: str) -> dict:
+        """The dataset facts the workflow's manifest gives: the demo's text, the course's URLs, or the user's."""
+        urls = (dict.fromkeys(("train", "valid")) if synthetic else COURSE_URLS[dataset] if course else
+                {"train": f"file:///data/{dataset}_train.txt", "valid": f"file:///data/{dataset}_valid.txt"})
+        return {"source": "synthetic (tinystories style, 1,000 bytes, seed 0)" if synthetic else urls["train"],
+                "synthetic": synthetic, "vocab_size": COURSE_VOCAB[dataset] if course and not synthetic else 300,
+                "urls": urls, "sha256": dict.fromkeys(urls),
+                "train_text": str(root / "corpora" / dataset / "train.txt")}
+
     return ReportInputs(
         results_root=str(root), experiments=experiments,
         roles={"lr_sweep": ["lr_sweep"], "batch_size": ["batch_size"], "ablations": ["ablations"],
                "main": ["ts_main", "owt_main"], "leaderboard": ["leaderboard"], "samples": ["ts_main"]},
         baseline="baseline",
-        datasets={"tinystories": {"source": source, "synthetic": synthetic, "vocab_size": 300},
-                  "owt": {"source": source, "synthetic": synthetic, "vocab_size": 300}},
+        datasets={"tinystories": facts("tinystories"), "owt": facts("owt")},
         experiment_datasets={"lr_sweep": "tinystories", "batch_size": "tinystories", "ablations": "tinystories",
                              "ts_main": "tinystories", "owt_main": "owt", "leaderboard": "owt"},
         files=files, reference=str(REFERENCE))

@@ -259,6 +259,27 @@ class Design:
                     raise ConfigError(f"{where}: batch_power needs a sweep at one batch size, but "
                                       f"experiments.{swept.name} sweeps train.batch_size")
 
+    def check_same_training(self, experiments: list[str], why: str) -> None:
+        """Every run of `experiments` trains the same model (its vocabulary, which follows each dataset's tokenizer,
+        aside) for the same number of iterations; a ConfigError names the first run and key that differ. `why`
+        says what asks for it (the main runs: handout §7.4)."""
+        runs = [r for name in experiments for r in self.runs.values() if r.experiment == name]
+        if len(runs) < 2:
+            return
+        first = runs[0]
+
+        def shape(run: Run) -> dict[str, Any]:
+            model = {f"model.{k}": v for k, v in run.config.to_dict()["model"].items() if k != "vocab_size"}
+            return {**model, "num_iterations": run.config.num_iterations}
+
+        for run in runs[1:]:
+            differ = [k for k, v in shape(run).items() if shape(first)[k] != v]
+            if differ:
+                k = differ[0]
+                raise ConfigError(f"{run.name} has {k} = {shape(run)[k]!r} but {first.name} has "
+                                  f"{shape(first)[k]!r}: {why}; give both the same model, batch size and token "
+                                  "budget (leave them to the defaults)")
+
     # ---- runs by name, and where each one trains -----------------------------------------------------------
 
     def run(self, experiment: str, variant: str) -> Run:

@@ -183,7 +183,10 @@ def sample_grid(model_path: str | os.PathLike, tokenizer: Any, prompts: Sequence
 def grid_summary(samples: pd.DataFrame) -> pd.DataFrame:
     """Mean proxies per (temperature, top_p): samples, new tokens, share stopped at <|endoftext|>, distinct-1/2,
     repetition rate, the samples' own loss under the model, and the total of sampled ids the tokenizer does not
-    have."""
+    have. A sample too short for an n-gram has no proxy value (read back from CSV as an empty cell) and is left out
+    of that mean."""
+    samples = samples.assign(**{c: pd.to_numeric(samples[c], errors="coerce")
+                                for c in ("distinct_1", "distinct_2", "repetition_4")})
     return (samples.groupby(["temperature", "top_p"], sort=True)
             .agg(samples=("seed", "size"), new_tokens=("new_tokens", "mean"), stopped_at_eos=("stopped_at_eos", "mean"),
                  distinct_1=("distinct_1", "mean"), distinct_2=("distinct_2", "mean"),

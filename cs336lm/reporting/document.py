@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from cs336lm.reporting.inputs import ReportInputs
+from cs336lm.reporting.provenance import describe_dataset, reduced_data, reduced_run
 from cs336lm.reporting.reference import Reference
 
 MISSING = "—"
@@ -74,6 +75,10 @@ def markdown_table(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> str:
     return frame.astype(str).to_markdown(index=False, disable_numparse=True)
 
 
+def file_size(path: str | os.PathLike | None) -> str | None:
+    return size(os.path.getsize(path)) if path and os.path.exists(path) else None
+
+
 class Section:
     """One deliverable's part of the writeup. `figures` maps figure name -> caption (the registry's)."""
 
@@ -115,16 +120,21 @@ class Section:
             if text not in self.sources:
                 self.sources.append(text)
 
-    def data_note(self, datasets: Sequence[str]) -> None:
-        """Say whether this section's numbers come from the demo's synthetic text or the course's corpora; on
-        demo data the reference column reads "not comparable"."""
-        synthetic = self.inputs.synthetic(list(datasets))
-        self.reference.demo = synthetic is not False
-        notes = [f"`{d}` = {self.inputs.datasets[d].get('source', 'unknown')}" for d in datasets
-                 if d in self.inputs.datasets]
-        kind = {True: "**demo numbers (synthetic corpus)**", False: "**course-scale data**",
-                None: "**mixed: synthetic demo and course-scale corpora**"}[synthetic]
-        self.say(f"_Data: {kind}" + (f"; {'; '.join(notes)}" if notes else "") + "._")
+    def data_note(self, datasets: Sequence[str], runs: Iterable[Any] = ()) -> None:
+        """Say where this section's numbers come from: the demo's synthetic text, the course's corpora or the
+        user's data, and for `runs` (summaries) whether they ran at the course's scale. The reference column is
+        comparable only for course data at the course's vocabulary and scale; otherwise the section says why not."""
+        specs = self.inputs.datasets
+        notes = [describe_dataset(d, specs[d], file_size(specs[d].get("train_text"))) for d in datasets if d in specs]
+        reasons = reduced_data(specs, datasets)
+        runs = list(runs)
+        scaled = sorted({", ".join(why) for sm in runs if (why := reduced_run(sm.config))})
+        if scaled:
+            reasons.append("reduced scale: " + "; ".join(scaled))
+        self.reference.not_comparable = "; ".join(reasons) or None
+        scale = ("" if not runs else "; runs at the course's scale (handout §7.2 model and 327,680,000 tokens)"
+                 if not scaled else "; runs at a **reduced scale** (" + "; ".join(scaled) + ")")
+        self.say("_Data: " + "; ".join(notes) + scale + "._")
 
     def finish(self) -> str:
         self.remaining_figures()

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cs336lm.experiments.selection import Selection
 from cs336lm.layout import Layout
-from cs336lm.reporting.runs import read_run
+from cs336lm.reporting.runs import read_run, read_selections
 
 # The experiments' roles in the handout; a config maps each to its experiments (report: in config.yaml).
 ROLES = ("lr_sweep", "batch_size", "ablations", "main", "leaderboard", "samples")
@@ -20,8 +21,9 @@ ROLES = ("lr_sweep", "batch_size", "ablations", "main", "leaderboard", "samples"
 class ReportInputs:
     """experiments: {experiment: {variant: run dir}}; roles: {role: [experiment, ...]}; baseline: the ablation
     baseline's variant; datasets: {dataset: {"source": text, "synthetic": bool, "vocab_size": int,
-    "special_tokens": [...]}}; experiment_datasets: {experiment: dataset}; files: {key: path} (keys like
-    `problem/unicode1`, `bpe_benchmark/owt`, `figure/lr_sweep`); reference: the reference-numbers YAML."""
+    "special_tokens": [...], "urls": {split: url}, "sha256": {split: digest or None}, "train_text": path}};
+    experiment_datasets: {experiment: dataset}; files: {key: path} (keys like `problem/unicode1`,
+    `bpe_benchmark/owt`, `figure/lr_sweep`); reference: the reference-numbers YAML."""
 
     results_root: str
     experiments: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -88,6 +90,10 @@ class ReportInputs:
         workflow writes before training the runs that use it (`selections/<experiment>/<variant>.json`), or None."""
         path = Path(Layout(self.results_root).selection(f"{experiment}/{variant}"))
         return path if path.exists() else None
+
+    def selections(self) -> list[Selection]:
+        """Every sweep's selection file under `selections/` (cs336lm.reporting.runs.read_selections)."""
+        return read_selections(Path(self.results_root) / "selections")
 
     def relative(self, path: str | Path) -> str:
         """A results-tree path as the reader finds it: relative to the results root."""

@@ -14,7 +14,7 @@ from typing import Any
 from cs336lm.config import ConfigError
 from cs336lm.corpora.sources import describe_source, special_tokens
 from cs336lm.experiments.design import Design
-from cs336lm.layout import Layout
+from cs336lm.layout import SPLITS, Layout
 from cs336lm.problems.answers import PROBLEMS
 from cs336lm.reporting.inputs import ROLES
 from cs336lm.reporting.registry import DELIVERABLES, Figure, all_figures
@@ -38,13 +38,18 @@ class ReportManifest:
         self.check()
 
     def check(self) -> None:
-        """Every experiment the report section names must exist, and the ablation baseline must be one of its
-        runs."""
+        """Every experiment the report section names must exist, the main runs must train the same model for the
+        same iterations, and the ablation baseline must be one of its runs."""
         for key, value in self.report.items():
             for experiment in value if isinstance(value, list) else [value]:
                 if key in ROLES and experiment is not None and experiment not in self.config["experiments"]:
                     raise ConfigError(f"report.{key} = {experiment!r} is not an experiment "
                                       f"(defined: {', '.join(self.config['experiments'])})")
+        main = self.report.get("main") or []
+        self.design.check_same_training(
+            main if isinstance(main, list) else [main],
+            "report.main compares runs of the same model and total iterations (handout §7.4: \"the same model "
+            "architecture and total training iterations as TinyStories\")")
         ablations = self.report.get("ablations")
         if ablations and self.report["ablation_baseline"] not in self.design.experiments[ablations].variants:
             raise ConfigError(f"report.ablation_baseline = {self.report['ablation_baseline']!r} is not a variant of "
@@ -61,9 +66,13 @@ class ReportManifest:
         return roles
 
     def dataset_facts(self) -> dict[str, dict[str, Any]]:
-        """{dataset: {source, synthetic, vocab_size, special_tokens}}: what the report says about each corpus."""
+        """{dataset: {source, synthetic, vocab_size, special_tokens, urls, sha256, train_text}}: what the report
+        says about each corpus (cs336lm.reporting.provenance checks the URLs against the course's)."""
         return {d: {"source": describe_source(spec["train"]), "synthetic": "synthetic" in spec["train"],
-                    "vocab_size": spec["tokenizer"]["vocab_size"], "special_tokens": special_tokens(spec)}
+                    "vocab_size": spec["tokenizer"]["vocab_size"], "special_tokens": special_tokens(spec),
+                    "urls": {split: spec[split].get("url") for split in SPLITS},
+                    "sha256": {split: spec[split].get("sha256") for split in SPLITS},
+                    "train_text": self.corpus_text(d, "train")}
                 for d, spec in self.config["data"].items()}
 
     def grid_run(self) -> tuple[str, str] | None:

@@ -47,15 +47,19 @@ class Deliverable:
     roles: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     figures: tuple[Figure, ...] = ()
+    needs: Callable[[ReportInputs], list[str]] | None = None  # anything else it cannot be answered without
 
     def missing(self, inputs: ReportInputs) -> list[str]:
-        """What this configuration lacks to answer it: roles without runs and files it does not make."""
-        return [f"runs of `{r}`" for r in self.roles if not inputs.has(r)] + \
+        """What this configuration lacks to answer it: roles without runs, files it does not make, and what
+        `needs` finds missing (e.g. an ablation without its variant)."""
+        lacking = [f"runs of `{r}`" for r in self.roles if not inputs.has(r)] + \
             [f"`{f}`" for f in self.files if inputs.file(f) is None]
+        return lacking or (self.needs(inputs) if self.needs else [])
 
 
 def _ablation(name: str, title: str, question: str, spec: ablations.Ablation, caption: str) -> Deliverable:
     return Deliverable(name, "7.3", title, question, ablations.ablation(spec), roles=("ablations",),
+                       needs=ablations.variant_needed(spec),
                        figures=(Figure(name, figures.ablation(spec.key, spec.value), caption, roles=("ablations",),
                                        only=(spec.key, spec.value)),))
 
@@ -139,7 +143,9 @@ DELIVERABLES: list[Deliverable] = [
               ablations.SWIGLU, "SiLU feed-forward against the SwiGLU baseline: training and validation loss "
               "against steps."),
     Deliverable("main_experiment", "7.4", "Experiment on OpenWebText",
-                "Train the same model on OpenWebText: how does its loss compare with TinyStories, and why?",
+                "Train the same model architecture on OpenWebText for the same iterations as TinyStories: its "
+                "learning curve, the difference in losses from TinyStories and how to read them, and its generated "
+                "text: how fluent is it, and why is it worse with the same model and compute?",
                 owt.main_experiment, roles=("main",),
                 figures=(Figure("main_experiment", figures.main_runs, "Main runs: validation loss against tokens, in "
                                 "nats per token of each run's tokenizer and in bits per byte of text.",

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from cs336lm.atomic import atomic_path
-from cs336lm.experiments.selection import EdgeSearch, Outcome, locate_edge
+from cs336lm.experiments.selection import EdgeSearch, Outcome, Selection, locate_edge, read_selection
 from cs336lm.reporting.datasets import read_json
 from cs336lm.training.divergence import statement
 from cs336lm.training.identity import repeats
@@ -83,26 +84,86 @@ def seed_noise(summaries: Mapping[Any, Any]) -> tuple[float, list[tuple[Any, Any
     return max(abs(done[a].final_val_loss - done[b].final_val_loss) for a, b in pairs), pairs
 
 
-def runs_table(experiments: Mapping[str, Runs]) -> pd.DataFrame:
-    """The experiment log: one row per run of {experiment: {variant: run dir}} with its outcome and costs."""
-    rows = []
+@dataclass(frozen=True)
+class LoggedRun:
+    """One trained run directory of the experiment log: the name it trained under, every other name the report
+    shows it as (an identical run, a sweep's winner) and, for a tuning candidate, the sweep it ran for and whether
+    that sweep chose it."""
+
+    run_dir: str
+    experiment: str
+    variant: str
+    shown_as: tuple[str, ...] = ()
+    tuning: str = ""
+
+
+def logged_runs(experiments: Mapping[str, Runs], selections: Sequence[Selection] = ()) -> list[LoggedRun]:
+    """Every trained directory once, in config order: the report's runs {experiment: {variant: run dir}} and the
+    candidates of every selection (a tuned variant's losing rates train too, under their own names). Several names
+    that share a directory (dedup, a sweep's winner) become one entry naming all of them."""
+    names: dict[str, list[tuple[str, str]]] = {}
+    tuning: dict[str, str] = {}
+    by_sweep = {sel.sweep: sel for sel in selections}
+
+    def add(run_dir: str | os.PathLike, experiment: str, variant: str) -> None:
+        entry = names.setdefault(os.fspath(run_dir), [])
+        if (experiment, variant) not in entry:
+            entry.append((experiment, variant))
+
+    def add_candidates(sel: Selection) -> None:
+        for c in sel.candidates:
+            add(c.run_dir, sel.experiment, c.variant)
+            chosen = os.fspath(c.run_dir) == os.fspath(sel.run_dir)
+            tuning.setdefault(os.fspath(c.run_dir), f"candidate of `{sel.sweep}`: "
+                              + ("chosen" if chosen else "lost" if c.stable else f"lost ({c.status})"))
+
     for experiment, variants in experiments.items():
         for variant, run_dir in variants.items():
-            s, request = read_run(run_dir), read_request(run_dir)
-            rows.append({
-                "experiment": experiment, "variant": variant, "status": s.status,
-                "stopped_early": s.stopped_early or "", "final_val_loss": s.final_val_loss,
-                "best_val_loss": s.best_val_loss, "final_train_loss": s.final_train_loss, "steps": s.steps,
-                "tokens": s.tokens, "wall_time_s": s.wall_time_s, "tokens_per_s": s.tokens_per_s, "mfu": s.mfu,
-                "parameters": s.parameters.total, "non_embedding_parameters": s.parameters.non_embedding,
-                "device": s.device or "",
-                # Training and evaluation time against the scheduler's limit (start-up and saving aside).
-                "used_minutes": (s.wall_time_s + s.eval_time_s) / 60,
-                "requested_minutes": request.get("requested_minutes"), "resumed": request.get("resumed"),
-            })
+            sel = by_sweep.pop(f"{experiment}/{variant}", None)
+            if sel is not None:
+                add_candidates(sel)
+            add(run_dir, experiment, variant)
+    for sel in by_sweep.values():
+        if "/" in sel.sweep:  # a tuned variant the report does not show: its candidates still trained
+            add_candidates(sel)
+    entries = []
+    for run_dir, shown in names.items():
+        own = (Path(run_dir).parent.name, Path(run_dir).name)  # runs/<experiment>/<variant>: its own name
+        trained = own if own in shown else shown[0]
+        others = tuple(f"{e}/{v}" for e, v in shown if (e, v) != trained)
+        entries.append(LoggedRun(run_dir, *trained, others, tuning.get(run_dir, "")))
+    return entries
+
+
+def runs_table(experiments: Mapping[str, Runs], selections: Sequence[Selection] = ()) -> pd.DataFrame:
+    """The experiment log: one row per trained run directory (see logged_runs) with its outcome and costs."""
+    rows = []
+    for entry in logged_runs(experiments, selections):
+        s, request = read_run(entry.run_dir), read_request(entry.run_dir)
+        rows.append({
+            "experiment": entry.experiment, "variant": entry.variant, "run_dir": entry.run_dir,
+            "shown_as": "; ".join(entry.shown_as),
+            "tuning": entry.tuning, "status": s.status,
+            "stopped_early": s.stopped_early or "", "final_val_loss": s.final_val_loss,
+            "best_val_loss": s.best_val_loss, "final_train_loss": s.final_train_loss, "steps": s.steps,
+            "tokens": s.tokens, "wall_time_s": s.wall_time_s, "tokens_per_s": s.tokens_per_s, "mfu": s.mfu,
+            "parameters": s.parameters.total, "non_embedding_parameters": s.parameters.non_embedding,
+            "device": s.device or "",
+            # Training and evaluation time against the scheduler's limit (start-up and saving aside).
+            "used_minutes": (s.wall_time_s + s.eval_time_s) / 60,
+            "requested_minutes": request.get("requested_minutes"), "resumed": request.get("resumed"),
+        })
     return pd.DataFrame(rows)
 
 
-def write_runs_table(experiments: Mapping[str, Runs], csv_path: str | os.PathLike) -> None:
+def read_selections(selections_dir: str | os.PathLike) -> list[Selection]:
+    """Every selection file under `selections_dir` (`<sweep>.json`, a tuned variant's as
+    `<experiment>/<variant>.json`), experiments' sweeps first: their choices feed the tuned ones."""
+    paths = sorted(Path(selections_dir).rglob("*.json"), key=lambda p: (len(p.relative_to(selections_dir).parts), p))
+    return [read_selection(p) for p in paths]
+
+
+def write_runs_table(experiments: Mapping[str, Runs], csv_path: str | os.PathLike,
+                     selections: Sequence[Selection] = ()) -> None:
     with atomic_path(csv_path) as tmp:
-        runs_table(experiments).to_csv(tmp, index=False)
+        runs_table(experiments, selections).to_csv(tmp, index=False)

@@ -8,6 +8,7 @@ divergence rule from cs336lm.training.divergence.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -54,6 +55,24 @@ from cs336lm.training.schedule import LrSchedule, StepTimer, TrainingClock
 from cs336lm.training.summary import Dataset, Implementation, Parameters, RunSummary, SelectedValue
 
 log = logging.getLogger(__name__)
+
+
+def with_tokenizer_vocabulary(cfg: RunConfig, vocab_path: str | os.PathLike) -> RunConfig:
+    """The run's config with model.vocab_size set to the vocabulary of the tokenizer it trains on (the ids of its
+    vocab.json, special tokens included). BPE stops short of the size asked for when no pair of tokens is left to
+    merge, and a model with the asked-for size would carry output ids that no training token has. The workflow
+    names and deduplicates runs by the size asked for, before the tokenizer exists; this is applied as the job
+    starts, so every attempt of a run (and its resume) sees the same config."""
+    try:
+        with open(vocab_path, encoding="utf-8") as f:
+            ids = json.load(f).values()
+        size = max(ids) + 1
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{os.fspath(vocab_path)}: not a readable vocab.json ({exc})") from exc
+    if size != cfg.model.vocab_size:
+        log.warning("model.vocab_size %d -> %d: the tokenizer %s has %d ids", cfg.model.vocab_size, size,
+                    os.fspath(vocab_path), size)
+    return RunConfig.from_flat({"model.vocab_size": size}, base=cfg)
 
 
 class BatchTooLargeError(RuntimeError):

@@ -6,11 +6,12 @@ import re
 import pytest
 
 from cs336lm.corpora import synthetic
-from cs336lm.corpora.synthetic import BOY_NAMES, GIRL_NAMES, write_stories
+from cs336lm.corpora.synthetic import write_stories
+from cs336lm.corpora.words import BOY_NAMES, GIRL_NAMES
 
 EOT = "<|endoftext|>"
 NAMES = set(GIRL_NAMES) | set(BOY_NAMES)
-GOLDEN_SHA256 = "bfc59b2e4843eb3974327fff6379842f303d97f63f4a5af603e62cb7f0883897"  # see test_golden_bytes
+GOLDEN_SHA256 = "7a2fe4e9991b8c61d3d1d463bdf85340e1ccebe6486ba18a912b6b9ed7ccbe12"  # see test_golden_bytes
 
 
 def _write(tmp_path, num_bytes=200_000, seed=0, **kwargs) -> bytes:
@@ -138,3 +139,20 @@ def test_no_temp_file_left_on_success_or_failure(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="generator died"):
         write_stories(tmp_path / "bad.txt", 10_000_000, 0)
     assert [p.name for p in tmp_path.iterdir()] == ["ok.txt"]
+
+
+def test_the_demo_bpe_reaches_the_vocabulary_it_asks_for(tmp_path):
+    """Each demo corpus has enough distinct words that BPE trains to the size the demo asks for, rather than running
+    out of pairs to merge."""
+    import yaml
+
+    from cs336lm.tokenization import train_bpe
+    from tests.workflow.test_workflow import REPO
+
+    data = yaml.safe_load((REPO / "profiles/demo/demo.yaml").read_text())["data"]
+    for name, spec in data.items():
+        corpus = spec["train"]["synthetic"]
+        path = tmp_path / f"{name}.txt"
+        write_stories(path, corpus["bytes"], corpus["seed"], style=corpus["style"])
+        vocab, _ = train_bpe(path, spec["tokenizer"]["vocab_size"], spec["tokenizer"]["special_tokens"])
+        assert len(vocab) == spec["tokenizer"]["vocab_size"], name

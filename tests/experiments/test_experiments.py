@@ -102,3 +102,27 @@ def test_bad_references_and_sweeps_name_the_key(edit, message):
     with pytest.raises(ConfigError) as error:
         design(edit)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("config_file", ["config.yaml", "profiles/demo/demo.yaml", "tests/data/tiny_config.yaml"])
+def test_the_main_runs_train_the_same_model_for_the_same_iterations(config_file):
+    import yaml
+
+    from tests.workflow.test_workflow import REPO
+
+    config = yaml.safe_load((REPO / config_file).read_text())
+    built = Design(config)
+    runs = [built.runs[e, v] for e in config["report"]["main"] for (x, v) in built.runs if x == e]
+    assert len(runs) == 2 and len({r.dataset for r in runs}) == 2
+    assert len({r.config.num_iterations for r in runs}) == 1
+    assert len({(r.config.model.d_model, r.config.model.num_layers, r.config.model.d_ff) for r in runs}) == 1
+    built.check_same_training(config["report"]["main"], "handout §7.4")
+
+
+def test_main_runs_of_different_iterations_are_refused_naming_the_key():
+    def longer(config):
+        config["experiments"]["web"]["base"]["train.token_budget"] = 8192
+
+    with pytest.raises(ConfigError, match=r"web/main has num_iterations = 64 but main/main has 32: handout §7.4"):
+        design(longer).check_same_training(["main", "web"], "handout §7.4")
+    design().check_same_training(["main", "web"], "handout §7.4")  # the same defaults: accepted

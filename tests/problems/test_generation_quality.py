@@ -111,3 +111,15 @@ def test_sample_grid_on_a_real_model(tmp_path):
     assert (samples.sample_loss > 0).all()
     first = samples[(samples.temperature == 0.5) & (samples.top_p == 0.5)]
     assert summary.new_tokens.iloc[0] == pytest.approx(first.new_tokens.mean())
+
+
+def test_grid_summary_leaves_out_samples_too_short_for_a_proxy(tmp_path):
+    import pandas as pd
+
+    rows = [{"model": "m", "temperature": 0.5, "top_p": 1.0, "prompt": "p", "seed": s, "new_tokens": n,
+             "stopped_at_eos": True, "distinct_1": 1.0, "distinct_2": 1.0, "repetition_4": rep, "unknown_tokens": 0,
+             "completion": "c"} for s, n, rep in ((0, 35, 0.04), (1, 5, None))]
+    pd.DataFrame(rows).to_csv(tmp_path / "grid.csv", index=False)
+    grid = pd.read_csv(tmp_path / "grid.csv", keep_default_na=False)  # as the report reads it: "" for None
+    summary = grid_summary(grid)
+    assert summary.repetition_4.tolist() == [pytest.approx(0.04)] and summary.new_tokens.tolist() == [20.0]

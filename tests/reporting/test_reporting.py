@@ -180,7 +180,7 @@ def test_bits_per_byte_compare_across_tokenizers(course, course_text):
                                   len(np.load(course.files["valid_tokens/owt"])))
     assert bits_per_byte(3.4, ratio) == pytest.approx(3.4 / math.log(2) / ratio)
     assert f"| {bits_per_byte(3.4, ratio):.4g} " in owt
-    assert "higher per byte" in owt
+    assert "OpenWebText is harder for this model" in owt
 
 
 def test_reference_column_for_course_data_not_for_demo_data(course_text, demo):
@@ -189,8 +189,14 @@ def test_reference_column_for_course_data_not_for_demo_data(course_text, demo):
                         ("tokenizer_experiments", "4.248 [student run]"), ("main_experiment", "4.037 [student run]")]:
         assert value in section(course_text, name), name
         assert value not in section(demo_text, name) and NOT_COMPARABLE in section(demo_text, name), name
-    assert "demo numbers (synthetic corpus)" in demo_text and "course-scale data" not in demo_text
-    assert "course-scale data" in course_text and "demo numbers" not in course_text
+    assert "demo numbers (synthetic corpus)" in demo_text and "the course's tinystories corpus" not in demo_text
+    assert "`tinystories`: the course's tinystories corpus, downloaded from the course's URLs, 4.36 kB of " \
+           "training text; no sha256 in the config" in course_text and "demo numbers" not in course_text
+    assert "Every corpus is the course's" in course_text
+    assert "All 20 trained runs have the course's model" in course_text
+    assert "runs at the course's scale" in section(course_text, "learning_rate")
+    # the written problems do not depend on the data, so their reference stays comparable
+    assert "[student run]" in section(demo_text, "learning_rate_tuning")
     assert "beating" not in section(demo_text, "leaderboard") and "does not apply" in section(demo_text, "leaderboard")
 
 
@@ -241,11 +247,12 @@ def test_a_deliverable_added_to_the_registry_appears_without_other_edits(course,
 
 
 def test_reference_cells():
-    course, demo = Reference(REFERENCE, demo=False), Reference(REFERENCE, demo=True)
+    course, demo = Reference(REFERENCE), Reference(REFERENCE, not_comparable="`owt` is the demo's synthetic text")
     assert course.cell("bpe_time_s/owt", lambda v: f"{v:g} s") == "836.67 s [student run]"
     assert demo.cell("bpe_time_s/owt") == NOT_COMPARABLE
     assert course.cell("no_such_quantity") == "—"
-    assert "student run" in course.sources_note() and "not comparable" in demo.sources_note()
+    assert "student run" in course.sources_note()
+    assert "not comparable with ours: `owt` is the demo's synthetic text" in demo.sources_note()
 
 
 def test_the_handouts_targets_come_from_one_place():
@@ -313,3 +320,140 @@ def test_generate_judges_the_samples_against_corpus_text(course, course_text, tm
     generate = section(text, "generate")
     assert "incoherent**" not in generate and "are as coherent locally as held-out `tinystories` text" in generate
     assert "the model finds them more likely than real text (sampling at temperature 0.8, top-p 0.9" in generate
+
+
+def test_the_experiment_log_lists_every_trained_run_once(course, course_text):
+    from cs336lm.reporting.runs import runs_table
+
+    trained = {str(p.parent) for p in Path(course.results_root).rglob("summary.json")}
+    table = runs_table(course.experiments, course.selections())
+    assert sorted(table.run_dir) == sorted(trained)  # every directory, none twice
+    log = section(course_text, "experiment_log")
+    assert f"one row per trained run directory ({len(trained)} runs" in log
+    rows = {cells[0]: cells[1:3] for line in log.splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    assert rows["batch_size/batch_size~4__lr_max~x0"] == ["—", "candidate of `batch_size/batch_size~4`: lost"]
+    assert rows["batch_size/batch_size~4__lr_max~x2"] == [  # the winner, once, with the name it is shown as
+        "batch_size/batch_size~4", "candidate of `batch_size/batch_size~4`: chosen"]
+    assert "`selections/batch_size/batch_size~4.json` compared 3 runs of optim.lr_max (0.005, 0.01, 0.02) and " \
+           "chose 0.02" in log
+
+
+def test_a_shared_run_is_one_row_naming_every_name(tmp_path):
+    from cs336lm.reporting.runs import logged_runs
+    from tests.run_dirs import make_run
+
+    best = str(make_run(tmp_path / "runs" / "lr_sweep" / "lr_max~0.01"))
+    other = str(make_run(tmp_path / "runs" / "lr_sweep" / "lr_max~0.1"))
+    entries = logged_runs({"lr_sweep": {"lr_max~0.01": best, "lr_max~0.1": other},
+                           "ablations": {"baseline": best}, "ts_main": {"main": best}})
+    assert [(e.experiment, e.variant, e.shown_as) for e in entries] == [
+        ("lr_sweep", "lr_max~0.01", ("ablations/baseline", "ts_main/main")), ("lr_sweep", "lr_max~0.1", ())]
+
+
+def test_an_ablation_that_did_not_run_says_not_run(course):
+    experiments = {**course.experiments, "ablations": {k: v for k, v in course.experiments["ablations"].items()
+                                                       if k != "nope"}}
+    text = render(dataclasses.replace(course, experiments=experiments))
+    assert "| 7.3 | `no_pos_emb`             | not run: needs an ablation run with model.pos_emb = none |" in text
+    assert "_Not run in this configuration: it needs an ablation run with model.pos_emb = none._" in \
+        section(text, "no_pos_emb")
+    assert "| 7.3 | `swiglu_ablation`        | yes" in text
+
+
+@pytest.mark.parametrize(("foreign", "own", "words"), [(3.0, 4.5, "50.0% more tokens"), (4.6, 4.5, "2.2% fewer tokens"),
+                                                       (4.52, 4.5, "the same compression within 1%")])
+def test_cross_compression_follows_the_sign_of_the_numbers(foreign, own, words):
+    from cs336lm.reporting.sections.tokenizers import cross_compression
+
+    # A smaller vocabulary (300) that compresses the other corpus better must not be said to need more tokens.
+    text = cross_compression("tinystories", "owt", foreign, own, 300, 3000)
+    assert words in text and "(vocabularies of 300 and 3,000 entries)" in text
+    assert ("fall apart" in text) == (foreign < own * 0.99)
+    assert ("-" not in text.split("owt`'s own tokenizer")[1].split("%")[0])  # no negative "more"
+
+
+def test_vocabulary_requested_and_reached(course):
+    datasets = {**course.datasets, "owt": {**course.datasets["owt"], "vocab_size": 500}}
+    text = section(render(dataclasses.replace(course, datasets=datasets)), "train_bpe_expts_owt")
+    assert "Vocabulary: 500 requested, 300 reached (special tokens included): BPE ran out of merges 200 short" in text
+    assert "model.vocab_size = 300: the tokenizer's size" in text
+
+
+def test_equal_peak_memory_for_different_vocabularies_is_not_read_as_equal_cost(course, tmp_path):
+    from cs336lm.reporting.document import Section
+    from cs336lm.reporting.sections.tokenizers import _memory_note
+
+    s = Section(course, Reference(REFERENCE), tmp_path, {})
+    _memory_note(s, course, "owt", "tinystories", 3000, 300)  # both stats files read 250 MB for the merge phase
+    assert "equal within 5% although the vocabularies differ 10×" in s.lines[0] and "does not resolve" in s.lines[0]
+    s.lines.clear()
+    _memory_note(s, course, "owt", "tinystories", 300, 300)
+    assert not s.lines
+
+
+def test_the_users_data_is_named_as_theirs_and_not_compared_with_course_numbers(tmp_path):
+    inputs = make_results(tmp_path, synthetic=False, course=False)
+    text = render(inputs)
+    top = text[:text.index("**Reference numbers.**")]
+    assert "Not the course's data: `tinystories` is the user's data, not the course's" in top
+    assert "- `tinystories`: the user's data from file:///data/tinystories_train.txt, 4.36 kB of training text" in top
+    assert "course's" not in top.split("Not the course's data")[0]
+    bpe = section(text, "train_bpe_tinystories")
+    assert "36.58 s [student run]" not in bpe and NOT_COMPARABLE in bpe
+    assert "not comparable with ours: `tinystories` is the user's data, not the course's" in bpe
+
+
+def test_a_reduced_run_on_course_data_is_not_compared_with_course_numbers(course, tmp_path):
+    from tests.run_dirs import make_run
+
+    small = str(make_run(tmp_path / "small", lr=1e-2, final=2.0, d_model=64, d_ff=176, token_budget=300_000))
+    experiments = {**course.experiments, "ablations": {**course.experiments["ablations"], "baseline": small}}
+    text = render(dataclasses.replace(course, experiments=experiments))
+    nope = section(text, "no_pos_emb")
+    assert "runs at a **reduced scale** (d_model 64 (course 512), d_ff 176 (course 1344), 300,000 tokens (course " \
+           "327,680,000))" in nope
+    assert "1.654 [student run]" not in nope and NOT_COMPARABLE in nope
+    assert "runs at the course's scale" in section(text, "learning_rate")  # the sweep itself is course-scale
+    assert "1 of 20 trained runs are at a reduced scale" in text  # the small baseline replaced the course one
+
+
+def test_learning_rate_sentences_follow_the_runs(course, tmp_path):
+    from tests.run_dirs import make_run
+
+    # lr 0.3 ends at 5.5, above the unigram entropy (5.0) every tree run records: not a run that learned.
+    flat = str(make_run(tmp_path / "flat", lr=0.3, final=5.5))
+    experiments = {**course.experiments, "lr_sweep": {**course.experiments["lr_sweep"], "lr_max~0.3": flat}}
+    lr = section(render(dataclasses.replace(course, experiments=experiments)), "learning_rate")
+    assert "| ok, but its validation loss is not below the unigram entropy 5 |" in lr
+    assert "lr 0.3 ended at validation loss 5.5, not below its unigram entropy 5" in lr
+    # the tree logs evaluations at steps 1, 11, 21, 31 of 40: the one nearest half is at 52.5%, and says so
+    assert "| 2.612 (at 52.5%) " in lr and "At 52.5% of training, the loss was lowest at lr 0.01" in lr
+    assert "half of training" not in lr.replace("near half of training", "")
+
+
+def test_mfu_is_not_called_recorded_when_null(course_text):
+    log = section(course_text, "experiment_log")
+    assert "No run recorded an MFU (`mfu` is null in summary.json): the peak FLOP/s of cpu is not known" in log
+    assert "| MFU " not in log
+
+
+def test_main_experiment_answers_every_part_from_the_numbers(course, course_text, tmp_path):
+    from tests.run_dirs import make_run
+
+    owt = section(course_text, "main_experiment")
+    assert "both runs train the same architecture for the same 40 iterations" in owt
+    assert "```text\nThe city council said the city council" in owt  # the OWT model's own sample
+    assert "61.5% of their 4-grams repeat, against 0.0% in web text itself, so they loop" in owt
+    assert "Why its output is worse than the TinyStories model's" in owt
+    assert "0.0% of their word 4-grams occur in web text, against " in owt  # the tree's OWT sample is not web text
+    assert "less of the OpenWebText model's output is made of phrases its corpus uses" in owt
+    # Plant the opposite: an OpenWebText model that beats TinyStories, trained for more iterations.
+    better = str(make_run(tmp_path / "owt", final=1.0, dataset="owt", steps=80))
+    flipped = section(render(dataclasses.replace(course, experiments={**course.experiments,
+                                                                      "owt_main": {"main": better}})),
+                      "main_experiment")
+    assert "OpenWebText is easier for this model" in flipped and "harder" not in flipped
+    assert "the context helps at least as much on the web text" in flipped
+    assert "by loss, the OpenWebText model is not the worse one" in flipped and "Why its output is worse" not in flipped
+    assert "`owt_main` trained 80 iterations, `ts_main` 40" in flipped

@@ -282,3 +282,24 @@ def test_malformed_provenance_is_an_error_before_any_work(tmp_path, corpus):
         train(tiny_config(), *corpus, **outputs(tmp_path / "run"),
               provenance={"selected": {"optim.lr_max": 1e-3}})
     assert not (tmp_path / "run").exists()
+
+
+def test_the_model_vocabulary_is_the_tokenizers(tmp_path):
+    import json
+
+    from cs336lm.config import RunConfig
+    from cs336lm.tokenization import Tokenizer, train_bpe
+    from cs336lm.training.train import with_tokenizer_vocabulary
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("low lower lowest<|endoftext|>newer newest<|endoftext|>" * 20)
+    vocab, merges = train_bpe(corpus, 400, ["<|endoftext|>"])  # far more than this text has pairs to merge
+    assert len(vocab) < 400
+    Tokenizer(vocab, merges, ["<|endoftext|>"]).save(tmp_path / "tok")
+    asked = RunConfig.from_flat({"model.vocab_size": 400})
+    fitted = with_tokenizer_vocabulary(asked, tmp_path / "tok" / "vocab.json")
+    assert fitted.model.vocab_size == len(vocab) == max(vocab) + 1
+    assert fitted.to_flat() == {**asked.to_flat(), "model.vocab_size": len(vocab)}  # nothing else changes
+    (tmp_path / "bad.json").write_text(json.dumps(["not", "a", "vocab"]))
+    with pytest.raises(ValueError, match="bad.json: not a readable vocab.json"):
+        with_tokenizer_vocabulary(asked, tmp_path / "bad.json")

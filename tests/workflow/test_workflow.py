@@ -202,6 +202,10 @@ def test_tiny_run_makes_every_output(tiny_run):
             assert variant in report, variant
     assert "demo numbers (synthetic corpus)" in report
     assert not (REPO / "results-tiny").exists()
+    for summary_path in (root / "runs").glob("*/*/summary.json"):  # every model's vocabulary is its tokenizer's
+        summary = json.loads(summary_path.read_text())
+        vocab = json.loads((root / "tokenizers" / summary["dataset"]["name"] / "vocab.json").read_text())
+        assert summary["config"]["model"]["vocab_size"] == len(vocab), summary_path
 
 
 @pytest.mark.slow

@@ -240,6 +240,11 @@ def special_tokens_of_run(wildcards):
     return special_tokens(DESIGN.run(wildcards.experiment, wildcards.variant).dataset)
 
 
+def vocab_of_run(wildcards):
+    """The vocab.json of the run's tokenizer: train_lm takes the model's vocabulary size from it."""
+    return tokenizer_of_run(wildcards)["vocab"]
+
+
 def tokenizer_of_run(wildcards):
     dataset = DESIGN.run(wildcards.experiment, wildcards.variant).dataset
     return {"vocab": LAYOUT.vocab(dataset), "merges": LAYOUT.merges(dataset)}

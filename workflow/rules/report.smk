@@ -58,6 +58,7 @@ rule make_tables:
         LAYOUT.benchmark("make_tables", "all")
     params:
         runs=all_run_dirs,
+        selections=LAYOUT.selections(),
     script:
         "../scripts/make_tables.py"
 

@@ -7,6 +7,7 @@ rule train_lm:
     input:
         unpack(tokens_of_run),
         selections=selections_of_run,
+        vocab=vocab_of_run,
     output:
         model=LAYOUT.model(RUN),
         metrics=LAYOUT.metrics(RUN),

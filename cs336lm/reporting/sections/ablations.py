@@ -46,11 +46,23 @@ def _reason(inputs: ReportInputs, delta: float | None, noise: float | None) -> s
             "seed only")
 
 
+def variant_needed(spec: Ablation):
+    """What an ablation deliverable lacks when no ablation run sets spec.key = spec.value (it was not run)."""
+
+    def missing(inputs: ReportInputs) -> list[str]:
+        runs = inputs.summaries("ablations")
+        if any(sm.config_value(spec.key) == spec.value for k, sm in runs.items() if k != inputs.baseline):
+            return []
+        return [f"an ablation run with {spec.key} = {spec.value}"]
+
+    return missing
+
+
 def ablation(spec: Ablation):
     """The writer of one ablation deliverable: every ablation variant with spec.key = spec.value."""
 
     def write(s: Section, inputs: ReportInputs) -> None:
-        s.data_note(inputs.datasets_of("ablations"))
+        s.data_note(inputs.datasets_of("ablations"), inputs.summaries("ablations").values())
         runs, summaries = inputs.runs("ablations"), inputs.summaries("ablations")
         base_name = inputs.baseline
         base = summaries[base_name]
@@ -59,9 +71,6 @@ def ablation(spec: Ablation):
         s.say(f"Baseline `{base_name}` (pre-norm, RMSNorm, RoPE, SwiGLU): lr {base_lr:g}"
               f"{selected_note(base, 'optim.lr_max')}, {outcome(base)}, "
               f"{count(base.parameters.non_embedding)} non-embedding parameters.")
-        if not variants:
-            s.say(f"_No ablation variant sets {spec.key} = {spec.value} in this configuration._")
-            return
         noise, how = noise_estimate(inputs)
         rows = [{"run": base_name, "change": "—", "status": base.status, "final val loss": final_loss(base),
                  "Δ vs baseline": "—", "non-embedding parameters": count(base.parameters.non_embedding),

@@ -3,10 +3,16 @@ nats per token, and the leaderboard run (`leaderboard`) against the handout's ba
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from cs336lm.problems.generation_quality import distinct_n, repetition_rate
 from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token
-from cs336lm.reporting.document import MISSING, Section, count, duration, num
+from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, times
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import finished, outcome
 from cs336lm.reporting.sections.common import final_loss
@@ -14,50 +20,203 @@ from cs336lm.reporting.targets import LEADERBOARD_BASELINE, LEADERBOARD_H100_HOU
 from cs336lm.training.identity import differences
 
 
+@dataclass(frozen=True)
+class MainRun:
+    """One main run with the numbers §7.4 compares: its loss per token and per byte, the unigram entropy of its
+    training tokens (the loss of predicting token frequencies) in both units, and its samples' texts."""
+
+    label: str
+    dataset: str
+    summary: Any
+    bytes_per_token: float | None
+    samples: list[str]
+
+    @property
+    def bpb(self) -> float | None:
+        if not self.bytes_per_token or not finished(self.summary):
+            return None
+        return bits_per_byte(self.summary.final_val_loss, self.bytes_per_token)
+
+    @property
+    def unigram_bpb(self) -> float | None:
+        return bits_per_byte(self.summary.no_learning_loss, self.bytes_per_token) if self.bytes_per_token else None
+
+    @property
+    def context_gain(self) -> float | None:
+        """Share of the unigram entropy that the context removes: 1 - loss / unigram entropy."""
+        return 1 - self.summary.final_val_loss / self.summary.no_learning_loss if finished(self.summary) else None
+
+    def proxy(self, measure: Callable[[str], float | None]) -> float | None:
+        """The mean of a proxy (cs336lm.problems.generation_quality) over the samples that have a value."""
+        values = [v for text in self.samples if (v := measure(text)) is not None]
+        return sum(values) / len(values) if values else None
+
+
+def _sample_texts(path: Path | None) -> list[str]:
+    """The texts of a sample sheet (cs336lm.problems.samples.write_samples: one ```text block per sample)."""
+    return re.findall(r"```text\n(.*?)\n```", path.read_text(encoding="utf-8"), flags=re.S) if path else []
+
+
+def _distinct_2(text: str) -> float | None:
+    return distinct_n(text, 2)
+
+
 def main_experiment(s: Section, inputs: ReportInputs) -> None:
-    s.data_note(inputs.datasets_of("main"))
-    rows, per_byte = [], {}
-    for label, experiment, _, run_dir in inputs.members("main"):
+    s.data_note(inputs.datasets_of("main"), inputs.summaries("main").values())
+    runs = []
+    for label, experiment, variant, run_dir in inputs.members("main"):
         summary = inputs.summary(run_dir)
         dataset = inputs.experiment_datasets.get(experiment, MISSING)
         text, tokens = inputs.file(f"valid_text/{dataset}"), inputs.file(f"valid_tokens/{dataset}")
-        ratio = bytes_per_token(text, tokens) if text and tokens else None
-        bpb = bits_per_byte(summary.final_val_loss, ratio) if ratio and finished(summary) else None
-        if bpb is not None:
-            per_byte[label] = (summary.final_val_loss, bpb, dataset)
-        rows.append({"run": label, "dataset": dataset, "vocabulary": count(summary.run_config.model.vocab_size),
-                     "final val loss (nats/token)": final_loss(summary),
-                     "validation bytes per token": num(ratio, 4), "bits per byte": num(bpb, 4),
-                     "tokens trained": count(summary.tokens),
-                     "reference": s.reference.cell(f"main_val_loss/{dataset}", lambda v: f"{v:.4g}")})
-        s.read_from(f"{run_dir}/summary.json", *(p for p in (text, tokens) if p))
-    s.table(rows)
-    s.say("Bits per byte = loss in nats per token ÷ ln 2 ÷ (bytes of validation text per validation token): the "
-          "same quantity for any tokenizer, so it compares the two datasets fairly, while nats per token also "
-          "depend on how much text each tokenizer packs into a token.")
-    if len(per_byte) >= 2:
-        hard = max(per_byte, key=lambda k: per_byte[k][1])
-        easy = min(per_byte, key=lambda k: per_byte[k][1])
-        (hard_nats, hard_bpb, hard_data), (easy_nats, easy_bpb, easy_data) = per_byte[hard], per_byte[easy]
-        s.say(f"`{hard}` ({hard_data}) ends {num(hard_nats - easy_nats, 3)} nats per token above `{easy}` "
-              f"({easy_data}), and {num(hard_bpb / easy_bpb, 3)}× higher per byte ({num(hard_bpb, 3)} against "
-              f"{num(easy_bpb, 3)} bits), so the gap is in the text, not only in the tokenizers.")
-        tokens = {label: inputs.summary(d).tokens for label, _, _, d in inputs.members("main")}
-        if tokens[hard] != tokens[easy]:
-            s.say(f"The two runs did not train on the same number of tokens ({count(tokens[hard])} for `{hard}`, "
-                  f"{count(tokens[easy])} for `{easy}`), so part of the gap is training length, not data.")
-        if hard_data == "owt":
-            s.say("With the same model and token budget, web text (many topics, names, numbers, code, several "
-                  "languages) leaves far more to predict than stories written in a small children's vocabulary; "
-                  "the model is too small and trained too briefly to cover that diversity, which is also why its "
-                  "samples read worse (see `generate`).")
-        elif "owt" in {d for _, _, d in per_byte.values()}:
-            reason = ("the demo's synthetic web-style text is generated from a small set of templates, which a tiny "
-                      "model learns faster than the story text" if inputs.synthetic(inputs.datasets_of("main"))
-                      else "the OpenWebText run saw too few tokens or trained at a rate tuned for TinyStories")
-            s.say("This contradicts the handout's expectation that OpenWebText is harder to model than TinyStories; "
-                  f"likely because {reason}.")
+        sheet = inputs.file(f"samples/{experiment}/{variant}")
+        runs.append(MainRun(label, dataset, summary, bytes_per_token(text, tokens) if text and tokens else None,
+                            _sample_texts(sheet)))
+        s.read_from(f"{run_dir}/summary.json", *(p for p in (text, tokens, sheet) if p))
+    s.table([{"run": r.label, "dataset": r.dataset, "vocabulary": count(r.summary.run_config.model.vocab_size),
+              "parameters (non-embedding)": f"{count(r.summary.parameters.total)} "
+                                            f"({count(r.summary.parameters.non_embedding)})",
+              "iterations": count(r.summary.steps), "tokens trained": count(r.summary.tokens),
+              "final val loss (nats/token)": final_loss(r.summary),
+              "unigram entropy (nats/token)": num(r.summary.no_learning_loss),
+              "validation bytes per token": num(r.bytes_per_token, 4), "bits per byte": num(r.bpb, 4),
+              "unigram bits per byte": num(r.unigram_bpb, 4),
+              "reference": s.reference.cell(f"main_val_loss/{r.dataset}", lambda v: f"{v:.4g}")} for r in runs])
+    s.say("How to read these losses: nats per token depend on the tokenizer (a token of one vocabulary holds more "
+          "or less text than a token of another), so the runs compare in bits per byte = loss ÷ ln 2 ÷ (bytes of "
+          "validation text per validation token), the same quantity for any tokenizer. The unigram entropy of a "
+          "run's training tokens is the loss of predicting token frequencies without context, a measure of how "
+          "varied the text is token by token; what the model gets below it, it learned from the context.")
     s.figure("main_experiment")
+    by_dataset = {r.dataset: r for r in runs}
+    owt, stories = by_dataset.get("owt"), by_dataset.get("tinystories")
+    if owt is None or stories is None:
+        return
+    _iterations(s, owt, stories)
+    _compare_losses(s, owt, stories)
+    _samples(s, inputs, owt, stories)
+
+
+def _iterations(s: Section, owt: MainRun, stories: MainRun) -> None:
+    a, b = owt.summary, stories.summary
+    same_model = dataclasses.replace(a.run_config.model, vocab_size=0) == \
+        dataclasses.replace(b.run_config.model, vocab_size=0)
+    if a.steps == b.steps and same_model:
+        extra = a.parameters.total - b.parameters.total
+        s.say(f"As the handout asks, both runs train the same architecture for the same {count(a.steps)} "
+              f"iterations of {count(a.run_config.train.batch_size)} × {count(a.run_config.model.context_length)}"
+              " tokens" + (f"; only the vocabulary differs, so the OpenWebText model has {count(abs(extra))} "
+                           f"{'more' if extra > 0 else 'fewer'} parameters, all in its embedding and output layers."
+                           if extra else ", with the same parameter count."))
+    else:
+        s.say(f"These runs are not the handout's setup (the same architecture for the same iterations): "
+              f"`{owt.label}` trained {count(a.steps)} iterations, `{stories.label}` {count(b.steps)}"
+              + ("" if same_model else ", and their models differ beyond the vocabulary") + ".")
+
+
+def _compare_losses(s: Section, owt: MainRun, stories: MainRun) -> None:
+    """Which run ends lower per byte, with the measured parts of the gap."""
+    if owt.bpb is None or stories.bpb is None:
+        s.say("One of the runs has no finished validation loss, so the losses are not compared.")
+        return
+    harder = owt.bpb > stories.bpb
+    s.say(f"Per byte, `{owt.label}` ends at {num(owt.bpb, 3)} bits against {num(stories.bpb, 3)} for "
+          f"`{stories.label}`: OpenWebText is {'harder' if harder else 'easier'} for this model, by "
+          f"{times(max(owt.bpb, stories.bpb) / min(owt.bpb, stories.bpb))}. " + " ".join(_why(owt, stories))
+          + ("" if harder else " This runs against the handout's description of OpenWebText as \"much more "
+             "realistic, complex, and varied\" text."))
+
+
+def _why(owt: MainRun, stories: MainRun) -> list[str]:
+    """The measured parts of the gap, each in the direction its numbers point: the text's token-level variety
+    (unigram entropy per byte) and how much of it the context removes."""
+    parts = []
+    if owt.unigram_bpb and stories.unigram_bpb:
+        ratio = owt.unigram_bpb / stories.unigram_bpb
+        variety = ("more varied" if ratio > 1.05 else "less varied" if ratio < 1 / 1.05 else
+                   "about as varied (within 5%)")
+        parts.append(f"Token frequencies alone cost {num(owt.unigram_bpb, 3)} bits per byte on OpenWebText and "
+                     f"{num(stories.unigram_bpb, 3)} on TinyStories: token by token the web text is {variety}.")
+    if owt.context_gain is not None and stories.context_gain is not None:
+        less = owt.context_gain < stories.context_gain
+        parts.append(f"The context removes {percent(owt.context_gain)} of that entropy on OpenWebText and "
+                     f"{percent(stories.context_gain)} on TinyStories: "
+                     + ("with the same model and iterations, the web text's next token is less predictable from "
+                        "its context." if less else "the context helps at least as much on the web text."))
+    return parts
+
+
+CORPUS_SAMPLE_CHARS = 200_000  # enough validation text for stable corpus proxies, read in a blink
+
+
+def _samples(s: Section, inputs: ReportInputs, owt: MainRun, stories: MainRun) -> None:
+    """The OpenWebText model's text, in the same format as the TinyStories samples, and its fluency judged from
+    proxies measured on both models' samples and on each validation text."""
+    if not owt.samples:
+        s.say("_No samples of the OpenWebText model in this configuration (report.samples does not list it)._")
+        return
+    s.say(f"Generated text from `{owt.label}` (the same prompts, decoding settings and format as the TinyStories "
+          "samples in `generate`), its first sample:")
+    s.say("```text\n" + owt.samples[0] + "\n```")
+    rows, corpus, seen = [], {}, {}
+    for run in (owt, stories):
+        path = inputs.file(f"valid_text/{run.dataset}")
+        text = path.read_text(encoding="utf-8", errors="replace")[:CORPUS_SAMPLE_CHARS] if path else ""
+        corpus[run.dataset] = _document_proxies(text)
+        grams = set(_word_ngrams(text, 4))
+        seen[run.dataset] = run.proxy(lambda t, grams=grams: _share_in(t, grams)) if grams else None
+        rows.append({"text": f"`{run.label}` samples ({len(run.samples)})",
+                     "distinct-2": num(run.proxy(_distinct_2), 3),
+                     "repeated 4-grams": percent(run.proxy(repetition_rate)),
+                     "4-grams found in the validation text": percent(seen[run.dataset])})
+        rows.append({"text": f"`{run.dataset}` validation documents", "distinct-2": num(corpus[run.dataset][0], 3),
+                     "repeated 4-grams": percent(corpus[run.dataset][1]), "4-grams found in the validation text": "—"})
+    s.say("Fluency proxies (means): distinct-2 = unique word pairs / all word pairs of a text, repeated 4-grams = "
+          "share of its word 4-grams already seen earlier in it, and the share of a sample's word 4-grams that "
+          f"occur in the first {count(CORPUS_SAMPLE_CHARS)} characters of its validation text (phrases the corpus "
+          "itself uses, a measure of local fluency); beside each model's samples, the first two on documents of its "
+          "validation text.")
+    s.table(rows)
+    repeated, web = owt.proxy(repetition_rate), corpus["owt"][1]
+    if repeated is None or web is None or owt.bpb is None or stories.bpb is None:
+        return
+    excess = repeated - web
+    verdict = ("they loop, repeating themselves far more than web text does" if excess > 0.1 else
+               "they repeat themselves somewhat more than web text does" if excess > 0.02 else
+               "they repeat themselves no more than web text does")
+    local = ""
+    if seen["owt"] is not None and seen["tinystories"] is not None:
+        fewer = seen["owt"] < seen["tinystories"]
+        local = (f" {percent(seen['owt'])} of their word 4-grams occur in web text, against "
+                 f"{percent(seen['tinystories'])} of the TinyStories samples' in stories: "
+                 + ("less of the OpenWebText model's output is made of phrases its corpus uses, and more of it of "
+                    "word sequences the corpus does not contain." if fewer else
+                    "its output is made of its corpus's phrases at least as much."))
+    s.say(f"Fluency of the OpenWebText samples: {percent(repeated)} of their 4-grams repeat, against {percent(web)} "
+          f"in web text itself, so {verdict}." + local + " "
+          + (f"Why its output is worse than the TinyStories model's with the same model and compute: it ends "
+             f"{num(owt.bpb, 3)} bits per byte from its text against {num(stories.bpb, 3)} (the comparison above "
+             "splits this gap into the text's variety and what the context predicts)." if owt.bpb > stories.bpb else
+             f"Its loss per byte ({num(owt.bpb, 3)}) is not above the TinyStories model's ({num(stories.bpb, 3)}): "
+             "by loss, the OpenWebText model is not the worse one here."))
+
+
+def _word_ngrams(text: str, n: int) -> list[tuple[str, ...]]:
+    words = text.lower().split()
+    return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+
+
+def _share_in(text: str, grams: set[tuple[str, ...]]) -> float | None:
+    """Share of the text's word 4-grams that are in `grams` (None when the text has none)."""
+    own = _word_ngrams(text, 4)
+    return sum(g in grams for g in own) / len(own) if own else None
+
+
+def _document_proxies(text: str) -> tuple[float | None, float | None]:
+    """Mean distinct-2 and repeated 4-grams over the first documents of a text (split at <|endoftext|>)."""
+    docs = [d for d in text.split("<|endoftext|>") if len(d.split()) >= 8][:200]
+    d2 = [v for d in docs if (v := distinct_n(d, 2)) is not None]
+    rep = [v for d in docs if (v := repetition_rate(d)) is not None]
+    return (sum(d2) / len(d2) if d2 else None, sum(rep) / len(rep) if rep else None)
 
 
 def _changes(run: Any, base: Any) -> list[str]:

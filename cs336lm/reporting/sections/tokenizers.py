@@ -15,7 +15,7 @@ from cs336lm.reporting.datasets import (
     read_json,
     read_vocab,
 )
-from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, size
+from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, size, times
 from cs336lm.reporting.inputs import ReportInputs
 
 PILE_BYTES = 825e9  # the Pile, for tokenizer_experiments (c)
@@ -103,18 +103,31 @@ def train_bpe(dataset: str, compare_with: str | None = None):
             {"quantity": "handout budget", "ours": MISSING, "reference": ref.cell(f"bpe_budget/{dataset}")},
         ])
         s.say(f"The longest token, {longest.decode('utf-8', errors='replace')!r}, is {describe_token(longest)}.")
-        wanted = inputs.datasets.get(dataset, {}).get("vocab_size")
-        learned = len(vocab) + len(inputs.special_tokens(dataset))
-        if wanted and learned < wanted:
-            s.say(f"BPE stopped at {count(learned)} of the {count(wanted)} vocabulary entries configured: no pair "
-                  "of tokens occurs in this corpus any more. The model keeps the configured size, so its "
-                  f"{count(wanted - learned)} extra ids are never trained.")
+        _vocabulary_reached(s, inputs, dataset, len(vocab) + len(inputs.special_tokens(dataset)))
         _where_the_time_went(s, stats)
         s.read_from(stats_path or bench_path, inputs.file(f"vocab/{dataset}"))
         if compare_with:
             _compare_tokenizers(s, inputs, dataset, compare_with, vocab)
 
     return write
+
+
+def _vocabulary_reached(s: Section, inputs: ReportInputs, dataset: str, reached: int) -> None:
+    """The vocabulary asked for against the one BPE reached, and the vocabulary the models on this data use."""
+    wanted = inputs.datasets.get(dataset, {}).get("vocab_size")
+    models = sorted({sm.run_config.model.vocab_size for sm in inputs.all_summaries().values()
+                     if sm.dataset.name == dataset})
+    text = (f"Vocabulary: {count(wanted)} requested, {count(reached)} reached (special tokens included)"
+            if wanted else f"Vocabulary: {count(reached)} tokens (special tokens included)")
+    if wanted and reached < wanted:
+        text += (f": BPE ran out of merges {count(wanted - reached)} short of the request, since no pair of "
+                 "tokens is left to merge in this corpus")
+    text += "."
+    if models:
+        text += (f" The models trained on `{dataset}` have model.vocab_size = {', '.join(map(count, models))}"
+                 + (": the tokenizer's size, taken from its vocab.json." if models == [reached] else
+                    f", not the tokenizer's {count(reached)}: ids above it are never trained."))
+    s.say(text)
 
 
 def _costs(stats: dict, bench_path) -> tuple[str, str]:
@@ -180,6 +193,22 @@ def _compare_tokenizers(s: Section, inputs: ReportInputs, dataset: str, other: s
                   f"bytes per token against {num(own.bytes_per_token.iloc[0], 3)} for `{dataset}`'s own "
                   "(see tokenizer_experiments).")
         s.read_from(stats)
+    _memory_note(s, inputs, dataset, other, len(vocab), len(other_vocab))
+
+
+def _memory_note(s: Section, inputs: ReportInputs, dataset: str, other: str, size_ours: int, size_theirs: int) -> None:
+    """When the merge phase's peak memory does not tell the two vocabularies apart, say that the measurement does
+    not resolve the vocabulary's cost, rather than letting equal numbers read as equal costs."""
+    paths = inputs.file(f"bpe_stats/{dataset}"), inputs.file(f"bpe_stats/{other}")
+    if None in paths:
+        return
+    ours, theirs = (read_json(p)["peak_rss_mb"]["training"] for p in paths)
+    if size_ours != size_theirs and abs(ours - theirs) <= 0.05 * max(ours, theirs):
+        s.say(f"The merge phase peaked at {size(ours * 1e6)} for `{dataset}` ({count(size_ours)} tokens) and "
+              f"{size(theirs * 1e6)} for `{other}` ({count(size_theirs)}): equal within 5% although the "
+              f"vocabularies differ {times(max(size_ours, size_theirs) / min(size_ours, size_theirs))}. The peak is "
+              "the process's resident memory, interpreter and libraries included, so at this corpus size it does "
+              "not resolve what the vocabulary itself costs.")
 
 
 def token_kinds(tokens: set[bytes]) -> str:
@@ -208,15 +237,12 @@ def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
     s.say("(a) " + _sentence("; ".join(f"the `{name}` tokenizer compresses its own corpus to {num(ratio, 3)} bytes "
                                        "per token" for name, ratio in own.items())) if own else
           "(a) No tokenizer was measured on its own corpus.")
-    cross = [f"the `{r.tokenizer}` tokenizer gets {num(r.bytes_per_token, 3)} bytes per token on `{r.corpus}` text "
-             f"against {num(own[r.corpus], 3)} for `{r.corpus}`'s own tokenizer "
-             f"({percent(own[r.corpus] / r.bytes_per_token - 1)} more tokens for the same text)"
-             for r in compression.itertuples() if r.tokenizer != r.corpus and r.corpus in own]
-    if cross:
-        s.say("(b) " + _sentence("; ".join(cross) + ": words a vocabulary never merged fall apart into shorter "
-                                 "pieces"))
+    for r in compression.itertuples():
+        if r.tokenizer != r.corpus and r.corpus in own:
+            s.say(cross_compression(r.tokenizer, r.corpus, r.bytes_per_token, own[r.corpus],
+                                    _vocab_size(inputs, r.tokenizer), _vocab_size(inputs, r.corpus)))
     _throughput(s, table)
-    largest = max(inputs.datasets[d].get("vocab_size", 0) for d in datasets if d in inputs.datasets)
+    largest = max(_vocab_size(inputs, d) or inputs.datasets.get(d, {}).get("vocab_size", 0) for d in datasets)
     smallest = ", the smallest unsigned integer type that holds them all (uint8 stops at 255)" if largest > 256 else ""
     fits = (f"every id fits in uint16{smallest}, at two bytes per id, half of int32's, which matters for arrays of "
             "billions of token ids that training memory-maps") if largest <= UINT16_IDS else \
@@ -228,6 +254,29 @@ def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
 
 def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + "."
+
+
+def _vocab_size(inputs: ReportInputs, dataset: str) -> int | None:
+    path = inputs.file(f"vocab/{dataset}")
+    return len(read_json(path)) if path else None
+
+
+def cross_compression(tokenizer: str, corpus: str, foreign: float, own: float, foreign_vocab: int | None,
+                      own_vocab: int | None) -> str:
+    """(b): a tokenizer on another corpus's text against that corpus's own tokenizer, in bytes per token; the
+    direction and its size come from the two numbers."""
+    extra = own / foreign - 1  # tokens the foreign tokenizer needs for the same text, relative to the own one
+    text = (f"The `{tokenizer}` tokenizer gets {num(foreign, 3)} bytes per token on `{corpus}` text against "
+            f"{num(own, 3)} for `{corpus}`'s own tokenizer")
+    sizes = (f" (vocabularies of {count(foreign_vocab)} and {count(own_vocab)} entries)"
+             if foreign_vocab and own_vocab else "")
+    if abs(extra) < 0.01:
+        return text + f": the same compression within 1%{sizes}."
+    if extra > 0:
+        return (text + f": {percent(extra)} more tokens for the same text{sizes}. Words its vocabulary never "
+                "merged fall apart into shorter pieces.")
+    return (text + f": {percent(-extra)} fewer tokens for the same text, so it compresses `{corpus}` better than "
+            f"the tokenizer trained on it{sizes}.")
 
 
 def _throughput(s: Section, table: pd.DataFrame) -> None:

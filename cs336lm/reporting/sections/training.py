@@ -10,13 +10,15 @@ import pandas as pd
 
 from cs336lm.experiments.selection import Selection, read_selection
 from cs336lm.reporting.datasets import read_json
-from cs336lm.reporting.document import MISSING, Section, count, duration, num, times
+from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, times
 from cs336lm.reporting.inputs import ReportInputs
+from cs336lm.reporting.provenance import COURSE_TOKENS
 from cs336lm.reporting.runs import (
     best_run,
     divergence_rule,
     finished,
     load_metrics,
+    logged_runs,
     runs_table,
     stability_edge,
 )
@@ -28,22 +30,73 @@ def experiment_log(s: Section, inputs: ReportInputs) -> None:
     s.say("Every run logs one JSON line per log step to `runs/<experiment>/<variant>/metrics.jsonl` (step, tokens, "
           "wall-clock seconds, learning rate, training loss, gradient norm, throughput, and the validation loss on "
           "evaluation steps) and ends with `summary.json` (status, final and best validation loss, tokens, wall "
-          "time, parameters, MFU, the resolved config, code version and device). Every curve and number of this "
-          "report is read from those files; the table below is the experiment log of every run (also "
-          "`tables/runs.csv`).")
-    table = runs_table(inputs.experiments)
-    s.table([{"experiment": r.experiment, "variant": r.variant,
+          "time, parameters, model FLOPs utilization where the device's peak is known, the resolved config, code "
+          "version and device). Every curve and number of this report is read from those files.")
+    selections = inputs.selections()
+    table = runs_table(inputs.experiments, selections)
+    measured = table.mfu.notna()
+    if not measured.all():
+        devices = ", ".join(sorted({d or "unknown" for d in table.device[~measured]}))
+        s.say(("No run" if not measured.any() else f"{int((~measured).sum())} of {len(table)} runs")
+              + f" recorded an MFU (`mfu` is null in summary.json): the peak FLOP/s of {devices} is not known, so "
+              "utilization is not measured there" + (", and the MFU column shows the others." if measured.any()
+                                                     else "."))
+    s.say(f"The log below has one row per trained run directory ({len(table)} runs, also `tables/runs.csv`): a run "
+          "that several names share (an identical config trained once, or the run a sweep chose) is listed once "
+          "under the name it trained as, with the other names beside it, and every tuning run is listed, the ones "
+          "its sweep did not choose marked \"lost\".")
+    s.table([{"run": f"{r.experiment}/{r.variant}", "also shown as": r.shown_as.replace("; ", ", ") or "—",
+              "tuning": r.tuning or "—",
               "status": r.status + (f" ({r.stopped_early})" if r.stopped_early and r.stopped_early != r.status
                                     else ""),
               "final val loss": num(r.final_val_loss), "best val loss": num(r.best_val_loss), "steps": count(r.steps),
               "tokens": count(r.tokens), "wall time": duration(r.wall_time_s), "tokens/s": count(r.tokens_per_s),
-              "device": r.device or MISSING,
+              **({"MFU": percent(r.mfu)} if measured.any() else {}), "device": r.device or MISSING,
               **({"time asked / used": _asked_used(r)} if table.requested_minutes.notna().any() else {})}
              for r in table.itertuples()])
+    _narrative(s, inputs, selections)
     _final_eval_note(s, inputs)
     _request_note(s, table)
     s.read_from("runs/*/*/summary.json", "runs/*/*/metrics.jsonl",
-                *(["runs/*/*/request.json"] if table.requested_minutes.notna().any() else []))
+                *(["runs/*/*/request.json"] if table.requested_minutes.notna().any() else []),
+                *(["selections/**/*.json"] if selections else []))
+
+
+def _narrative(s: Section, inputs: ReportInputs, selections: list[Selection]) -> None:
+    """What ran in what order: the runs that needed no sweep's choice first, then each selection (from its file)
+    and the runs that waited for the value it chose."""
+    def file_of(sel: Selection) -> str:
+        return f"selections/{sel.sweep}.json"
+
+    takers: dict[str, list[str]] = {}
+    free = []
+    for entry in logged_runs(inputs.experiments, selections):
+        name = f"`{entry.experiment}/{entry.variant}`"
+        sources = {str(v.source) for v in (inputs.summary(entry.run_dir).selected or {}).values()}
+        for sel in selections:
+            if any(src.endswith(file_of(sel)) for src in sources):
+                takers.setdefault(sel.sweep, []).append(name)
+        if not sources:
+            free.append(name)
+    steps, rules = [], set()
+    if free:
+        steps.append(f"Runs whose config needs no sweep's choice came first: {_listed(free)}.")
+    for sel in selections:
+        tried = ", ".join(f"{c.value:g}" for c in sorted(sel.candidates, key=lambda c: c.value))
+        text = (f"`{file_of(sel)}` compared {len(sel.candidates)} runs of {sel.key} ({tried}) and chose "
+                f"{sel.value:g} (`{sel.variant}`, final validation loss {num(sel.final_val_loss)})"
+                + ("." if sel.rule in rules else f" by its rule: {sel.rule}."))
+        rules.add(sel.rule)
+        if sel.sweep in takers:
+            text += f" Then the runs that take this value trained: {_listed(takers[sel.sweep])}."
+        steps.append(text)
+    if not selections:
+        steps.append("No sweep chose a value in this configuration: every run's config is fixed in advance.")
+    s.say("**Order of work.** " + " ".join(steps))
+
+
+def _listed(names: list[str], limit: int = 12) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _final_eval_note(s: Section, inputs: ReportInputs) -> None:
@@ -91,18 +144,28 @@ def _request_note(s: Section, table: pd.DataFrame) -> None:
               f"failed: {names(resumed)}. A retry by Snakemake asks for twice the time.")
 
 
-def _mid_training_val(run_dir: str) -> float | None:
-    """The validation loss at the evaluation closest to half of the run's steps (how fast it converged)."""
+def _mid_training_val(run_dir: str, planned_steps: int) -> tuple[float, float] | None:
+    """(validation loss, share of the planned steps) at the evaluation closest to half of the run's planned steps
+    (how fast it converged); the share says where that evaluation actually was."""
     frame = load_metrics(run_dir)
     evals = frame.dropna(subset=["val_loss"]) if len(frame) else frame
-    if not len(evals):
+    if not len(evals) or not planned_steps:
         return None
-    middle = evals.step.max() / 2
-    return float(evals.iloc[(evals.step - middle).abs().argmin()].val_loss)
+    row = evals.iloc[(evals.step - planned_steps / 2).abs().argmin()]
+    return float(row.val_loss), float(row.step) / planned_steps
+
+
+def _status(summary: Any) -> str:
+    """The run's status, flagged when it finished no lower than predicting token frequencies on held-out text
+    (its final validation loss at or above the unigram entropy of its training tokens)."""
+    if finished(summary) and summary.final_val_loss >= summary.no_learning_loss:
+        return (f"{summary.status}, but its validation loss is not below the unigram entropy "
+                f"{num(summary.no_learning_loss)}")
+    return summary.status
 
 
 def learning_rate(s: Section, inputs: ReportInputs) -> None:
-    s.data_note(inputs.datasets_of("lr_sweep"))
+    s.data_note(inputs.datasets_of("lr_sweep"), inputs.summaries("lr_sweep").values())
     runs, summaries = inputs.runs("lr_sweep"), inputs.summaries("lr_sweep")
     lr = {label: sm.config_value("optim.lr_max") for label, sm in summaries.items()}
     order = sorted(summaries, key=lr.get)
@@ -116,11 +179,13 @@ def learning_rate(s: Section, inputs: ReportInputs) -> None:
     if selection:
         strategy += f" The choice rule: {selection.get('rule', MISSING)}. {selection.get('why', '')}"
     s.say(strategy)
-    s.table([{"lr_max": f"{lr[k]:g}", "status": summaries[k].status, "final val loss": final_loss(summaries[k]),
-              "val loss at half of training": num(_mid_training_val(runs[k])), "steps": count(summaries[k].steps)}
+    mids = {k: mid for k in order if (mid := _mid_training_val(runs[k], summaries[k].num_iterations)) is not None}
+    s.table([{"lr_max": f"{lr[k]:g}", "status": _status(summaries[k]), "final val loss": final_loss(summaries[k]),
+              "val loss near half of training": f"{num(mids[k][0])} (at {percent(mids[k][1])})" if k in mids
+              else MISSING, "steps": count(summaries[k].steps)}
              for k in order])
     ref = s.reference
-    s.say("Reference: " + (ref.cell("lr_sweep_best_lr") if ref.demo else
+    s.say("Reference: " + (ref.cell("lr_sweep_best_lr") if not ref.comparable else
                            "best lr " + ref.cell("lr_sweep_best_lr", lambda v: f"{v:g}") + ", best validation loss "
                            + ref.cell("lr_sweep_best_val_loss", lambda v: f"{v:.4g}") + "; "
                            + ref.cell("lr_sweep_high_rates")) + ".")
@@ -128,18 +193,32 @@ def learning_rate(s: Section, inputs: ReportInputs) -> None:
     if best is None:
         s.say("No rate finished without diverging: the grid starts too high.")
         return
-    mids = {lr[k]: loss for k in order if finished(summaries[k]) and (loss := _mid_training_val(runs[k])) is not None}
     text = f"(a) The best rate is {lr[best]:g}, final validation loss {num(summaries[best].final_val_loss)}."
-    if len(mids) > 1:
-        fastest = min(mids, key=mids.get)
-        text += (f" Half-way through training the loss was lowest at lr {fastest:g} ({num(mids[fastest])}): "
-                 + ("every larger stable rate converged faster, up to the largest one tried." if fastest == max(mids)
-                    else "up to it a larger rate converged faster; above it the bigger steps no longer helped."))
-    s.say(text)
+    s.say(text + _convergence(summaries, lr, mids))
     _target_sentence(s, inputs, summaries[best])
     s.figure("lr_sweep")
     _edge(s, summaries, lr, best, selection)
     s.read_from(*(f"{runs[k]}/summary.json" for k in order), *([selection_path] if selection_path else []))
+
+
+def _convergence(summaries: dict, lr: dict, mids: dict[str, tuple[float, float]]) -> str:
+    """Which stable rate had the lowest validation loss at the evaluation nearest half of training, saying at what
+    share of the steps those evaluations were."""
+    done = {lr[k]: mid for k, mid in mids.items() if finished(summaries[k])}
+    if len(done) < 2:
+        return ""
+    fastest = min(done, key=lambda r: done[r][0])
+    shares = [share for _, share in done.values()]
+    where = (f"at {percent(shares[0])} of training" if max(shares) - min(shares) < 0.005 else
+             f"at the evaluation nearest half of training ({percent(min(shares))} to {percent(max(shares))} of "
+             "the steps)")
+    below = [done[r][0] for r in sorted(done) if r <= fastest]
+    monotone = all(a > b for a, b in zip(below, below[1:], strict=False))
+    return (f" {where[0].upper()}{where[1:]}, the loss was lowest at lr {fastest:g} ({num(done[fastest][0])}): "
+            + (("each larger stable rate converged faster, up to the largest one tried." if fastest == max(done)
+                else "up to it each larger rate converged faster; above it the bigger steps no longer helped.")
+               if monotone else "below it the loss did not fall steadily with the rate; "
+               + ("it is the largest rate tried." if fastest == max(done) else "above it it rose again.")))
 
 
 def _target_sentence(s: Section, inputs: ReportInputs, best: Any) -> None:
@@ -156,14 +235,23 @@ def _target_sentence(s: Section, inputs: ReportInputs, best: Any) -> None:
     candidates = [best, *main]
     low = min((sm.final_val_loss for sm in candidates if finished(sm)), default=None)
     reached = low is not None and low <= TINYSTORIES_TARGET
+    tokens = max((sm.tokens for sm in candidates if finished(sm)), default=0)
+    short = ("" if reached or tokens >= COURSE_TOKENS else
+             f" The longest of these runs trained {count(tokens)} tokens, {percent(tokens / COURSE_TOKENS)} of the "
+             f"{count(COURSE_TOKENS)} the handout budgets for it.")
     s.say(f"The best TinyStories model here reaches {num(low)}: {'below' if reached else 'above'} the handout's "
-          f"target of {TINYSTORIES_TARGET}." + ("" if reached else " It does not meet the target; the runs are too "
-                                                "short or the rate grid too coarse to get there."))
+          f"target of {TINYSTORIES_TARGET}" + ("." if reached else ", so it does not meet it.") + short)
 
 
 def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | None) -> None:
     any_run = next(iter(summaries.values()))
     s.say(f"(b) Divergence rule: {divergence_rule(any_run)}")
+    unlearned = [k for k in sorted(summaries, key=lr.get) if _status(summaries[k]) != summaries[k].status]
+    if unlearned:
+        s.say("The rule reads the training loss; on held-out text " + ", ".join(
+            f"lr {lr[k]:g} ended at validation loss {num(summaries[k].final_val_loss)}, not below its unigram "
+            f"entropy {num(summaries[k].no_learning_loss)}" for k in unlearned)
+            + ": no better than predicting token frequencies, so it is not counted as a stable run that learned.")
     edge = (selection or {}).get("edge")
     stable, diverged = (edge["largest_stable"], edge["smallest_diverged"]) if edge else stability_edge(summaries)
     if diverged is None:
@@ -191,14 +279,14 @@ def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | No
                   f"rates above it (up to {stable:g}) train, but lose some of the gain to instability.")
         else:
             s.say(f"The best rate is {times(stable / lr[best])} below the largest stable rate and {times(gap)} below "
-                  "the smallest diverging one. That contradicts the handout's expectation that the best rate sits "
-                  "near the edge; rates above the best may already be unstable without tripping the divergence "
-                  "rule, or the runs are too short for large rates to pay off.")
+                  "the smallest diverging one: here the best rate is not at the edge of stability, against the folk "
+                  "wisdom the handout quotes (\"the best learning rate is 'at the edge of stability'\"). The stable "
+                  "rates above it ended higher; this sweep does not show why.")
     s.figure("lr_edge")
 
 
 def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
-    s.data_note(inputs.datasets_of("batch_size"))
+    s.data_note(inputs.datasets_of("batch_size"), inputs.summaries("batch_size").values())
     summaries = inputs.summaries("batch_size")
     size = {k: sm.config_value("train.batch_size") for k, sm in summaries.items()}
     order = sorted(summaries, key=size.get)
