@@ -118,7 +118,7 @@ def test_grid_summary_leaves_out_samples_too_short_for_a_proxy(tmp_path):
 
     rows = [{"model": "m", "temperature": 0.5, "top_p": 1.0, "prompt": "p", "seed": s, "new_tokens": n,
              "stopped_at_eos": True, "distinct_1": 1.0, "distinct_2": 1.0, "repetition_4": rep, "unknown_tokens": 0,
-             "completion": "c"} for s, n, rep in ((0, 35, 0.04), (1, 5, None))]
+             "sample_loss": 2.0, "completion": "c"} for s, n, rep in ((0, 35, 0.04), (1, 5, None))]
     pd.DataFrame(rows).to_csv(tmp_path / "grid.csv", index=False)
     grid = pd.read_csv(tmp_path / "grid.csv", keep_default_na=False)  # as the report reads it: "" for None
     summary = grid_summary(grid)

@@ -90,7 +90,9 @@ def test_the_writeups_manifest_reads_back_as_report_inputs():
     assert set(spec["roles"]) == set(ROLES) and spec["roles"]["main"] == ["ts_main", "owt_main"]
     assert spec["files"]["figure/lr_edge"] == "results-tiny/figures/lr_edge.png"
     assert spec["datasets"]["owt"] == {"source": "synthetic (web style, 150,000 bytes, seed 3)", "synthetic": True,
-                                       "vocab_size": 450, "special_tokens": ["<|endoftext|>"]}
+                                       "vocab_size": 450, "special_tokens": ["<|endoftext|>"],
+                                       "urls": {"train": None, "valid": None}, "sha256": {"train": None, "valid": None},
+                                       "train_text": "results-tiny/synthetic/owt/train.txt"}
     assert spec["experiment_datasets"]["leaderboard"] == "owt"
     inputs = ReportInputs.from_dict(copy.deepcopy(spec))
     assert inputs.runs("main") == {"ts_main": "results-tiny/runs/ts_main/main",

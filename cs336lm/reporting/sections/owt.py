@@ -98,8 +98,8 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
 
 def _iterations(s: Section, owt: MainRun, stories: MainRun) -> None:
     a, b = owt.summary, stories.summary
-    same_model = dataclasses.replace(a.run_config.model, vocab_size=0) == \
-        dataclasses.replace(b.run_config.model, vocab_size=0)
+    same_model = dataclasses.replace(a.run_config.model, vocab_size=b.run_config.model.vocab_size) == \
+        b.run_config.model  # the vocabulary aside
     if a.steps == b.steps and same_model:
         extra = a.parameters.total - b.parameters.total
         s.say(f"As the handout asks, both runs train the same architecture for the same {count(a.steps)} "

@@ -239,7 +239,7 @@ def tokenizer_experiments(s: Section, inputs: ReportInputs) -> None:
           "(a) No tokenizer was measured on its own corpus.")
     for r in compression.itertuples():
         if r.tokenizer != r.corpus and r.corpus in own:
-            s.say(cross_compression(r.tokenizer, r.corpus, r.bytes_per_token, own[r.corpus],
+            s.say("(b) " + cross_compression(r.tokenizer, r.corpus, r.bytes_per_token, own[r.corpus],
                                     _vocab_size(inputs, r.tokenizer), _vocab_size(inputs, r.corpus)))
     _throughput(s, table)
     largest = max(_vocab_size(inputs, d) or inputs.datasets.get(d, {}).get("vocab_size", 0) for d in datasets)
