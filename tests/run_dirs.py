@@ -46,7 +46,7 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
         "train.seed": seed})
     write_summary(path / "summary.json", RunSummary(
         status="diverged" if diverged else "ok", stopped_early="diverged" if diverged else None,
-        divergence="the training loss is nan at step 40" if diverged else None,
+        divergence="the training loss is nan at step 40" if diverged else None, instability=None,
         final_val_loss=None if diverged else final, final_val_tokens=0 if diverged else 4096,
         best_val_loss=None if diverged else final, final_train_loss=None if diverged else final,
         no_learning_loss=5.0, steps=steps, num_iterations=steps, tokens=steps * batch_size * 8,
