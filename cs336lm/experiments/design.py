@@ -62,6 +62,7 @@ class Experiment:
     budget_gpu_hours: float | None
     base: Mapping[str, Any] = field(repr=False)
     variants: Mapping[str, Mapping[str, Any]] = field(repr=False)  # the ones the config names (not `max`'s)
+    seeds: Mapping[str, int] = field(default_factory=dict)  # variant -> how many seeds it trains, itself included
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,8 @@ class Design:
                 self._add(self._build(experiment, variant, overrides))
                 for candidate, candidate_overrides in self._candidates(experiment, variant, overrides).items():
                     self._add(self._build(experiment, candidate, candidate_overrides))
+                for repeat, repeat_overrides in self._repeats(experiment, variant, overrides).items():
+                    self._add(self._build(experiment, repeat, repeat_overrides))
         for experiment in self.experiments.values():
             self._check_references(experiment, specs[experiment.name])
         self._owners: dict[Any, tuple[str, str]] = {}
@@ -196,8 +199,29 @@ class Design:
             tuning = Tuning(key, tuple(float(f) for f in factors))
             if edge is not None:
                 raise ConfigError(f"{where}: tune and find_edge do not combine; tune the variants of another sweep")
+        seeds = dict(spec.get("seeds") or {})
+        for variant, count in seeds.items():
+            if variant not in variants:
+                raise ConfigError(f"{where}.seeds.{variant}: no such variant (variants: {', '.join(variants)})")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise ConfigError(f"{where}.seeds.{variant} = {count!r} must be a whole number of seeds >= 1")
+        if seeds and tuning is not None:
+            raise ConfigError(f"{where}.seeds: each variant of a tuned experiment is its own sweep's winner; repeat "
+                              "a run of an experiment without `tune`")
         return Experiment(name, dataset, "grid" if "grid" in spec else "variants", grid_key, edge, probe, tuning,
-                          spec.get("budget_gpu_hours"), base, variants)
+                          spec.get("budget_gpu_hours"), base, variants, seeds)
+
+    def _repeats(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """{repeat variant: overrides}: the variant again with each further seed (`baseline__seed~1`, ...), its
+        train.seed counted up from its own."""
+        seed = {**experiment.base, **overrides}.get("train.seed", self.base_config.train.seed)
+        return {f"{variant}__seed~{seed + k}": {**overrides, "train.seed": seed + k}
+                for k in range(1, experiment.seeds.get(variant, 1))}
+
+    def seed_groups(self, experiment: str) -> dict[str, list[str]]:
+        """{variant: [the variant, its repeats with other seeds]} of the variants an experiment repeats."""
+        spec = self.experiments[experiment]
+        return {variant: [variant, *self._repeats(spec, variant, spec.variants[variant])] for variant in spec.seeds}
 
     def _candidates(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any]
                     ) -> dict[str, dict[str, Any]]:

@@ -75,12 +75,12 @@ def divergence_rule(summary: RunSummary) -> str:
 
 
 def stability_edge(summaries: Mapping[str, Any], key: str = "optim.lr_max") -> tuple[float | None, float | None]:
-    """(largest stable value, smallest diverged value above it) of a sweep over `key`, by
+    """(largest stable value, smallest not-stable value above it) of a sweep over `key`, by
     cs336lm.experiments.selection's one definition of the edge, so the report's text, its figure and the sweep's
     selection file agree."""
     edge = locate_edge([Outcome(label, config_value(s, key), s.status, s.final_val_loss, "")
                         for label, s in summaries.items()], EdgeSearch().factor)
-    return edge.largest_stable, edge.smallest_diverged
+    return edge.largest_stable, edge.smallest_not_stable
 
 
 def _training_config(summary: Any) -> dict[str, Any]:

@@ -144,7 +144,7 @@ def test_edge_comes_from_the_selection_file(course, tmp_path):
         "experiment": "lr_sweep", "key": "optim.lr_max", "value": 0.01, "variant": "lr_max~0.01",
         "final_val_loss": 2.0, "rule": "lowest final validation loss among runs that did not diverge",
         "why": "lr_max~0.01 ended lowest.", "candidates": [],
-        "edge": {"largest_stable": 0.01, "smallest_diverged": 0.02, "factor": 2.0, "target_factor": 2.0}}))
+        "edge": {"largest_stable": 0.01, "smallest_not_stable": 0.02, "factor": 2.0, "target_factor": 2.0}}))
     text = render(dataclasses.replace(course, files={**course.files, "selection/lr_sweep": str(selection)}))
     lr = section(text, "learning_rate")
     assert "The choice rule: lowest final validation loss among runs that did not diverge." in lr

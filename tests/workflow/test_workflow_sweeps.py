@@ -1,5 +1,6 @@
 """Experiments that decide, through real `snakemake` subprocesses on tiny configs: a run takes its sweep's best
-value and reruns when the sweep's result changes, the edge search adds rates until one diverges and then refines,
+value and reruns when the sweep's result changes, the search brackets the optimum and the edge round by round,
+seeds repeat a run and give the noise floor,
 the batch-size probe finds a planted memory cap and `max` fills the grid up to it, and dry runs of the course
 config and the demo show every run, with the names trained once left out of the training jobs."""
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cs336lm.experiments.noise import read_noise
 from cs336lm.experiments.selection import read_plan, read_selection
 from cs336lm.training.summary import read_summary
 from tests.workflow.test_workflow import COURSE_CONFIG, REPO, SNAKEFILE, TINY_CONFIG, output, planned_jobs, snakemake
@@ -102,28 +104,70 @@ def test_downstream_run_takes_the_best_value_and_reruns_when_the_sweep_changes(t
 # ---- the edge search -------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_edge_search_extends_until_a_rate_diverges_then_refines_within_the_factor(tmp_path, tokenized):
+def test_search_brackets_the_optimum_and_the_edge_round_by_round(tmp_path, tokenized):
     factor = 4.0
-    config = sweep_config(tmp_path / "edge.yaml", {"lr_sweep": {
-        "grid": {"optim.lr_max": [1.0e-2]}, "find_edge": {"factor": factor, "step": 1000.0, "max_runs": 6}}})
+    config = sweep_config(tmp_path / "search.yaml", {"lr_sweep": {
+        "grid": {"optim.lr_max": [1.0e-2]},
+        "find_edge": {"factor": factor, "step": 30.0, "max_runs": 6, "optimum_factor": factor}}})
     work = workdir_with_data(tmp_path, tokenized)
     dry = snakemake(work, f"{ROOT}/selections/lr_sweep.json", "-n", configfile=config)
     assert dry.returncode == 0 and train_jobs(dry) == {"lr_sweep": 1}, output(dry)
     assert {"plan_sweep", "select_best"} <= {rule for rule, _ in planned_jobs(dry)}  # the pending checkpoints
     run_or_fail(work, f"{ROOT}/selections/lr_sweep.json", configfile=config)
 
-    plans = sorted((work / ROOT / "sweeps/lr_sweep").glob("round*.json"), key=lambda p: int(p.stem[5:]))
-    added = [v for p in plans for v in read_plan(p).next]
-    assert added[0] == pytest.approx(10.0)  # extended upward, ×1000, until a rate diverged
-    assert all(1.0e-2 < v < 10.0 for v in added[1:])  # then refined inside the bracket
+    paths = sorted((work / ROOT / "sweeps/lr_sweep").glob("round*.json"), key=lambda p: int(p.stem[5:]))
+    plans = [read_plan(p) for p in paths]
+    # The one grid value is both ends of the range: the first round extends down for the optimum, up for the edge.
+    assert plans[0].next == (0.000333, 0.3) and plans[0].purposes == ("optimum", "edge"), plans[0]
     selection = read_selection(work / ROOT / "selections/lr_sweep.json")
-    edge = selection.edge
-    assert edge.smallest_diverged is not None and edge.factor <= factor, selection
-    statuses = {c.value: c.status for c in selection.candidates}
-    assert statuses[edge.smallest_diverged] == "diverged" and statuses[edge.largest_stable] == "ok"
-    assert statuses[selection.value] == "ok"
-    assert sorted(statuses) == sorted([1.0e-2, *added])
-    assert "within the target factor" in read_plan(plans[-1]).reason
+    assert selection.rounds == tuple(plans), "the selection records what each round was for"
+    added = [v for p in plans for v in p.next]
+    kinds = {c.value: c.kind for c in selection.candidates}
+    assert sorted(kinds) == sorted([1.0e-2, *added]) and len(added) <= 6
+    assert kinds[selection.value] == "stable"
+    optimum, edge = selection.optimum, selection.edge
+    assert optimum.best == selection.value
+    # The search ends with both brackets within the factor, or at its bound with a round saying so.
+    finished = optimum.bracketed and edge.factor is not None and edge.factor <= factor
+    assert finished or "bound of 6 runs" in plans[-1].reason, plans[-1]
+    # Each optimum value extends the range past the best's missing neighbour, or splits the gap to one it has.
+    refinements = 0
+    for plan in plans:
+        for value, purpose in zip(plan.next, plan.purposes, strict=True):
+            o = plan.optimum
+            if "optimum" in purpose and o.below is not None and o.above is not None:
+                assert o.below < value < o.above and value != o.best
+                refinements += 1
+            elif "optimum" in purpose:
+                assert value < o.best if o.below is None else value > o.best
+    assert refinements >= 1, "a round refined around the best"
+    assert kinds[edge.largest_stable] == "stable"
+    if edge.smallest_not_stable is not None:
+        assert kinds[edge.smallest_not_stable] in ("unstable", "diverged")
+
+
+@pytest.mark.slow
+def test_seeds_repeat_a_run_and_measure_the_noise_floor(tmp_path, tokenized):
+    config = sweep_config(tmp_path / "seeds.yaml", {"ablations": {
+        "variants": {"baseline": {"optim.lr_max": 1.0e-2}, "nope": {"optim.lr_max": 1.0e-2, "model.pos_emb": "none"}},
+        "seeds": {"baseline": 3}}})
+    work = workdir_with_data(tmp_path, tokenized)
+    noise_file = f"{ROOT}/selections/ablations.noise.json"
+    dry = snakemake(work, "-n", configfile=config)
+    assert dry.returncode == 0 and train_jobs(dry) == {"ablations": 4}, output(dry)  # baseline × 3 seeds, nope
+    run_or_fail(work, noise_file, configfile=config)
+    seeds = [read_summary(work / ROOT / "runs/ablations" / v / "summary.json").config["train"]["seed"]
+             for v in ("baseline", "baseline__seed~1", "baseline__seed~2")]
+    assert seeds == [0, 1, 2]
+    noise = read_noise(work / noise_file)
+    losses = noise.losses["baseline"]
+    assert len(losses) == 3 and len(set(losses)) == 3, "each seed trains its own run"
+    mean = sum(losses) / 3
+    assert noise.sigma == pytest.approx(math.sqrt(sum((x - mean) ** 2 for x in losses) / 2))
+    bad = sweep_config(tmp_path / "bad.yaml", {"ablations": {
+        "variants": {"baseline": {"optim.lr_max": 1.0e-2}}, "seeds": {"basline": 3}}})
+    refused = snakemake(work, "-n", configfile=bad)
+    assert refused.returncode != 0 and "experiments.ablations.seeds.basline: no such variant" in output(refused)
 
 
 # ---- batch size up to the memory limit -------------------------------------------------------------------

@@ -37,6 +37,11 @@ def selection_file(sweep):
     return f"{ROOT}/selections/{sweep}.json"
 
 
+def noise_file(experiment):
+    """The noise floor of an experiment that repeats variants with other seeds (cs336lm.experiments.noise)."""
+    return f"{ROOT}/selections/{experiment}.noise.json"
+
+
 # ---- what sweeps, probes and selections decided (checkpoint-aware) ---------------------------------------
 
 def chosen(sweep):
@@ -44,16 +49,20 @@ def chosen(sweep):
     return read_selection(checkpoints.select_best.get(sweep=sweep).output.selection)
 
 
-def edge_values(experiment, rounds=None):
-    """The values an edge search added, in order, through `rounds` rounds (default: until its last plan)."""
-    values, round = [], 0
-    while rounds is None or round < rounds:
-        plan = read_plan(checkpoints.plan_sweep.get(experiment=experiment, round=round).output.plan)
-        if not plan.next:
+def search_plans(experiment, rounds=None):
+    """The plan files of a sweep's search, in order, through `rounds` rounds (default: through its last plan, the
+    one that adds nothing)."""
+    paths = []
+    while rounds is None or len(paths) < rounds:
+        paths.append(checkpoints.plan_sweep.get(experiment=experiment, round=len(paths)).output.plan)
+        if not read_plan(paths[-1]).next:
             break
-        values += plan.next
-        round += 1
-    return values
+    return paths
+
+
+def edge_values(experiment, rounds=None):
+    """The values a sweep's search added, in order, through `rounds` rounds (default: until its last plan)."""
+    return [value for path in search_plans(experiment, rounds) for value in read_plan(path).next]
 
 
 def probed_batch_size(experiment):
@@ -104,7 +113,8 @@ def early_targets():
     the checkpoints add later."""
     runs = [f"{run_dir(e, v)}/summary.json" for (e, v), run in DESIGN.runs.items()
             if isinstance(DESIGN.source(run), Trains)]
-    return runs + [f"{ROOT}/probes/{name}.json" for name, spec in DESIGN.experiments.items() if spec.probe]
+    probes = [f"{ROOT}/probes/{name}.json" for name, spec in DESIGN.experiments.items() if spec.probe]
+    return runs + probes + [noise_file(name) for name, spec in DESIGN.experiments.items() if spec.seeds]
 
 
 # ---- train_lm ----------------------------------------------------------------------------------------------
@@ -182,6 +192,11 @@ def round_number(wildcards):
     return int(wildcards.round)
 
 
+def extra_runs_through_round(wildcards):
+    """How many runs the search added before round `round`: what counts against its bound (checkpoint-aware)."""
+    return len(edge_values(wildcards.experiment, int(wildcards.round)))
+
+
 def grid_key_of_experiment(wildcards):
     return DESIGN.experiments[wildcards.experiment].grid_key
 
@@ -213,6 +228,30 @@ def sweep_edge_factor(wildcards):
     experiment, _, tuned = wildcards.sweep.partition("/")
     edge = DESIGN.experiments[experiment].edge
     return None if tuned or edge is None else edge.factor
+
+
+def sweep_optimum_factor(wildcards):
+    """The optimum's target factor, so the selection reports its bracket; None for a sweep without a search."""
+    experiment, _, tuned = wildcards.sweep.partition("/")
+    edge = DESIGN.experiments[experiment].edge
+    return None if tuned or edge is None else edge.optimum_factor
+
+
+def sweep_plans(wildcards):
+    """The plan files of the sweep's search, for the selection's record of its rounds (checkpoint-aware)."""
+    experiment, _, tuned = wildcards.sweep.partition("/")
+    return [] if tuned or DESIGN.experiments[experiment].edge is None else search_plans(experiment)
+
+
+def seed_run_dirs(wildcards):
+    """{variant: [trained dir of each seed]} of the variants an experiment repeats (checkpoint-aware)."""
+    experiment = wildcards.experiment
+    return {variant: [trained_dir(experiment, name) for name in names]
+            for variant, names in DESIGN.seed_groups(experiment).items()}
+
+
+def seed_summaries(wildcards):
+    return [f"{d}/summary.json" for dirs in seed_run_dirs(wildcards).values() for d in dirs]
 
 
 def probe_config(wildcards):

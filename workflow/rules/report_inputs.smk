@@ -82,6 +82,9 @@ def report_files():
     for experiment in role_experiments()["lr_sweep"][:1]:
         if DESIGN.experiments[experiment].grid_key:  # a sweep over one key: its choice, rule and edge
             files["selection/lr_sweep"] = selection_file(experiment)
+    for experiment, spec in DESIGN.experiments.items():
+        if spec.seeds:
+            files[f"noise/{experiment}"] = noise_file(experiment)
     if grid_run() and config["generate"].get("grid"):
         files["generation_grid"] = f"{ROOT}/samples/generation_grid.csv"
     return files

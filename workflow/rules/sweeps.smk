@@ -1,10 +1,12 @@
-"""Sweeps that decide (handout §7.2): an edge-of-stability search that adds learning rates round by round, the
+"""Sweeps that decide (handout §7.2): a search that adds learning rates round by round until the optimum and the
+edge of stability are bracketed, the
 choice of each sweep's best value for the runs that take it, and the largest batch that fits on the device."""
 
 
 localrules:
     plan_sweep,
-    select_best,  # both read a few summaries: no need to queue for a cluster node
+    select_best,
+    noise_floor,  # each reads a few summaries: no need to queue for a cluster node
 
 
 checkpoint plan_sweep:
@@ -20,6 +22,7 @@ checkpoint plan_sweep:
         experiment="{experiment}",
         round=round_number,
         runs=runs_through_round,
+        extra_runs=extra_runs_through_round,
         key=grid_key_of_experiment,
         search=edge_search,
     script:
@@ -29,6 +32,7 @@ checkpoint plan_sweep:
 checkpoint select_best:
     input:
         summaries=sweep_summaries,
+        plans=sweep_plans,
     output:
         selection=f"{ROOT}/selections/{{sweep}}.json",
     log:
@@ -41,8 +45,23 @@ checkpoint select_best:
         runs=sweep_runs_of,
         key=sweep_key,
         edge_factor=sweep_edge_factor,
+        optimum_factor=sweep_optimum_factor,
     script:
         "../scripts/select_best.py"
+
+
+rule noise_floor:
+    input:
+        summaries=seed_summaries,
+    output:
+        noise=f"{ROOT}/selections/{{experiment}}.noise.json",
+    log:
+        f"{ROOT}/logs/noise_floor/{{experiment}}.log",
+    params:
+        experiment="{experiment}",
+        groups=seed_run_dirs,
+    script:
+        "../scripts/noise_floor.py"
 
 
 checkpoint probe_batch_size:

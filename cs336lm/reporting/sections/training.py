@@ -169,7 +169,7 @@ def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | No
     any_run = next(iter(summaries.values()))
     s.say(f"(b) Divergence rule: {divergence_rule(any_run)}")
     edge = (selection or {}).get("edge")
-    stable, diverged = (edge["largest_stable"], edge["smallest_diverged"]) if edge else stability_edge(summaries)
+    stable, diverged = (edge["largest_stable"], edge["smallest_not_stable"]) if edge else stability_edge(summaries)
     if diverged is None:
         s.say(f"No rate diverged: the edge of stability lies above the largest rate tried ({stable:g}), so it is "
               "not located; the sweep must go higher.")
