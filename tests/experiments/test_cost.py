@@ -74,7 +74,9 @@ def test_course_cost_counts_runs_after_dedup_and_the_bounds_of_adaptive_sweeps()
     course = yaml.safe_load((REPO / "config.yaml").read_text())["experiments"]
     grid = len(course["lr_sweep"]["grid"]["optim.lr_max"])
     assert costs["lr_sweep"].trained == grid + course["lr_sweep"]["find_edge"]["max_runs"]
-    assert costs["ablations"].names == 6 and costs["ablations"].trained == 5  # the baseline is the sweep's winner
+    repeats = course["ablations"]["seeds"]["baseline"] - 1
+    # The baseline is the sweep's winner; its repeats with other seeds are runs of their own.
+    assert costs["ablations"].names == 6 + repeats and costs["ablations"].trained == 5 + repeats
     assert costs["ts_main"].trained == 0 and costs["ts_main"].tokens == 0
     # Batch sizes: the named ones and, at the probe's limit, the powers of two up to it; three lrs each.
     batch_sizes = [b for b in course["batch_size"]["grid"]["train.batch_size"] if b != "max"]
