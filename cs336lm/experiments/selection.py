@@ -137,7 +137,7 @@ class Selection:
     why: str
     candidates: tuple[Outcome, ...]
     edge: Edge | None
-    optimum: Optimum | None  # for a sweep over a numeric key
+    optimum: Optimum | None = None  # for a sweep that searched, or a tuned variant
     rounds: tuple[Plan, ...] = ()  # the search's rounds, for a sweep that searched
 
 

@@ -49,7 +49,8 @@ def config_value(summary: Any, key: str) -> Any:
 
 
 def finished(summary: Any) -> bool:
-    """Trained without diverging and has a finite final validation loss."""
+    """Trained stably (neither unstable nor diverged, cs336lm.training.divergence) with a finite final validation
+    loss: the runs a comparison or a choice may use."""
     loss = summary.final_val_loss
     return summary.status == "ok" and loss is not None and math.isfinite(loss)
 
@@ -66,7 +67,8 @@ def outcome(summary: Any) -> str:
         return f"diverged at step {summary.steps:,}"
     loss = summary.final_val_loss
     loss_text = f"{loss:.4g}" if loss is not None and math.isfinite(loss) else "not measured"
-    return f"final validation loss {loss_text} after {summary.steps:,} steps"
+    unstable = f"unstable ({summary.instability}), " if summary.status == "unstable" else ""
+    return f"{unstable}final validation loss {loss_text} after {summary.steps:,} steps"
 
 
 def divergence_rule(summary: RunSummary) -> str:
@@ -91,20 +93,15 @@ def _training_config(summary: Any) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in ignored}
 
 
-def seed_noise(summaries: Mapping[Any, Any]) -> tuple[float, list[tuple[Any, Any]]] | None:
-    """Run-to-run noise from runs repeated with another seed: the largest |difference| of final validation loss
-    among finished runs whose configs differ only in `train.seed`, and those pairs; None if nothing was repeated."""
-    done = {label: s for label, s in summaries.items() if finished(s)}
-    pairs = []
-    labels = list(done)
-    for i, a in enumerate(labels):
-        for b in labels[i + 1:]:
-            same = _training_config(done[a]) == _training_config(done[b])
-            if same and done[a].config["train"]["seed"] != done[b].config["train"]["seed"]:
-                pairs.append((a, b))
-    if not pairs:
-        return None
-    return max(abs(done[a].final_val_loss - done[b].final_val_loss) for a, b in pairs), pairs
+def seed_groups(summaries: Mapping[Any, Any]) -> list[list[Any]]:
+    """The labels of finished runs whose configs differ only in `train.seed`, grouped, for groups of at least two
+    seeds (a run shown under two names counts once)."""
+    groups: dict[Any, dict[int, Any]] = {}
+    for label, s in summaries.items():
+        if finished(s):
+            key = repr(sorted(_training_config(s).items()))
+            groups.setdefault(key, {}).setdefault(s.config["train"]["seed"], label)
+    return [list(by_seed.values()) for by_seed in groups.values() if len(by_seed) > 1]
 
 
 def runs_table(experiments: Mapping[str, Runs]) -> pd.DataFrame:

@@ -3,6 +3,7 @@ nats per token, and the leaderboard run (`leaderboard`) against the 5.0 baseline
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token
@@ -10,7 +11,7 @@ from cs336lm.reporting.document import MISSING, Section, count, duration, num
 from cs336lm.reporting.figures import LEADERBOARD_BASELINE
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import config_value, finished, outcome
-from cs336lm.reporting.sections.common import final_loss
+from cs336lm.reporting.sections.common import final_loss, noise_estimate
 
 
 def main_experiment(s: Section, inputs: ReportInputs) -> None:
@@ -23,7 +24,7 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
         ratio = bytes_per_token(text, tokens) if text and tokens else None
         bpb = bits_per_byte(summary.final_val_loss, ratio) if ratio and finished(summary) else None
         if bpb is not None:
-            per_byte[label] = (summary.final_val_loss, bpb, dataset)
+            per_byte[label] = (summary.final_val_loss, bpb, dataset, ratio)
         rows.append({"run": label, "dataset": dataset, "vocabulary": count(summary.config["model"]["vocab_size"]),
                      "final val loss (nats/token)": final_loss(summary),
                      "validation bytes per token": num(ratio, 4), "bits per byte": num(bpb, 4),
@@ -37,10 +38,17 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
     if len(per_byte) >= 2:
         hard = max(per_byte, key=lambda k: per_byte[k][1])
         easy = min(per_byte, key=lambda k: per_byte[k][1])
-        (hard_nats, hard_bpb, hard_data), (easy_nats, easy_bpb, easy_data) = per_byte[hard], per_byte[easy]
+        (hard_nats, hard_bpb, hard_data, _), (easy_nats, easy_bpb, easy_data, _) = per_byte[hard], per_byte[easy]
+        noise, how = noise_estimate(inputs)
+        # The noise floor is in nats per token; per byte it is largest for the tokenizer with the fewest bytes per
+        # token, so that conversion is the cautious one.
+        scale = 1 / (math.log(2) * min(r for *_, r in per_byte.values()))
+        judged = noise.judge(hard_bpb - easy_bpb, unit="bits per byte", scale=scale)
         s.say(f"`{hard}` ({hard_data}) ends {num(hard_nats - easy_nats, 3)} nats per token above `{easy}` "
               f"({easy_data}), and {num(hard_bpb / easy_bpb, 3)}× higher per byte ({num(hard_bpb, 3)} against "
-              f"{num(easy_bpb, 3)} bits), so the gap is in the text, not only in the tokenizers.")
+              f"{num(easy_bpb, 3)} bits; a difference of {judged})"
+              + (", so the gap is in the text, not only in the tokenizers." if noise.resolved(hard_bpb - easy_bpb)
+                 else "."), how)
         tokens = {label: inputs.summary(d).tokens for label, _, _, d in inputs.members("main")}
         if tokens[hard] != tokens[easy]:
             s.say(f"The two runs did not train on the same number of tokens ({count(tokens[hard])} for `{hard}`, "
@@ -50,7 +58,7 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
                   "languages) leaves far more to predict than stories written in a small children's vocabulary; "
                   "the model is too small and trained too briefly to cover that diversity, which is also why its "
                   "samples read worse (see `generate`).")
-        elif "owt" in {d for _, _, d in per_byte.values()}:
+        elif "owt" in {d for _, _, d, _ in per_byte.values()}:
             reason = ("the demo's synthetic web-style text is generated from a small set of templates, which a tiny "
                       "model learns faster than the story text" if inputs.synthetic(inputs.datasets_of("main"))
                       else "the OpenWebText run saw too few tokens or trained at a rate tuned for TinyStories")
