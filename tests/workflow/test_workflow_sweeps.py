@@ -208,14 +208,16 @@ def test_course_dry_run_lists_every_run_and_trains_identical_names_once(tmp_path
     jobs = train_jobs(result)
     trained = {(w["experiment"], w["variant"]) for rule, w in planned_jobs(result) if rule == "train_lm"}
     assert jobs["lr_sweep"] == len(course["lr_sweep"]["grid"]["optim.lr_max"])
-    assert {v for e, v in trained if e == "ablations"} == set(course["ablations"]["variants"]) - {"baseline"}
+    repeats = {f"baseline__seed~{k}" for k in range(1, course["ablations"]["seeds"]["baseline"])}
+    # The baseline is the lr sweep's best run; its repeats with other seeds train as runs of their own.
+    assert {v for e, v in trained if e == "ablations"} == set(course["ablations"]["variants"]) - {"baseline"} | repeats
     assert "ts_main" not in jobs  # the ablation baseline and ts_main are the lr sweep's best run
     assert jobs["owt_main"] == jobs["leaderboard"] == 1
     named_batch_sizes = [b for b in course["batch_size"]["grid"]["train.batch_size"] if b != "max"]
     assert jobs["batch_size"] == 3 * len(named_batch_sizes)  # three lrs each; `max` waits for its probe
     # Every name but the two that are the lr sweep's best run, and the batch sizes (each the best of its three).
     named = sum(len(spec.get("variants", [])) for spec in course.values())
-    names = named + jobs["lr_sweep"] + 4 * len(named_batch_sizes)
+    names = named + jobs["lr_sweep"] + 4 * len(named_batch_sizes) + len(repeats)
     assert sum(jobs.values()) == names - 2 - len(named_batch_sizes)
     checkpoints = Counter(rule for rule, _ in planned_jobs(result) if rule in ("plan_sweep", "select_best",
                                                                                  "probe_batch_size"))
