@@ -44,10 +44,13 @@ class Probe:
 
 @dataclass(frozen=True)
 class Tuning:
-    """Each variant gets its own `key`: a small sweep over its value × each factor; the best one is the variant."""
+    """Each variant gets its own `key`: a small sweep over its value × each factor; the best one is the variant.
+    While the best is the smallest or largest factor tried, the range extends past that end by the spacing of
+    the factors there, at most `max_runs` more runs per variant (cs336lm.experiments.selection.plan_tuning)."""
 
     key: str
     factors: tuple[float, ...]
+    max_runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,11 @@ class Design:
         tuning = None
         if "tune" in spec:
             (key, factors), = spec["tune"].items()
-            tuning = Tuning(key, tuple(float(f) for f in factors))
+            tuning = Tuning(key, tuple(float(f) for f in factors), (spec.get("tune_extend") or {}).get("max_runs", 0))
+            if tuning.max_runs and len(set(tuning.factors)) < 2:
+                raise ConfigError(f"{where}.tune_extend needs at least two factors in tune to extend by their spacing")
+        elif "tune_extend" in spec:
+            raise ConfigError(f"{where}.tune_extend is only for an experiment with `tune`")
             if edge is not None:
                 raise ConfigError(f"{where}: tune and find_edge do not combine; tune the variants of another sweep")
         seeds = dict(spec.get("seeds") or {})
@@ -228,17 +235,24 @@ class Design:
         """{candidate variant: overrides} of a tuned variant; none for an experiment without `tune`."""
         if experiment.tuning is None:
             return {}
-        key, candidates = experiment.tuning.key, {}
+        return dict(self._candidate(experiment, variant, overrides, f) for f in experiment.tuning.factors)
+
+    def _candidate(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any], factor: float
+                   ) -> tuple[str, dict[str, Any]]:
+        """(name, overrides) of the variant's candidate at `factor` × its value of the tuned key."""
+        key = experiment.tuning.key
         value = {**experiment.base, **overrides}.get(key, self.base_config.to_flat().get(key))
-        for factor in experiment.tuning.factors:
-            if isinstance(value, Reference):
-                tuned = Reference(value.best_of, value.times * factor, value.batch_power)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                tuned = float(value) * factor
-            else:
-                raise ConfigError(f"experiments.{experiment.name}.tune: {key} = {value!r} is not a number to scale")
-            candidates[f"{variant}__{short_key(key)}~x{factor:g}"] = {**overrides, key: tuned}
-        return candidates
+        if isinstance(value, Reference):
+            tuned = Reference(value.best_of, value.times * factor, value.batch_power)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            tuned = float(value) * factor
+        else:
+            raise ConfigError(f"experiments.{experiment.name}.tune: {key} = {value!r} is not a number to scale")
+        return self.candidate_name(experiment.name, variant, factor), {**overrides, key: tuned}
+
+    def candidate_name(self, experiment: str, variant: str, factor: float) -> str:
+        """`batch_size~64__lr_max~x0.5`: the variant's tuning candidate at `factor`."""
+        return f"{variant}__{short_key(self.experiments[experiment].tuning.key)}~x{factor:g}"
 
     def _build(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any]) -> Run:
         merged = {**experiment.base, **overrides}
@@ -325,10 +339,26 @@ class Design:
             raise ConfigError(f"experiments.{experiment} has no variant {variant!r}")
         if not tuned:
             return self._build(spec, point, overrides)
+        factor = self._extension_factor(spec, tuned)
         candidates = self._candidates(spec, point, overrides)
+        if variant not in candidates and factor is not None:  # a factor a tuning extension added
+            candidates = dict([self._candidate(spec, point, overrides, factor)])
         if variant not in candidates:
             raise ConfigError(f"experiments.{experiment} has no tuning candidate {variant!r}")
         return self._build(spec, variant, candidates[variant])
+
+    @staticmethod
+    def _extension_factor(spec: Experiment, suffix: str) -> float | None:
+        """The factor of a candidate suffix `lr_max~x4` of an experiment whose tuning extends, else None."""
+        if spec.tuning is None or not spec.tuning.max_runs:
+            return None
+        name, _, text = suffix.partition("~x")
+        try:
+            factor = float(text)
+        except ValueError:
+            return None
+        ok = name == short_key(spec.tuning.key) and factor > 0 and math.isfinite(factor) and f"{factor:g}" == text
+        return factor if ok else None
 
     def _dynamic_point(self, spec: Experiment, point: str) -> dict[str, Any] | None:
         if spec.grid_key is None or (spec.edge is None and spec.probe is None):

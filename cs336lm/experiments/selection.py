@@ -109,8 +109,9 @@ class Optimum:
 
 @dataclass(frozen=True)
 class Plan:
-    """One round of a search: the values to train next (empty once the search is over), what each is for
-    (`purposes[i]`: optimum, edge or both, joined by `+`) and why."""
+    """One round of a search: the values to train next (empty once the search is over; for a tuned variant, the
+    factors of its next candidates), what each is for (`purposes[i]`: optimum, edge or both, joined by `+`) and
+    why."""
 
     experiment: str
     round: int
@@ -201,6 +202,36 @@ def plan_next(experiment: str, round: int, outcomes: Sequence[Outcome], search: 
     chosen = list(wanted.items())[:max(left, 0)]
     return Plan(experiment, round, tuple(v for v, _ in chosen), tuple("+".join(p) for _, p in chosen),
                 "; ".join(reasons), edge, optimum)
+
+
+def plan_tuning(sweep: str, round: int, outcomes: Sequence[Outcome], factors: Mapping[str, float], max_runs: int,
+                extra_runs: int) -> Plan:
+    """The next factor of a tuned variant whose candidates {variant: factor} trained `outcomes`, `extra_runs` of
+    them beyond its configured factors: past the end where the best stable candidate sits, by the spacing of the
+    factors there, until the best has tried neighbours on both sides (a neighbour that is not stable is no better)
+    or `max_runs` were added."""
+    ordered = sorted(set(factors.values()))
+    target = max(b / a for a, b in zip(ordered, ordered[1:], strict=False))
+    optimum, edge = locate_optimum(outcomes, target), locate_edge(outcomes, target)
+    factor_of = {o.value: factors[o.variant] for o in outcomes}
+    value, reason = None, ""
+    if optimum.best is None:
+        reason = "no candidate trained stably: lower the tuning factors"
+    elif optimum.below is not None and optimum.above is not None:
+        reason = f"{optimum.describe()}: an interior optimum"
+    elif extra_runs >= max_runs:
+        reason = (f"{optimum.describe()}; stopped at the bound of {max_runs} runs beyond the configured factors, so "
+                  "the optimum may lie further out")
+    elif optimum.below is None:
+        value = _round(ordered[0] / (ordered[1] / ordered[0]))
+        reason = (f"the best, factor {factor_of[optimum.best]:g} ({optimum.best:g}), is the smallest tried: "
+                  f"extending down to factor {value:g}")
+    else:
+        value = _round(ordered[-1] * ordered[-1] / ordered[-2])
+        reason = (f"the best, factor {factor_of[optimum.best]:g} ({optimum.best:g}), is the largest tried: "
+                  f"extending up to factor {value:g}")
+    return Plan(sweep, round, () if value is None else (value,), () if value is None else (OPTIMUM,), reason, edge,
+                optimum)
 
 
 def _optimum_step(optimum: Optimum, tried: set[float], search: EdgeSearch) -> tuple[float | None, str]:

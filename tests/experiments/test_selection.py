@@ -156,3 +156,30 @@ def test_unreadable_selection_names_the_file(tmp_path):
         sel.read_selection(tmp_path / "old.json")
     with pytest.raises(SelectionError, match="cannot read"):
         sel.read_selection(tmp_path / "missing.json")
+
+
+def tuned(factor: float, base: float = 1e-2, status: str = "ok", loss: float = 2.0) -> Outcome:
+    return Outcome(f"batch_size~8__lr_max~x{factor:g}", base * factor, status,
+                   None if status == "diverged" else loss, f"runs/{factor:g}")
+
+
+def test_a_tuned_choice_at_an_end_extends_the_range_by_the_spacing_there():
+    runs = [tuned(0.5, loss=2.5), tuned(1.0, loss=2.2), tuned(2.0, loss=2.0)]
+    factors = {o.variant: o.value / 1e-2 for o in runs}
+    up = sel.plan_tuning("batch_size/batch_size~8", 0, runs, factors, max_runs=2, extra_runs=0)
+    assert up.next == (4.0,) and "is the largest tried: extending up to factor 4" in up.reason
+    low = [tuned(0.5, loss=1.9), tuned(1.0, loss=2.2), tuned(2.0, loss=2.0)]
+    down = sel.plan_tuning("s", 0, low, {o.variant: o.value / 1e-2 for o in low}, max_runs=2, extra_runs=0)
+    assert down.next == (0.25,) and "smallest tried" in down.reason
+
+
+def test_a_tuned_choice_with_neighbours_on_both_sides_is_interior_even_if_one_diverged():
+    runs = [tuned(0.5, loss=2.5), tuned(1.0, loss=2.2), tuned(2.0, loss=2.0), tuned(4.0, status="diverged")]
+    plan = sel.plan_tuning("s", 1, runs, {o.variant: o.value / 1e-2 for o in runs}, max_runs=2, extra_runs=1)
+    assert plan.next == () and plan.optimum.bracketed and "an interior optimum" in plan.reason
+
+
+def test_a_tuned_extension_stops_at_its_bound_and_says_why():
+    runs = [tuned(0.5, loss=2.5), tuned(1.0, loss=2.2), tuned(2.0, loss=2.1), tuned(4.0, loss=2.0)]
+    plan = sel.plan_tuning("s", 1, runs, {o.variant: o.value / 1e-2 for o in runs}, max_runs=1, extra_runs=1)
+    assert plan.next == () and "stopped at the bound of 1 runs" in plan.reason and "may lie further out" in plan.reason
