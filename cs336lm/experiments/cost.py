@@ -128,7 +128,8 @@ def experiment_costs(design: Design, machine: Machine) -> list[ExperimentCost]:
     and with evaluation and start-up."""
     costs = []
     for name, spec in design.experiments.items():
-        cost = ExperimentCost(name, budget=spec.budget_gpu_hours, adaptive=bool(spec.edge or spec.probe))
+        cost = ExperimentCost(name, budget=spec.budget_gpu_hours,
+                              adaptive=bool(spec.edge or spec.probe or (spec.tuning and spec.tuning.max_runs)))
         variants = list(spec.variants)
         if spec.edge:
             top = max(design.runs[name, v].config.to_flat()[spec.grid_key] for v in variants)
@@ -140,7 +141,13 @@ def experiment_costs(design: Design, machine: Machine) -> list[ExperimentCost]:
         runs = [design.run(name, v) for v in variants]
         cost.names = len(runs)
         if spec.tuning:
+            # Each variant's candidates, and the most its range extension may add (the factor does not change
+            # what a run costs).
+            top = max(spec.tuning.factors)
+            extended = [design.candidate_name(name, v, top * 2.0 ** (i + 1)) for v in variants
+                        for i in range(spec.tuning.max_runs)]
             runs = [design.run(name, c) for v in variants for c in design.candidates(name, v)]
+            runs += [design.run(name, c) for c in extended]
         for run in runs:
             source = design.source(run)
             if isinstance(source, Trains):

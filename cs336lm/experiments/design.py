@@ -334,7 +334,8 @@ class Design:
             raise ConfigError(f"no experiment {experiment!r} in this config (experiments: "
                               f"{', '.join(self.experiments)})")
         point, _, tuned = variant.partition("__")
-        overrides = self._dynamic_point(spec, point)
+        overrides = spec.variants.get(point) if tuned else None
+        overrides = self._dynamic_point(spec, point) if overrides is None else overrides
         if overrides is None:
             raise ConfigError(f"experiments.{experiment} has no variant {variant!r}")
         if not tuned:

@@ -82,7 +82,8 @@ def test_course_cost_counts_runs_after_dedup_and_the_bounds_of_adaptive_sweeps()
     batch_sizes = [b for b in course["batch_size"]["grid"]["train.batch_size"] if b != "max"]
     filled = [2**i for i in range(1, 13) if max(batch_sizes) < 2**i <= course["batch_size"]["probe"]["limit"]]
     assert costs["batch_size"].names == len(batch_sizes) + len(filled)
-    assert costs["batch_size"].trained == 3 * costs["batch_size"].names
+    extend = course["batch_size"]["tune_extend"]["max_runs"]
+    assert costs["batch_size"].trained == (3 + extend) * costs["batch_size"].names
     assert costs["lr_sweep"].adaptive and costs["batch_size"].adaptive and not costs["ablations"].adaptive
     for name in ("lr_sweep", "batch_size", "ablations", "owt_main", "leaderboard"):
         assert costs[name].budget is not None and costs[name].gpu_hours > 0

@@ -96,7 +96,9 @@ def test_sentences_follow_the_numbers(course_text):
            "resolved)" in batch
     assert "Each batch size chose its learning rate from its own small sweep (3 rates" in batch
     assert "| 0.005 (2.5), 0.01 (2.5), **0.02** (2.4) |" in batch  # batch 4's rates, the chosen one in bold
-    assert "For batch size 4 the chosen rate is the largest one tried" in batch and "size 64 the" not in batch
+    assert "For batch size 4 the chosen rate is the largest one tried" in batch
+    assert "its range was not extended" in batch  # the planted selection has no rounds
+    assert "For batch size 64 the chosen rate has tried rates on both sides: an interior optimum" in batch
     assert "selections/batch_size/batch_size~4.json" in batch  # named among the files read
     norm = section(course_text, "layer_norm_ablation")
     assert "`no_rmsnorm` at the baseline's rate diverged at step 40" in norm and "as the handout expects" in norm

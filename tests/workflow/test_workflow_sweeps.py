@@ -170,6 +170,28 @@ def test_seeds_repeat_a_run_and_measure_the_noise_floor(tmp_path, tokenized):
     assert refused.returncode != 0 and "experiments.ablations.seeds.basline: no such variant" in output(refused)
 
 
+@pytest.mark.slow
+def test_a_tuned_choice_at_the_end_of_its_range_extends_it(tmp_path, tokenized):
+    # Within 25 steps a larger rate learns more: the larger of the two is best, so the range extends once, × 2.
+    # The × 1 candidate at the sweep's batch size is the sweep's own run, trained once.
+    config = sweep_config(tmp_path / "tune.yaml", {
+        "lr_sweep": {"grid": {"optim.lr_max": [1.0e-2]}},
+        "batch_size": {"grid": {"train.batch_size": [16]},
+                       "base": {"optim.lr_max": {"best_of": "lr_sweep", "batch_power": 0.5}},
+                       "tune": {"optim.lr_max": [1.0, 2.0]}, "tune_extend": {"max_runs": 1}}})
+    work = workdir_with_data(tmp_path, tokenized)
+    selection_file = f"{ROOT}/selections/batch_size/batch_size~16.json"
+    run_or_fail(work, selection_file, configfile=config)
+    plans = [read_plan(work / ROOT / f"sweeps/batch_size/batch_size~16/round{r}.json") for r in (0, 1)]
+    assert plans[0].next == (4.0,) and "is the largest tried: extending up to factor 4" in plans[0].reason
+    assert plans[1].next == () and ("bound of 1 runs" in plans[1].reason or "interior" in plans[1].reason)
+    selection = read_selection(work / selection_file)
+    assert selection.rounds == tuple(plans)
+    assert sorted(c.variant for c in selection.candidates) == [
+        "batch_size~16__lr_max~x1", "batch_size~16__lr_max~x2", "batch_size~16__lr_max~x4"]
+    assert selection.optimum is not None and selection.optimum.best == selection.value
+
+
 # ---- batch size up to the memory limit -------------------------------------------------------------------
 
 @pytest.mark.slow

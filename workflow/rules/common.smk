@@ -65,6 +65,24 @@ def edge_values(experiment, rounds=None):
     return [value for path in search_plans(experiment, rounds) for value in read_plan(path).next]
 
 
+def tuning_plans(experiment, variant, rounds=None):
+    """The plan files of a tuned variant's range extension, in order (as search_plans; checkpoint-aware)."""
+    if not DESIGN.experiments[experiment].tuning.max_runs:
+        return []
+    paths = []
+    while rounds is None or len(paths) < rounds:
+        paths.append(checkpoints.plan_tuning.get(experiment=experiment, variant=variant, round=len(paths)).output.plan)
+        if not read_plan(paths[-1]).next:
+            break
+    return paths
+
+
+def tuning_candidates(experiment, variant, rounds=None):
+    """The candidate names of a tuned variant: its configured factors, then those its extension added."""
+    added = [f for path in tuning_plans(experiment, variant, rounds) for f in read_plan(path).next]
+    return DESIGN.candidates(experiment, variant) + [DESIGN.candidate_name(experiment, variant, f) for f in added]
+
+
 def probed_batch_size(experiment):
     path = checkpoints.probe_batch_size.get(experiment=experiment).output.probe
     with open(path) as f:
@@ -103,7 +121,7 @@ def sweep_runs(sweep):
     """{variant: trained dir} of the runs a sweep compares: an experiment's variants, or one variant's candidates
     (checkpoint-aware)."""
     experiment, _, tuned = sweep.partition("/")
-    names = DESIGN.candidates(experiment, tuned) if tuned else variants_of(experiment)
+    names = tuning_candidates(experiment, tuned) if tuned else variants_of(experiment)
     return {variant: trained_dir(experiment, variant) for variant in names}
 
 
@@ -231,16 +249,50 @@ def sweep_edge_factor(wildcards):
 
 
 def sweep_optimum_factor(wildcards):
-    """The optimum's target factor, so the selection reports its bracket; None for a sweep without a search."""
+    """The optimum's target factor, so the selection reports its bracket: the search's, or for a tuned variant
+    the widest spacing of its factors; None for a sweep without either."""
     experiment, _, tuned = wildcards.sweep.partition("/")
-    edge = DESIGN.experiments[experiment].edge
-    return None if tuned or edge is None else edge.optimum_factor
+    spec = DESIGN.experiments[experiment]
+    if tuned:
+        factors = sorted(set(spec.tuning.factors))
+        return max((b / a for a, b in zip(factors, factors[1:])), default=None)
+    return None if spec.edge is None else spec.edge.optimum_factor
 
 
 def sweep_plans(wildcards):
-    """The plan files of the sweep's search, for the selection's record of its rounds (checkpoint-aware)."""
+    """The plan files of the sweep's search or of a tuned variant's extension, for the selection's record of its
+    rounds (checkpoint-aware)."""
     experiment, _, tuned = wildcards.sweep.partition("/")
-    return [] if tuned or DESIGN.experiments[experiment].edge is None else search_plans(experiment)
+    if tuned:
+        return tuning_plans(experiment, tuned)
+    return [] if DESIGN.experiments[experiment].edge is None else search_plans(experiment)
+
+
+def tuning_runs_through_round(wildcards):
+    """{candidate: trained dir} a tuned variant has trained before planning round `round` (checkpoint-aware)."""
+    experiment, variant = wildcards.experiment, wildcards.variant
+    return {name: trained_dir(experiment, name)
+            for name in tuning_candidates(experiment, variant, int(wildcards.round))}
+
+
+def tuning_summaries_through_round(wildcards):
+    return [f"{d}/summary.json" for d in dict.fromkeys(tuning_runs_through_round(wildcards).values())]
+
+
+def tuning_factors_through_round(wildcards):
+    """{candidate: factor} of the candidates trained before round `round` (checkpoint-aware)."""
+    experiment, variant = wildcards.experiment, wildcards.variant
+    added = [f for path in tuning_plans(experiment, variant, int(wildcards.round)) for f in read_plan(path).next]
+    factors = [*DESIGN.experiments[experiment].tuning.factors, *added]
+    return {DESIGN.candidate_name(experiment, variant, f): f for f in factors}
+
+
+def tuning_key(wildcards):
+    return DESIGN.experiments[wildcards.experiment].tuning.key
+
+
+def tuning_bound(wildcards):
+    return DESIGN.experiments[wildcards.experiment].tuning.max_runs
 
 
 def seed_run_dirs(wildcards):

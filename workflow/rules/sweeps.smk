@@ -6,6 +6,7 @@ choice of each sweep's best value for the runs that take it, and the largest bat
 localrules:
     plan_sweep,
     select_best,
+    plan_tuning,
     noise_floor,  # each reads a few summaries: no need to queue for a cluster node
 
 
@@ -48,6 +49,24 @@ checkpoint select_best:
         optimum_factor=sweep_optimum_factor,
     script:
         "../scripts/select_best.py"
+
+
+checkpoint plan_tuning:
+    input:
+        summaries=tuning_summaries_through_round,
+    output:
+        plan=f"{ROOT}/sweeps/{{experiment}}/{{variant}}/round{{round}}.json",
+    log:
+        f"{ROOT}/logs/plan_tuning/{{experiment}}/{{variant}}/round{{round}}.log",
+    params:
+        sweep="{experiment}/{variant}",
+        round=round_number,
+        runs=tuning_runs_through_round,
+        factors=tuning_factors_through_round,
+        key=tuning_key,
+        max_runs=tuning_bound,
+    script:
+        "../scripts/plan_tuning.py"
 
 
 rule noise_floor:

@@ -322,13 +322,26 @@ def _tuning_note(tunings: dict[str, Selection], size: dict[str, int]) -> str:
     tried = {len(t.candidates) for t in tunings.values()}
     text = (f"Each batch size chose its learning rate from its own small sweep ({'/'.join(map(str, sorted(tried)))} "
             "rates around the lr sweep's best, scaled with the batch size; chosen rate in bold). ")
+    interior = sorted(size[k] for k, t in tunings.items() if k in size
+                      and min(c.value for c in t.candidates) < t.value < max(c.value for c in t.candidates))
+    if interior:
+        text += (f"For batch size{'s' if len(interior) > 1 else ''} {', '.join(map(str, interior))} the chosen rate "
+                 "has tried rates on both sides: an interior optimum. ")
+    extended = sum(len(p.next) for t in tunings.values() for p in t.rounds)
+    if extended:
+        text += (f"{extended} rate{'s' if extended > 1 else ''} beyond the first three were added where a choice sat "
+                 "at an end of its range. ")
     for end, word in ((max, "largest"), (min, "smallest")):
-        at_end = sorted((size[k] for k, t in tunings.items() if k in size
-                         and t.value == end(c.value for c in t.candidates)))
+        at_end = sorted((k for k, t in tunings.items() if k in size
+                         and t.value == end(c.value for c in t.candidates)), key=size.get)
         if at_end:
-            text += (f"For batch size{'s' if len(at_end) > 1 else ''} {', '.join(map(str, at_end))} the chosen rate is "
+            sizes = ", ".join(str(size[k]) for k in at_end)
+            text += (f"For batch size{'s' if len(at_end) > 1 else ''} {sizes} the chosen rate is "
                      f"the {word} one tried, so the best rate may lie beyond the range: those batch sizes may be "
-                     "under-tuned, and the comparison between batch sizes is provisional. ")
+                     "under-tuned, and the comparison between batch sizes is provisional")
+            why = [f"batch {size[k]}: {tunings[k].rounds[-1].reason}" for k in at_end if tunings[k].rounds]
+            text += (f" (why the range stopped there: {'; '.join(why)}). " if why else
+                     " (its range was not extended: see tune_extend). ")
     return text
 
 
