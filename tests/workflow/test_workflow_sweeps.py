@@ -254,11 +254,11 @@ def test_demo_profile_dry_run_job_counts(tmp_path):
                "--profile", str(REPO / "profiles/demo"), "-n"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, output(result)
-    # Before anything trains: the lr grid (4 rates), 3 lrs for each named batch size (8, 32) but the one that
-    # is the lr sweep's winner (batch 32 × 1), five ablations (the baseline is the winner), ts_main none (the
-    # winner), OWT and the leaderboard one each.
-    assert train_jobs(result) == {"lr_sweep": 4, "batch_size": 5, "ablations": 5, "owt_main": 1, "leaderboard": 1}
+    # Before anything trains: the lr grid (4 rates), 3 lrs for each named batch size (1, 8, 32) but the one that
+    # is the lr sweep's winner (batch 32 × 1), five ablations and the baseline's two more seeds (the baseline is
+    # the winner), ts_main none (the winner), OWT and the leaderboard one each.
+    assert train_jobs(result) == {"lr_sweep": 4, "batch_size": 8, "ablations": 7, "owt_main": 1, "leaderboard": 1}
     rules = Counter(rule for rule, _ in planned_jobs(result))
     assert rules["plan_sweep"] == rules["probe_batch_size"] == rules["select_best"] == 1
     assert rules["synthesize_corpus"] == 4 and rules["train_bpe"] == 2 and rules["tokenize_corpus"] == 4
-    assert re.search(r"^train_lm\s+16$", output(result), re.M), output(result)
+    assert re.search(r"^train_lm\s+21$", output(result), re.M), output(result)
