@@ -83,7 +83,7 @@ def leaderboard(s: Section, inputs: ReportInputs) -> None:
         run = inputs.summary(run_dir)
         budget = config_value(run, "train.wall_clock_budget_s")
         ended = ("stopped at the wall-clock budget" if run.stopped_early == "wall_clock" else
-                 "finished its token budget before the wall-clock budget" if run.status == "ok" else "diverged")
+                 "finished its token budget before the wall-clock budget" if run.status != "diverged" else "diverged")
         s.table([{"run": label, "final val loss": final_loss(run), "wall time": duration(run.wall_time_s),
                   "budget": duration(budget) if budget else "none", "ended": ended, "tokens": count(run.tokens),
                   "tokens/s": count(run.tokens_per_s), "device": run.device or MISSING,
