@@ -244,3 +244,21 @@ def test_the_workflow_noise_file_sets_the_floor_and_a_gap_inside_it_is_unresolve
     assert "Noise floor σ = 0.2 nats, from `ablations/baseline` × 3" in batch
     assert "The largest batch ended 0.4 nats above the best (0.4 nats against a resolution of 0.566 nats: within " \
            "the noise: unresolved)" in batch
+
+
+def test_the_lr_figure_and_table_name_each_of_the_three_outcomes(tmp_path):
+    from cs336lm.reporting import figures
+    from cs336lm.reporting.runs import stability_edge
+    from tests.run_dirs import make_run
+
+    runs = {"lr_max~0.01": make_run(tmp_path / "a", lr=1e-2, final=2.0),
+            "lr_max~0.1": make_run(tmp_path / "b", lr=0.1, final=1.9, unstable=True),  # lowest loss, but unstable
+            "lr_max~1": make_run(tmp_path / "c", lr=1.0, diverged=True)}
+    inputs = ReportInputs(str(tmp_path), experiments={"lr_sweep": {k: str(v) for k, v in runs.items()}},
+                          roles={"lr_sweep": ["lr_sweep"]})
+    figures.lr_edge(inputs, tmp_path / "edge.png")
+    assert (tmp_path / "edge.png").read_bytes()[:4] == b"\x89PNG"
+    assert stability_edge(inputs.summaries("lr_sweep")) == (1e-2, 0.1), "the unstable rate bounds the edge"
+    text = render(inputs)
+    lr = section(text, "learning_rate")
+    assert "| 0.1      | unstable  | 1.9 (unstable)" in lr and "The best rate is 0.01" in lr
