@@ -49,8 +49,11 @@ class Outcome:
 
     @property
     def kind(self) -> str:
-        """stable | unstable | diverged | out_of_memory, as the report and figures name it."""
-        return "stable" if self.stable else OUTCOMES.get(self.status, self.status)
+        """stable | unstable | diverged | out_of_memory, as the report and figures name it (unmeasured: it trained
+        stably but has no finite final validation loss)."""
+        if self.status == STABLE:
+            return "stable" if self.stable else "unmeasured"
+        return OUTCOMES.get(self.status, self.status)
 
 
 @dataclass(frozen=True)
