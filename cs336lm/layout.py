@@ -88,6 +88,10 @@ class Layout:
         (`batch_size/batch_size~64`)."""
         return self._under("selections", f"{sweep}.json")
 
+    def noise(self, experiment: str) -> str:
+        """The noise floor of an experiment that repeats variants with other seeds (cs336lm.experiments.noise)."""
+        return self._under("selections", f"{experiment}.noise.json")
+
     def probe(self, experiment: str) -> str:
         """The largest batch size that fits, for an experiment whose grid ends in `max`."""
         return self._under("probes", f"{experiment}.json")

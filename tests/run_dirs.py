@@ -28,14 +28,16 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
              steps: int = 40, norm: str = "rmsnorm", norm_position: str = "pre", pos_emb: str = "rope",
              ffn: str = "swiglu", budget: float = 0.0, non_embedding: int = 1000, seed: int = 0,
              dataset: str = "tinystories", selected: dict | None = None, vocab_size: int = 300, d_model: int = 512,
-             d_ff: int | None = None, token_budget: int = 327_680_000) -> Path:
+             d_ff: int | None = None, token_budget: int = 327_680_000, unstable: bool = False) -> Path:
     """A run directory with a plausible falling (or exploding) loss curve and its summary; its config is the
-    course's model and token budget (handout §7.2) unless `d_model`, `d_ff` or `token_budget` say otherwise."""
+    course's model and token budget (handout §7.2) unless `d_model`, `d_ff` or `token_budget` say otherwise. An
+    unstable run's loss rises above its start at its second line, then falls."""
     path.mkdir(parents=True)
     start = 7.0
     lines = []
     for step in range(1, steps + 1, 5):
         loss = start * (1 + step) if diverged else final + (start - final) * math.exp(-step / 10)
+        loss += 1.5 if unstable and step == 6 else 0.0
         line = {"step": step, "tokens": step * batch_size * 8, "elapsed_s": step * 0.1, "lr": lr,
                 "train_loss": loss if loss < 1e3 else None, "grad_norm": 1.0, "tokens_per_s": 1000.0 * batch_size}
         if step % 10 == 1:
@@ -48,8 +50,10 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
         "model.d_model": d_model, "optim.lr_max": lr, "optim.lr_min": min(lr, 1e-4), "train.batch_size": batch_size,
         "train.wall_clock_budget_s": budget, "train.seed": seed, "train.token_budget": token_budget})
     write_summary(path / "summary.json", RunSummary(
-        status="diverged" if diverged else "ok", stopped_early="diverged" if diverged else None,
+        status="diverged" if diverged else "unstable" if unstable else "ok",
+        stopped_early="diverged" if diverged else None,
         divergence="the training loss is nan at step 40" if diverged else None,
+        instability="the training loss rose to 7.8 (logged value 2), above its first value 7" if unstable else None,
         final_val_loss=None if diverged else final, final_val_tokens=0 if diverged else 4096,
         best_val_loss=None if diverged else final, final_train_loss=None if diverged else final,
         no_learning_loss=5.0, steps=steps, num_iterations=steps, tokens=steps * batch_size * 8,

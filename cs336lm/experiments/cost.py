@@ -124,11 +124,13 @@ class ExperimentCost:
 
 
 def experiment_costs(design: Design, machine: Machine) -> list[ExperimentCost]:
-    """Per experiment: names, training runs after dedup (an edge search at its bound of extra runs, `max` at the
-    probe's limit), their tokens, and hours on `machine` (no margin): training, and with evaluation and start-up."""
+    """Per experiment: names, training runs after dedup (a search for the optimum and the edge at its bound of
+    extra runs, `max` at the probe's limit, every seed), their tokens, and hours on `machine` (no margin): training,
+    and with evaluation and start-up."""
     costs = []
     for name, spec in design.experiments.items():
-        cost = ExperimentCost(name, budget=spec.budget_gpu_hours, adaptive=bool(spec.edge or spec.probe))
+        cost = ExperimentCost(name, budget=spec.budget_gpu_hours,
+                              adaptive=bool(spec.edge or spec.probe or (spec.tuning and spec.tuning.max_runs)))
         variants = list(spec.variants)
         if spec.edge:
             top = max(design.runs[name, v].config.to_flat()[spec.grid_key] for v in variants)
@@ -136,10 +138,17 @@ def experiment_costs(design: Design, machine: Machine) -> list[ExperimentCost]:
         if spec.probe:
             named = [design.runs[name, v].config.train.batch_size for v in variants]
             variants += [design.variant_name(name, b) for b in fill_batch_sizes(named, spec.probe.limit)]
+        variants += [repeat for group in design.seed_groups(name).values() for repeat in group[1:]]
         runs = [design.run(name, v) for v in variants]
         cost.names = len(runs)
         if spec.tuning:
+            # Each variant's candidates, and the most its range extension may add (the factor does not change
+            # what a run costs).
+            top = max(spec.tuning.factors)
+            extended = [design.candidate_name(name, v, top * 2.0 ** (i + 1)) for v in variants
+                        for i in range(spec.tuning.max_runs)]
             runs = [design.run(name, c) for v in variants for c in design.candidates(name, v)]
+            runs += [design.run(name, c) for c in extended]
         for run in runs:
             source = design.source(run)
             if isinstance(source, Trains):
@@ -181,7 +190,8 @@ def format_costs(costs: list[ExperimentCost], machine: Machine) -> str:
     shared = [s for c in costs for s in c.shared]
     if shared:
         lines += ["", "trained once, shown under both names:"] + [f"  {s}" for s in shared]
-    lines += ["", "≤: a bound (an edge search at its most extra runs, `max` at the probe's limit).",
+    lines += ["", "≤: a bound (a search for the optimum and the edge at its most extra runs, `max` at the probe's "
+              "limit).",
               "OVER BUDGET: training hours above the handout's budget (budget_gpu_hours)."]
     return "\n".join(lines)
 

@@ -46,10 +46,13 @@ class Probe:
 
 @dataclass(frozen=True)
 class Tuning:
-    """Each variant gets its own `key`: a small sweep over its value × each factor; the best one is the variant."""
+    """Each variant gets its own `key`: a small sweep over its value × each factor; the best one is the variant.
+    While the best is the smallest or largest factor tried, the range extends past that end by the spacing of
+    the factors there, at most `max_runs` more runs per variant (cs336lm.experiments.selection.plan_tuning)."""
 
     key: str
     factors: tuple[float, ...]
+    max_runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Experiment:
     budget_gpu_hours: float | None
     base: Mapping[str, Any] = field(repr=False)
     variants: Mapping[str, Mapping[str, Any]] = field(repr=False)  # the ones the config names (not `max`'s)
+    seeds: Mapping[str, int] = field(default_factory=dict)  # variant -> how many seeds it trains, itself included
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ class Design:
                 self._add(self._build(experiment, variant, overrides))
                 for candidate, candidate_overrides in self._candidates(experiment, variant, overrides).items():
                     self._add(self._build(experiment, candidate, candidate_overrides))
+                for repeat, repeat_overrides in self._repeats(experiment, variant, overrides).items():
+                    self._add(self._build(experiment, repeat, repeat_overrides))
         for experiment in self.experiments.values():
             self._check_references(experiment, specs[experiment.name])
         self._names = TrainedOnce(self)
@@ -168,28 +174,60 @@ class Design:
         tuning = None
         if "tune" in spec:
             (key, factors), = spec["tune"].items()
-            tuning = Tuning(key, tuple(float(f) for f in factors))
+            tuning = Tuning(key, tuple(float(f) for f in factors), (spec.get("tune_extend") or {}).get("max_runs", 0))
+            if tuning.max_runs and len(set(tuning.factors)) < 2:
+                raise ConfigError(f"{where}.tune_extend needs at least two factors in tune to extend by their spacing")
+        elif "tune_extend" in spec:
+            raise ConfigError(f"{where}.tune_extend is only for an experiment with `tune`")
             if edge is not None:
                 raise ConfigError(f"{where}: tune and find_edge do not combine; tune the variants of another sweep")
+        seeds = dict(spec.get("seeds") or {})
+        for variant, count in seeds.items():
+            if variant not in variants:
+                raise ConfigError(f"{where}.seeds.{variant}: no such variant (variants: {', '.join(variants)})")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise ConfigError(f"{where}.seeds.{variant} = {count!r} must be a whole number of seeds >= 1")
+        if seeds and tuning is not None:
+            raise ConfigError(f"{where}.seeds: each variant of a tuned experiment is its own sweep's winner; repeat "
+                              "a run of an experiment without `tune`")
         return Experiment(name, dataset, "grid" if "grid" in spec else "variants", grid_key, edge, probe, tuning,
-                          spec.get("budget_gpu_hours"), base, variants)
+                          spec.get("budget_gpu_hours"), base, variants, seeds)
+
+    def _repeats(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """{repeat variant: overrides}: the variant again with each further seed (`baseline__seed~1`, ...), its
+        train.seed counted up from its own."""
+        seed = {**experiment.base, **overrides}.get("train.seed", self.base_config.train.seed)
+        return {f"{variant}__seed~{seed + k}": {**overrides, "train.seed": seed + k}
+                for k in range(1, experiment.seeds.get(variant, 1))}
+
+    def seed_groups(self, experiment: str) -> dict[str, list[str]]:
+        """{variant: [the variant, its repeats with other seeds]} of the variants an experiment repeats."""
+        spec = self.experiments[experiment]
+        return {variant: [variant, *self._repeats(spec, variant, spec.variants[variant])] for variant in spec.seeds}
 
     def _candidates(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any]
                     ) -> dict[str, dict[str, Any]]:
         """{candidate variant: overrides} of a tuned variant; none for an experiment without `tune`."""
         if experiment.tuning is None:
             return {}
-        key, candidates = experiment.tuning.key, {}
+        return dict(self._candidate(experiment, variant, overrides, f) for f in experiment.tuning.factors)
+
+    def _candidate(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any], factor: float
+                   ) -> tuple[str, dict[str, Any]]:
+        """(name, overrides) of the variant's candidate at `factor` × its value of the tuned key."""
+        key = experiment.tuning.key
         value = {**experiment.base, **overrides}.get(key, self.base_config.to_flat().get(key))
-        for factor in experiment.tuning.factors:
-            if isinstance(value, Reference):
-                tuned = Reference(value.best_of, value.times * factor, value.batch_power)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                tuned = float(value) * factor
-            else:
-                raise ConfigError(f"experiments.{experiment.name}.tune: {key} = {value!r} is not a number to scale")
-            candidates[f"{variant}__{short_key(key)}~x{factor:g}"] = {**overrides, key: tuned}
-        return candidates
+        if isinstance(value, Reference):
+            tuned = Reference(value.best_of, value.times * factor, value.batch_power)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            tuned = float(value) * factor
+        else:
+            raise ConfigError(f"experiments.{experiment.name}.tune: {key} = {value!r} is not a number to scale")
+        return self.candidate_name(experiment.name, variant, factor), {**overrides, key: tuned}
+
+    def candidate_name(self, experiment: str, variant: str, factor: float) -> str:
+        """`batch_size~64__lr_max~x0.5`: the variant's tuning candidate at `factor`."""
+        return f"{variant}__{short_key(self.experiments[experiment].tuning.key)}~x{factor:g}"
 
     def _build(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any]) -> Run:
         merged = {**experiment.base, **overrides}
@@ -292,15 +330,32 @@ class Design:
             raise ConfigError(f"no experiment {experiment!r} in this config (experiments: "
                               f"{', '.join(self.experiments)})")
         point, _, tuned = variant.partition("__")
-        overrides = self._dynamic_point(spec, point)
+        overrides = spec.variants.get(point) if tuned else None
+        overrides = self._dynamic_point(spec, point) if overrides is None else overrides
         if overrides is None:
             raise ConfigError(f"experiments.{experiment} has no variant {variant!r}")
         if not tuned:
             return self._build(spec, point, overrides)
+        factor = self._extension_factor(spec, tuned)
         candidates = self._candidates(spec, point, overrides)
+        if variant not in candidates and factor is not None:  # a factor a tuning extension added
+            candidates = dict([self._candidate(spec, point, overrides, factor)])
         if variant not in candidates:
             raise ConfigError(f"experiments.{experiment} has no tuning candidate {variant!r}")
         return self._build(spec, variant, candidates[variant])
+
+    @staticmethod
+    def _extension_factor(spec: Experiment, suffix: str) -> float | None:
+        """The factor of a candidate suffix `lr_max~x4` of an experiment whose tuning extends, else None."""
+        if spec.tuning is None or not spec.tuning.max_runs:
+            return None
+        name, _, text = suffix.partition("~x")
+        try:
+            factor = float(text)
+        except ValueError:
+            return None
+        ok = name == short_key(spec.tuning.key) and factor > 0 and math.isfinite(factor) and f"{factor:g}" == text
+        return factor if ok else None
 
     def _dynamic_point(self, spec: Experiment, point: str) -> dict[str, Any] | None:
         if spec.grid_key is None or (spec.edge is None and spec.probe is None):

@@ -31,7 +31,8 @@ from cs336lm.reporting.targets import LEADERBOARD_BASELINE, TINYSTORIES_TARGET  
 
 def _curves(ax: plt.Axes, runs: Runs, x: str, y: str, xlabel: str, scale: float = 1.0,
             transforms: Mapping[str, Callable[[float], float]] | None = None) -> None:
-    """One line per run (its y values through `transforms[label]` if given). A diverged run is dashed and ends in
+    """One line per run (its y values through `transforms[label]` if given). An unstable run is dotted. A diverged
+    run is dashed and ends in
     a cross at its last logged step, drawn at the top edge when its loss was off the chart or not finite; the y
     range ignores its blow-up."""
     tops, finite, crosses = [], [], []
@@ -41,8 +42,9 @@ def _curves(ax: plt.Axes, runs: Runs, x: str, y: str, xlabel: str, scale: float 
         transform = (transforms or {}).get(label)
         values = points[y].map(transform) if transform else points[y]
         diverged = summary.status == "diverged"
-        line, = ax.plot(points[x] / scale, values, "--" if diverged else "-",
-                        marker="." if y == "val_loss" else None, label=f"{label} (diverged)" if diverged else label)
+        style = "--" if diverged else ":" if summary.status == "unstable" else "-"
+        line, = ax.plot(points[x] / scale, values, style, marker="." if y == "val_loss" else None,
+                        label=f"{label} ({summary.status})" if style != "-" else label)
         finite_values = [v for v in values if math.isfinite(v)]
         tops += finite_values[:1] if diverged else finite_values
         finite += finite_values
@@ -99,29 +101,36 @@ def lr_sweep(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
         for col, y in enumerate(("val_loss", "train_loss")):
             _curves(axes[row, col], runs, x, y, label, scale)
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("Learning-rate sweep (dashed, x = diverged)")
+    fig.suptitle("Learning-rate sweep (dotted: unstable; dashed, x: diverged)")
     _save(fig, out_path)
 
 
 def lr_edge(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
-    """§7.2 (b): final validation loss against the learning rate (log x): stable rates as dots, the best as a star,
-    diverged rates as crosses on the top edge, and the bracket between largest stable and smallest diverged."""
+    """§7.2 (b): final validation loss against the learning rate (log x), one mark per outcome
+    (cs336lm.training.divergence): stable rates as dots, the best as a star, unstable rates as triangles at their
+    final loss, diverged rates as crosses on the top edge, and the bracket between the largest stable and the
+    smallest not-stable rate."""
     summaries = inputs.summaries("lr_sweep")
     lr = {label: s.config_value("optim.lr_max") for label, s in summaries.items()}
     ok = sorted((lr[k], s.final_val_loss) for k, s in summaries.items() if finished(s))
+    unstable = sorted((lr[k], s.final_val_loss) for k, s in summaries.items()
+                      if s.status == "unstable" and s.final_val_loss is not None and math.isfinite(s.final_val_loss))
     diverged = sorted(lr[k] for k, s in summaries.items() if s.status == "diverged")
     best = best_run(summaries)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     if ok:
-        ax.semilogx([x for x, _ in ok], [y for _, y in ok], "o-", color="tab:blue", label="finished")
-    top = max([y for _, y in ok], default=1.0)
+        ax.semilogx([x for x, _ in ok], [y for _, y in ok], "o-", color="tab:blue", label="stable")
+    if unstable:
+        ax.semilogx([x for x, _ in unstable], [y for _, y in unstable], "^", color="tab:orange", markersize=9,
+                    label="unstable (loss rose or spiked)")
+    top = max([y for _, y in ok + unstable], default=1.0)
     if diverged:
         ax.semilogx(diverged, [top * 1.05] * len(diverged), "x", color="tab:red", markersize=10, markeredgewidth=2,
                     label="diverged (drawn at the top)")
-        stable, smallest_diverged = stability_edge(summaries)
-        if stable is not None:
-            ax.axvspan(stable, smallest_diverged, color="tab:orange", alpha=0.15,
-                       label=f"edge of stability: {stable:.3g} – {smallest_diverged:.3g}")
+    stable, smallest_not_stable = stability_edge(summaries)
+    if stable is not None and smallest_not_stable is not None:
+        ax.axvspan(stable, smallest_not_stable, color="tab:orange", alpha=0.15,
+                   label=f"edge of stability: {stable:.3g} – {smallest_not_stable:.3g}")
     if best is not None:
         ax.semilogx([lr[best]], [summaries[best].final_val_loss], "*", color="gold", markersize=18,
                     markeredgecolor="black", label=f"best: {lr[best]:.3g}")

@@ -101,6 +101,9 @@ class ReportManifest:
         for experiment in roles["lr_sweep"][:1]:
             if self.design.experiments[experiment].grid_key:  # a sweep over one key: its choice, rule and edge
                 files["selection/lr_sweep"] = layout.selection(experiment)
+        for experiment, spec in self.design.experiments.items():
+            if spec.seeds:
+                files[f"noise/{experiment}"] = layout.noise(experiment)
         if self.grid_run() and self.config["generate"].get("grid"):
             files["generation_grid"] = layout.generation_grid()
         return files

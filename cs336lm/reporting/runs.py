@@ -16,7 +16,7 @@ from cs336lm.atomic import atomic_path
 from cs336lm.experiments.selection import EdgeSearch, Outcome, Selection, locate_edge, read_selection
 from cs336lm.reporting.datasets import read_json
 from cs336lm.training.divergence import statement
-from cs336lm.training.identity import repeats
+from cs336lm.training.identity import SEED_KEY, run_identity
 from cs336lm.training.metrics import read_metrics
 from cs336lm.training.summary import RunSummary, finished, read_summary
 
@@ -55,7 +55,8 @@ def outcome(summary: Any) -> str:
         return f"diverged at step {summary.steps:,}"
     loss = summary.final_val_loss
     loss_text = f"{loss:.4g}" if loss is not None and math.isfinite(loss) else "not measured"
-    return f"final validation loss {loss_text} after {summary.steps:,} steps"
+    unstable = f"unstable ({summary.instability}), " if summary.status == "unstable" else ""
+    return f"{unstable}final validation loss {loss_text} after {summary.steps:,} steps"
 
 
 def divergence_rule(summary: RunSummary) -> str:
@@ -64,24 +65,23 @@ def divergence_rule(summary: RunSummary) -> str:
 
 
 def stability_edge(summaries: Mapping[str, Any], key: str = "optim.lr_max") -> tuple[float | None, float | None]:
-    """(largest stable value, smallest diverged value above it) of a sweep over `key`, by
+    """(largest stable value, smallest not-stable value above it) of a sweep over `key`, by
     cs336lm.experiments.selection's one definition of the edge, so the report's text, its figure and the sweep's
     selection file agree."""
     edge = locate_edge([Outcome(label, s.config_value(key), s.status, s.final_val_loss, "")
                         for label, s in summaries.items()], EdgeSearch().factor)
-    return edge.largest_stable, edge.smallest_diverged
+    return edge.largest_stable, edge.smallest_not_stable
 
 
-def seed_noise(summaries: Mapping[Any, Any]) -> tuple[float, list[tuple[Any, Any]]] | None:
-    """Run-to-run noise from runs repeated with another seed (cs336lm.training.identity.repeats): the largest
-    |difference| of final validation loss among finished repeats, and those pairs; None if nothing was repeated."""
-    done = {label: s for label, s in summaries.items() if finished(s)}
-    labels = list(done)
-    pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:]
-             if repeats(done[a].run_config, done[b].run_config)]
-    if not pairs:
-        return None
-    return max(abs(done[a].final_val_loss - done[b].final_val_loss) for a, b in pairs), pairs
+def seed_groups(summaries: Mapping[Any, Any]) -> list[list[Any]]:
+    """The labels of finished runs that repeat one run with other seeds (cs336lm.training.identity), grouped, for
+    groups of at least two seeds (a run shown under two names counts once)."""
+    groups: dict[tuple, dict[int, Any]] = {}
+    for label, s in summaries.items():
+        if finished(s):
+            key = run_identity(s.run_config, ignore={SEED_KEY})
+            groups.setdefault(key, {}).setdefault(s.run_config.train.seed, label)
+    return [list(by_seed.values()) for by_seed in groups.values() if len(by_seed) > 1]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""When a run counts as diverged: the one rule the trainer applies, the sweeps select by and
-the report states (`statement`).
+"""How a run ended: stable, unstable or diverged. The one rule the trainer applies, the sweeps select by, the
+figures mark and the report states (`statement`).
 
 AdamW with gradient clipping rarely produces NaN at large learning rates: the update size is about lr whatever
 the gradient, so a too-large rate more often leaves the loss on a high plateau than sends it to infinity (a
@@ -7,27 +7,43 @@ published course run saw lr 3e-2 and 1e-1 plateau without NaN). The rule therefo
 not finite or rises above `train.divergence_factor` × its first logged value stops the run at once; and a run
 that ends no lower than the unigram entropy of its training tokens, the loss of predicting token frequencies
 while ignoring the context, has learned nothing a language model is for, however finite its loss.
+
+A run that is not diverged can still be unstable: its training loss rose above its first logged value, or spiked
+and (perhaps) recovered. A spike is a logged training loss that gives back more than SPIKE_GIVE_BACK of the
+decrease achieved so far (loss - lowest earlier loss > SPIKE_GIVE_BACK x (first loss - lowest earlier loss)); a
+rise above the first value gives back all of it, so it is the same test. Only a run that is neither is stable.
+The threshold is relative to the decrease, so the noise of small batches (a few tenths of a nat at the end of a
+run that has come down several nats) does not count as a spike.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 SAMPLE_TOKENS = 1 << 24  # the unigram entropy is estimated from at most this many tokens, in evenly spaced chunks
 SAMPLE_CHUNKS = 64
+SPIKE_GIVE_BACK = 0.5
+
+STABLE, UNSTABLE, DIVERGED = "ok", "unstable", "diverged"  # RunSummary.status of a finished run
+OUTCOMES = {STABLE: "stable", UNSTABLE: "unstable", DIVERGED: "diverged"}  # the status as the report names it
 
 
 def statement(factor: float) -> str:
     """The rule in one sentence, for the report."""
     return (f"A run is diverged when its training loss becomes non-finite or exceeds {factor:g} × its first logged "
             "value (the run stops there), or when it ends no lower than the unigram entropy of its training tokens "
-            "(the loss of predicting token frequencies without context).")
+            "(the loss of predicting token frequencies without context); a run that is not diverged is unstable "
+            "when a logged training loss rose above the first one or gave back more than "
+            f"{SPIKE_GIVE_BACK:.0%} of the decrease achieved before it (a spike, recovered or not); every other run "
+            "is stable.")
 
 
 class DivergenceRule:
-    """`during` checks each metrics line's training loss; `at_end` checks the run's last one."""
+    """`during` checks each metrics line's training loss; `at_end` checks the run's last one; `unstable` checks the
+    whole curve of a run that did not diverge."""
 
     def __init__(self, factor: float, no_learning_loss: float):
         self.factor, self.no_learning_loss = factor, no_learning_loss
@@ -48,6 +64,26 @@ class DivergenceRule:
             return (f"the training loss ended at {last_loss:.4g}, no lower than the unigram entropy of the training "
                     f"tokens, {self.no_learning_loss:.4g}")
         return None
+
+    def unstable(self, losses: Sequence[float]) -> str | None:
+        """Why a run with these logged training losses (in order, the first one first) is unstable, or None."""
+        return instability(losses)
+
+
+def instability(losses: Sequence[float]) -> str | None:
+    """The first logged training loss that rose above the first one or gave back more than SPIKE_GIVE_BACK of
+    the decrease before it, in words; None for a stable curve."""
+    if not losses:
+        return None
+    first = lowest = losses[0]
+    for i, loss in enumerate(losses[1:], start=1):
+        if loss > first:
+            return f"the training loss rose to {loss:.4g} (logged value {i + 1}), above its first value {first:.4g}"
+        if loss - lowest > SPIKE_GIVE_BACK * (first - lowest):
+            return (f"the training loss spiked to {loss:.4g} (logged value {i + 1}) from {lowest:.4g}, giving back "
+                    f"{(loss - lowest) / (first - lowest):.0%} of its decrease from {first:.4g}")
+        lowest = min(lowest, loss)
+    return None
 
 
 def unigram_entropy(tokens: np.ndarray, vocab_size: int) -> float:

@@ -67,9 +67,10 @@ class ProgressState:
     grad_norm_sum: Tensor | None = None
     steps_in_sum: int = 0
     # Set when training has ended: a checkpoint that carries them is finished, and a rerun only scores it.
-    status: str | None = None  # ok | diverged
+    status: str | None = None  # ok | unstable | diverged (cs336lm.training.divergence)
     stopped_early: str | None = None  # diverged | wall_clock
     divergence: str | None = None
+    instability: str | None = None
 
 
 class Progress:

@@ -17,8 +17,10 @@ from typing import Any
 
 from cs336lm.atomic import atomic_write_text
 from cs336lm.config import ConfigError, RunConfig
+from cs336lm.training.divergence import STABLE, UNSTABLE, instability
+from cs336lm.training.metrics import read_metrics
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2  # 2: status `unstable` and its `instability` (a version-1 `ok` may be unstable)
 
 
 class SummaryError(ValueError):
@@ -58,9 +60,10 @@ class SelectedValue:
 
 @dataclass(frozen=True)
 class RunSummary:
-    status: str  # ok | diverged (cs336lm.training.divergence)
+    status: str  # ok (stable) | unstable | diverged (cs336lm.training.divergence)
     stopped_early: str | None  # None | diverged | wall_clock
     divergence: str | None  # why the run counts as diverged, in words; None when it did not
+    instability: str | None  # why a run that did not diverge counts as unstable, in words; None when stable
     final_val_loss: float | None  # of the finished model, over final_val_tokens; None if its loss is not finite
     final_val_tokens: int  # the whole validation split unless train.final_eval_tokens says otherwise
     best_val_loss: float | None  # lowest val_loss in metrics.jsonl (the periodic evaluations and the final one)
@@ -131,7 +134,9 @@ def read_summary(path: str | os.PathLike) -> RunSummary:
     if not isinstance(raw, dict):
         raise SummaryError(f"{name} holds a {type(raw).__name__}, not a run summary")
     version = raw.get("summary_version")
-    if version != SUMMARY_VERSION:
+    if version == 1:
+        raw = _from_version_1(raw, name)
+    if raw.get("summary_version") != SUMMARY_VERSION:
         found = "no summary_version" if version is None else f"summary_version {version!r}"
         raise SummaryError(f"{name} has {found}, but this code reads summary_version {SUMMARY_VERSION}: it was "
                            "written by another version of cs336lm; retrain the run (bump defaults.code_version)")
@@ -144,6 +149,20 @@ def read_summary(path: str | os.PathLike) -> RunSummary:
     except ConfigError as exc:
         raise SummaryError(f"{name}: config: {exc}") from None
     return summary
+
+
+def _from_version_1(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """A version-1 summary read as version 2: its `ok` was judged without the instability rule, so the rule is
+    applied to the training losses of the metrics.jsonl beside it."""
+    raw = {**raw, "summary_version": SUMMARY_VERSION, "instability": None}
+    if raw.get("status") == STABLE:
+        metrics = os.path.join(os.path.dirname(name), "metrics.jsonl")
+        if not os.path.exists(metrics):
+            raise SummaryError(f"{name} has summary_version 1, which did not judge instability, and no metrics.jsonl "
+                               "beside it to judge from; retrain the run (bump defaults.code_version)")
+        raw["instability"] = instability([r["train_loss"] for r in read_metrics(metrics)])
+        raw["status"] = UNSTABLE if raw["instability"] else STABLE
+    return raw
 
 
 def _build(klass: type, raw: Any, where: str) -> Any:

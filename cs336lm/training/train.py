@@ -39,9 +39,9 @@ from cs336lm.training.device import (
     synchronize,
     versions,
 )
-from cs336lm.training.divergence import DivergenceRule, unigram_entropy
+from cs336lm.training.divergence import DIVERGED, STABLE, UNSTABLE, DivergenceRule, unigram_entropy
 from cs336lm.training.evaluation import sample_loss, split_loss, validation_sample
-from cs336lm.training.metrics import MetricsLogger
+from cs336lm.training.metrics import MetricsLogger, read_metrics
 from cs336lm.training.progress import (
     CheckpointTimer,
     Outputs,
@@ -243,7 +243,10 @@ class _Loop:
                 if not state.final_val_tokens:  # a resumed run found its time already spent: no last line
                     self._final_validation()
                 state.divergence = self.rule.at_end(state.last_train_loss)
-                state.status = "diverged" if state.divergence else "ok"
+                if not state.divergence:  # the whole curve, over every attempt, from the partial metrics
+                    state.instability = self.rule.unstable([r["train_loss"] for r in read_metrics(
+                        self.progress.metrics)])
+                state.status = DIVERGED if state.divergence else UNSTABLE if state.instability else STABLE
             self._checkpoint()  # the finished state: a rerun from here only writes the outputs
 
     def _next_step_crosses(self, budget: float) -> bool:
@@ -365,6 +368,7 @@ def _summary(cfg: RunConfig, state: ProgressState, rule: DivergenceRule, model: 
         status=state.status,
         stopped_early=state.stopped_early,
         divergence=state.divergence,
+        instability=state.instability,
         final_val_loss=state.final_val_loss,
         final_val_tokens=state.final_val_tokens,
         best_val_loss=state.best_val_loss,

@@ -74,13 +74,16 @@ def test_course_cost_counts_runs_after_dedup_and_the_bounds_of_adaptive_sweeps()
     course = yaml.safe_load((REPO / "config.yaml").read_text())["experiments"]
     grid = len(course["lr_sweep"]["grid"]["optim.lr_max"])
     assert costs["lr_sweep"].trained == grid + course["lr_sweep"]["find_edge"]["max_runs"]
-    assert costs["ablations"].names == 6 and costs["ablations"].trained == 5  # the baseline is the sweep's winner
+    repeats = course["ablations"]["seeds"]["baseline"] - 1
+    # The baseline is the sweep's winner; its repeats with other seeds are runs of their own.
+    assert costs["ablations"].names == 6 + repeats and costs["ablations"].trained == 5 + repeats
     assert costs["ts_main"].trained == 0 and costs["ts_main"].tokens == 0
     # Batch sizes: the named ones and, at the probe's limit, the powers of two up to it; three lrs each.
     batch_sizes = [b for b in course["batch_size"]["grid"]["train.batch_size"] if b != "max"]
     filled = [2**i for i in range(1, 13) if max(batch_sizes) < 2**i <= course["batch_size"]["probe"]["limit"]]
     assert costs["batch_size"].names == len(batch_sizes) + len(filled)
-    assert costs["batch_size"].trained == 3 * costs["batch_size"].names
+    extend = course["batch_size"]["tune_extend"]["max_runs"]
+    assert costs["batch_size"].trained == (3 + extend) * costs["batch_size"].names
     assert costs["lr_sweep"].adaptive and costs["batch_size"].adaptive and not costs["ablations"].adaptive
     for name in ("lr_sweep", "batch_size", "ablations", "owt_main", "leaderboard"):
         assert costs[name].budget is not None and costs[name].gpu_hours > 0

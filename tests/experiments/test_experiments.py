@@ -74,6 +74,35 @@ def test_names_added_by_an_edge_search_or_max_resolve_to_runs():
             d.run(experiment, variant)
 
 
+def test_seeds_repeat_a_variant_with_the_next_seeds_and_train_separately():
+    d = design(set_key("experiments/ablations/seeds", {"baseline": 3, "nope": 1}))
+    assert d.seed_groups("ablations") == {"baseline": ["baseline", "baseline__seed~1", "baseline__seed~2"],
+                                          "nope": ["nope"]}
+    repeat = d.run("ablations", "baseline__seed~2")
+    assert repeat.config.train.seed == 2 and repeat.references == {"optim.lr_max": Reference("lr_sweep")}
+    assert d.source(repeat) == Trains(), "another seed is another run, not the sweep's winner"
+    assert d.source(d.run("ablations", "baseline")) == WinnerOf("lr_sweep")
+    seeded = design(lambda c: (set_key("experiments/copies/seeds", {"b": 2})(c),
+                               set_key("experiments/copies/variants/b/train.seed", 5)(c)))
+    assert seeded.run("copies", "b__seed~6").config.train.seed == 6, "counted up from the variant's own seed"
+
+
+@pytest.mark.parametrize(("seeds", "message"), [
+    ({"basline": 3}, "experiments.ablations.seeds.basline: no such variant (variants: baseline, nope, low)"),
+    ({"baseline": 0}, "experiments.ablations.seeds.baseline = 0 must be a whole number of seeds >= 1"),
+    ({"baseline": 2.5}, "experiments.ablations.seeds.baseline = 2.5 must be a whole number"),
+])
+def test_bad_seeds_name_the_key(seeds, message):
+    with pytest.raises(ConfigError) as error:
+        design(set_key("experiments/ablations/seeds", seeds))
+    assert message in str(error.value)
+
+
+def test_seeds_on_a_tuned_experiment_are_refused():
+    with pytest.raises(ConfigError, match=r"experiments.batch_size.seeds: each variant of a tuned experiment"):
+        design(set_key("experiments/batch_size/seeds", {"batch_size~2": 2}))
+
+
 def test_fill_batch_sizes_adds_powers_of_two_up_to_the_largest_that_fits():
     assert fill_batch_sizes([1, 8, 32], 200) == [64, 128, 200]
     assert fill_batch_sizes([1, 8, 32], 128) == [64, 128]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cs336lm.training import divergence
-from cs336lm.training.divergence import DivergenceRule, statement, unigram_entropy
+from cs336lm.training.divergence import DivergenceRule, instability, statement, unigram_entropy
 
 
 def test_non_finite_or_a_rise_above_factor_times_the_first_loss_stops_the_run():
@@ -32,7 +32,8 @@ def test_a_run_ending_no_lower_than_the_unigram_entropy_learned_nothing():
 def test_the_statement_names_every_part_and_the_factor():
     text = statement(1.5)
     assert text.endswith(".") and ". " not in text, "one sentence"
-    for part in ("non-finite", "1.5 × its first logged value", "unigram entropy"):
+    for part in ("non-finite", "1.5 × its first logged value", "unigram entropy", "unstable",
+                 "rose above the first one", "50% of the decrease", "stable"):
         assert part in text
     assert DivergenceRule(1.5, 3.0).statement == text
 
@@ -51,3 +52,23 @@ def test_a_large_file_is_estimated_from_evenly_spaced_chunks(monkeypatch):
     tokens = rng.choice(8, size=100_000, p=[0.3, 0.2, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05]).astype(np.uint16)
     p = np.bincount(tokens, minlength=8) / len(tokens)
     assert unigram_entropy(tokens, 8) == pytest.approx(-(p * np.log(p)).sum(), abs=0.02)
+
+
+def test_a_loss_that_rises_above_its_start_is_unstable_even_if_it_comes_back():
+    # The lr 0.316: 7.64 at the start, 8.30 later, well within a divergence factor of 10.
+    reason = instability([7.64, 5.0, 4.0, 8.30, 3.9])
+    assert "rose to 8.3 (logged value 4), above its first value 7.64" in reason
+    assert DivergenceRule(10.0, 3.0).unstable([7.64, 5.0, 8.30, 3.9]) == instability([7.64, 5.0, 8.30, 3.9])
+
+
+def test_a_spike_is_a_give_back_of_more_than_half_the_decrease_so_far():
+    # From 8 down to 2 (a decrease of 6): back up to 5 gives back exactly half, 5.01 more than half.
+    assert instability([8.0, 4.0, 2.0, 5.0, 1.9]) is None
+    reason = instability([8.0, 4.0, 2.0, 5.01, 1.9])
+    assert "spiked to 5.01 (logged value 4) from 2, giving back 50% of its decrease from 8" in reason
+
+
+def test_a_falling_curve_with_small_batch_noise_is_stable():
+    assert instability([6.0, 4.0, 3.0, 3.3, 2.9, 3.2, 2.8]) is None
+    assert instability([6.0]) is None and instability([]) is None
+    assert instability([6.0, 6.0, 5.0]) is None, "equal to the start is not above it"

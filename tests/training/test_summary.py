@@ -44,7 +44,7 @@ def test_non_finite_numbers_are_written_as_null(summary_file, tmp_path):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda raw: raw.pop("summary_version"), "has no summary_version, but this code reads summary_version 1"),
+    (lambda raw: raw.pop("summary_version"), "has no summary_version, but this code reads summary_version 2"),
     (lambda raw: raw.update(summary_version=0), "has summary_version 0"),
     (lambda raw: raw.pop("final_val_tokens"), "missing final_val_tokens"),
     (lambda raw: raw.update(loss=1.0), "unknown loss"),
@@ -97,3 +97,22 @@ def test_finished_means_ok_with_a_finite_final_loss(summary_file, status, loss, 
     summary = dataclasses.replace(read_summary(summary_file), status=status, final_val_loss=loss)
     assert summary.finished is expected and finished(summary) is expected
     assert Outcome("v", 1e-3, status, loss, "").stable is expected, "a sweep's outcome uses the same predicate"
+
+
+def _as_version_1(raw):
+    raw.pop("instability")
+    raw["summary_version"] = 1
+
+
+def test_a_version_1_summary_is_judged_again_from_the_metrics_beside_it(summary_file):
+    edited(summary_file, _as_version_1)
+    assert read_summary(summary_file).status == "ok", "make_run's falling curve is stable"
+    metrics = summary_file.parent / "metrics.jsonl"
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    lines[3]["train_loss"] = lines[0]["train_loss"] + 1.0  # rose above its start: the old rule called it ok
+    metrics.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    summary = read_summary(summary_file)
+    assert summary.status == "unstable" and "above its first value" in summary.instability
+    metrics.unlink()
+    with pytest.raises(SummaryError, match="summary_version 1, which did not judge instability, and no metrics"):
+        read_summary(summary_file)

@@ -127,6 +127,23 @@ def test_run_that_ends_no_better_than_token_frequencies_is_diverged(tmp_path, co
     assert summary.steps == cfg.num_iterations and "unigram entropy" in summary.divergence
 
 
+def test_a_loss_that_rose_above_its_start_and_recovered_ends_unstable(tmp_path, corpus, monkeypatch):
+    # Steps 41-50 report a planted loss of 4.0, above the first logged value (about ln 32 = 3.47) but within the
+    # divergence factor; training goes on and recovers, and the run is unstable rather than stable.
+    step, seen = T.TrainStep.__call__, []
+
+    def planted(*args, **kwargs):
+        loss, grad_norm = step(*args, **kwargs)
+        seen.append(None)
+        return (loss * 0 + 4.0 if 41 <= len(seen) <= 50 else loss), grad_norm
+
+    monkeypatch.setattr(T.TrainStep, "__call__", planted)
+    summary = train(tiny_config(), *corpus, **outputs(tmp_path / "run"))
+    assert summary.status == "unstable" and summary.divergence is None and summary.stopped_early is None
+    assert "the training loss rose to 4 (logged value 6), above its first value" in summary.instability
+    assert summary.steps == summary.num_iterations and summary.final_val_loss is not None
+
+
 class StepClock:
     """A training clock driven by hand: each training step takes `step_seconds(now)` (default 1/64 s) and each
     evaluation 1/4 s."""

@@ -1,5 +1,6 @@
 """Experiments that decide, through real `snakemake` subprocesses on tiny configs: a run takes its sweep's best
-value and reruns when the sweep's result changes, the edge search adds rates until one diverges and then refines,
+value and reruns when the sweep's result changes, the search brackets the optimum and the edge round by round,
+seeds repeat a run and give the noise floor,
 the batch-size probe finds a planted memory cap and `max` fills the grid up to it, and dry runs of the course
 config and the demo show every run, with the names trained once left out of the training jobs."""
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cs336lm.experiments.noise import read_noise
 from cs336lm.experiments.selection import read_plan, read_selection
 from cs336lm.training.summary import read_summary
 from tests.helpers import COURSE_CONFIG, REPO, SNAKEFILE, TINY_CONFIG, output, planned_jobs, snakemake
@@ -102,28 +104,92 @@ def test_downstream_run_takes_the_best_value_and_reruns_when_the_sweep_changes(t
 # ---- the edge search -------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_edge_search_extends_until_a_rate_diverges_then_refines_within_the_factor(tmp_path, tokenized):
+def test_search_brackets_the_optimum_and_the_edge_round_by_round(tmp_path, tokenized):
     factor = 4.0
-    config = sweep_config(tmp_path / "edge.yaml", {"lr_sweep": {
-        "grid": {"optim.lr_max": [1.0e-2]}, "find_edge": {"factor": factor, "step": 1000.0, "max_runs": 6}}})
+    config = sweep_config(tmp_path / "search.yaml", {"lr_sweep": {
+        "grid": {"optim.lr_max": [1.0e-2]},
+        "find_edge": {"factor": factor, "step": 30.0, "max_runs": 6, "optimum_factor": factor}}})
     work = workdir_with_data(tmp_path, tokenized)
     dry = snakemake(work, f"{ROOT}/selections/lr_sweep.json", "-n", configfile=config)
     assert dry.returncode == 0 and train_jobs(dry) == {"lr_sweep": 1}, output(dry)
     assert {"plan_sweep", "select_best"} <= {rule for rule, _ in planned_jobs(dry)}  # the pending checkpoints
     run_or_fail(work, f"{ROOT}/selections/lr_sweep.json", configfile=config)
 
-    plans = sorted((work / ROOT / "sweeps/lr_sweep").glob("round*.json"), key=lambda p: int(p.stem[5:]))
-    added = [v for p in plans for v in read_plan(p).next]
-    assert added[0] == pytest.approx(10.0)  # extended upward, ×1000, until a rate diverged
-    assert all(1.0e-2 < v < 10.0 for v in added[1:])  # then refined inside the bracket
+    paths = sorted((work / ROOT / "sweeps/lr_sweep").glob("round*.json"), key=lambda p: int(p.stem[5:]))
+    plans = [read_plan(p) for p in paths]
+    # The one grid value is both ends of the range: the first round extends down for the optimum, up for the edge.
+    assert plans[0].next == (0.000333, 0.3) and plans[0].purposes == ("optimum", "edge"), plans[0]
     selection = read_selection(work / ROOT / "selections/lr_sweep.json")
-    edge = selection.edge
-    assert edge.smallest_diverged is not None and edge.factor <= factor, selection
-    statuses = {c.value: c.status for c in selection.candidates}
-    assert statuses[edge.smallest_diverged] == "diverged" and statuses[edge.largest_stable] == "ok"
-    assert statuses[selection.value] == "ok"
-    assert sorted(statuses) == sorted([1.0e-2, *added])
-    assert "within the target factor" in read_plan(plans[-1]).reason
+    assert selection.rounds == tuple(plans), "the selection records what each round was for"
+    added = [v for p in plans for v in p.next]
+    kinds = {c.value: c.kind for c in selection.candidates}
+    assert sorted(kinds) == sorted([1.0e-2, *added]) and len(added) <= 6
+    assert kinds[selection.value] == "stable"
+    optimum, edge = selection.optimum, selection.edge
+    assert optimum.best == selection.value
+    # The search ends with both brackets within the factor, or at its bound with a round saying so.
+    finished = optimum.bracketed and edge.factor is not None and edge.factor <= factor
+    assert finished or "bound of 6 runs" in plans[-1].reason, plans[-1]
+    # Each optimum value extends the range past the best's missing neighbour, or splits the gap to one it has.
+    refinements = 0
+    for plan in plans:
+        for value, purpose in zip(plan.next, plan.purposes, strict=True):
+            o = plan.optimum
+            if "optimum" in purpose and o.below is not None and o.above is not None:
+                assert o.below < value < o.above and value != o.best
+                refinements += 1
+            elif "optimum" in purpose:
+                assert value < o.best if o.below is None else value > o.best
+    assert refinements >= 1, "a round refined around the best"
+    assert kinds[edge.largest_stable] == "stable"
+    if edge.smallest_not_stable is not None:
+        assert kinds[edge.smallest_not_stable] in ("unstable", "diverged")
+
+
+@pytest.mark.slow
+def test_seeds_repeat_a_run_and_measure_the_noise_floor(tmp_path, tokenized):
+    config = sweep_config(tmp_path / "seeds.yaml", {"ablations": {
+        "variants": {"baseline": {"optim.lr_max": 1.0e-2}, "nope": {"optim.lr_max": 1.0e-2, "model.pos_emb": "none"}},
+        "seeds": {"baseline": 3}}})
+    work = workdir_with_data(tmp_path, tokenized)
+    noise_file = f"{ROOT}/selections/ablations.noise.json"
+    dry = snakemake(work, "-n", configfile=config)
+    assert dry.returncode == 0 and train_jobs(dry) == {"ablations": 4}, output(dry)  # baseline × 3 seeds, nope
+    run_or_fail(work, noise_file, configfile=config)
+    seeds = [read_summary(work / ROOT / "runs/ablations" / v / "summary.json").config["train"]["seed"]
+             for v in ("baseline", "baseline__seed~1", "baseline__seed~2")]
+    assert seeds == [0, 1, 2]
+    noise = read_noise(work / noise_file)
+    losses = noise.losses["baseline"]
+    assert len(losses) == 3 and len(set(losses)) == 3, "each seed trains its own run"
+    mean = sum(losses) / 3
+    assert noise.sigma == pytest.approx(math.sqrt(sum((x - mean) ** 2 for x in losses) / 2))
+    bad = sweep_config(tmp_path / "bad.yaml", {"ablations": {
+        "variants": {"baseline": {"optim.lr_max": 1.0e-2}}, "seeds": {"basline": 3}}})
+    refused = snakemake(work, "-n", configfile=bad)
+    assert refused.returncode != 0 and "experiments.ablations.seeds.basline: no such variant" in output(refused)
+
+
+@pytest.mark.slow
+def test_a_tuned_choice_at_the_end_of_its_range_extends_it(tmp_path, tokenized):
+    # Within 25 steps a larger rate learns more: the larger of the two is best, so the range extends once, × 2.
+    # The × 1 candidate at the sweep's batch size is the sweep's own run, trained once.
+    config = sweep_config(tmp_path / "tune.yaml", {
+        "lr_sweep": {"grid": {"optim.lr_max": [1.0e-2]}},
+        "batch_size": {"grid": {"train.batch_size": [16]},
+                       "base": {"optim.lr_max": {"best_of": "lr_sweep", "batch_power": 0.5}},
+                       "tune": {"optim.lr_max": [1.0, 2.0]}, "tune_extend": {"max_runs": 1}}})
+    work = workdir_with_data(tmp_path, tokenized)
+    selection_file = f"{ROOT}/selections/batch_size/batch_size~16.json"
+    run_or_fail(work, selection_file, configfile=config)
+    plans = [read_plan(work / ROOT / f"sweeps/batch_size/batch_size~16/round{r}.json") for r in (0, 1)]
+    assert plans[0].next == (4.0,) and "is the largest tried: extending up to factor 4" in plans[0].reason
+    assert plans[1].next == () and ("bound of 1 runs" in plans[1].reason or "interior" in plans[1].reason)
+    selection = read_selection(work / selection_file)
+    assert selection.rounds == tuple(plans)
+    assert sorted(c.variant for c in selection.candidates) == [
+        "batch_size~16__lr_max~x1", "batch_size~16__lr_max~x2", "batch_size~16__lr_max~x4"]
+    assert selection.optimum is not None and selection.optimum.best == selection.value
 
 
 # ---- batch size up to the memory limit -------------------------------------------------------------------
@@ -164,14 +230,16 @@ def test_course_dry_run_lists_every_run_and_trains_identical_names_once(tmp_path
     jobs = train_jobs(result)
     trained = {(w["experiment"], w["variant"]) for rule, w in planned_jobs(result) if rule == "train_lm"}
     assert jobs["lr_sweep"] == len(course["lr_sweep"]["grid"]["optim.lr_max"])
-    assert {v for e, v in trained if e == "ablations"} == set(course["ablations"]["variants"]) - {"baseline"}
+    repeats = {f"baseline__seed~{k}" for k in range(1, course["ablations"]["seeds"]["baseline"])}
+    # The baseline is the lr sweep's best run; its repeats with other seeds train as runs of their own.
+    assert {v for e, v in trained if e == "ablations"} == set(course["ablations"]["variants"]) - {"baseline"} | repeats
     assert "ts_main" not in jobs  # the ablation baseline and ts_main are the lr sweep's best run
     assert jobs["owt_main"] == jobs["leaderboard"] == 1
     named_batch_sizes = [b for b in course["batch_size"]["grid"]["train.batch_size"] if b != "max"]
     assert jobs["batch_size"] == 3 * len(named_batch_sizes)  # three lrs each; `max` waits for its probe
     # Every name but the two that are the lr sweep's best run, and the batch sizes (each the best of its three).
     named = sum(len(spec.get("variants", [])) for spec in course.values())
-    names = named + jobs["lr_sweep"] + 4 * len(named_batch_sizes)
+    names = named + jobs["lr_sweep"] + 4 * len(named_batch_sizes) + len(repeats)
     assert sum(jobs.values()) == names - 2 - len(named_batch_sizes)
     checkpoints = Counter(rule for rule, _ in planned_jobs(result) if rule in ("plan_sweep", "select_best",
                                                                                  "probe_batch_size"))
@@ -186,11 +254,11 @@ def test_demo_profile_dry_run_job_counts(tmp_path):
                "--profile", str(REPO / "profiles/demo"), "-n"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, output(result)
-    # Before anything trains: the lr grid (4 rates), 3 lrs for each named batch size (8, 32) but the one that
-    # is the lr sweep's winner (batch 32 × 1), five ablations (the baseline is the winner), ts_main none (the
-    # winner), OWT and the leaderboard one each.
-    assert train_jobs(result) == {"lr_sweep": 4, "batch_size": 5, "ablations": 5, "owt_main": 1, "leaderboard": 1}
+    # Before anything trains: the lr grid (4 rates), 3 lrs for each named batch size (1, 8, 32) but the one that
+    # is the lr sweep's winner (batch 32 × 1), five ablations and the baseline's two more seeds (the baseline is
+    # the winner), ts_main none (the winner), OWT and the leaderboard one each.
+    assert train_jobs(result) == {"lr_sweep": 4, "batch_size": 8, "ablations": 7, "owt_main": 1, "leaderboard": 1}
     rules = Counter(rule for rule, _ in planned_jobs(result))
     assert rules["plan_sweep"] == rules["probe_batch_size"] == rules["select_best"] == 1
     assert rules["synthesize_corpus"] == 4 and rules["train_bpe"] == 2 and rules["tokenize_corpus"] == 4
-    assert re.search(r"^train_lm\s+16$", output(result), re.M), output(result)
+    assert re.search(r"^train_lm\s+21$", output(result), re.M), output(result)

@@ -36,16 +36,38 @@ def chosen(sweep):
     return read_selection(checkpoints.select_best.get(sweep=sweep).output.selection)
 
 
-def edge_values(experiment, rounds=None):
-    """The values an edge search added, in order, through `rounds` rounds (default: until its last plan)."""
-    values, round = [], 0
-    while rounds is None or round < rounds:
-        plan = read_plan(checkpoints.plan_sweep.get(experiment=experiment, round=round).output.plan)
-        if not plan.next:
+def search_plans(experiment, rounds=None):
+    """The plan files of a sweep's search, in order, through `rounds` rounds (default: through its last plan, the
+    one that adds nothing)."""
+    paths = []
+    while rounds is None or len(paths) < rounds:
+        paths.append(checkpoints.plan_sweep.get(experiment=experiment, round=len(paths)).output.plan)
+        if not read_plan(paths[-1]).next:
             break
-        values += plan.next
-        round += 1
-    return values
+    return paths
+
+
+def edge_values(experiment, rounds=None):
+    """The values a sweep's search added, in order, through `rounds` rounds (default: until its last plan)."""
+    return [value for path in search_plans(experiment, rounds) for value in read_plan(path).next]
+
+
+def tuning_plans(experiment, variant, rounds=None):
+    """The plan files of a tuned variant's range extension, in order (as search_plans; checkpoint-aware)."""
+    if not DESIGN.experiments[experiment].tuning.max_runs:
+        return []
+    paths = []
+    while rounds is None or len(paths) < rounds:
+        paths.append(checkpoints.plan_tuning.get(experiment=experiment, variant=variant, round=len(paths)).output.plan)
+        if not read_plan(paths[-1]).next:
+            break
+    return paths
+
+
+def tuning_candidates(experiment, variant, rounds=None):
+    """The candidate names of a tuned variant: its configured factors, then those its extension added."""
+    added = [f for path in tuning_plans(experiment, variant, rounds) for f in read_plan(path).next]
+    return DESIGN.candidates(experiment, variant) + [DESIGN.candidate_name(experiment, variant, f) for f in added]
 
 
 def probed_batch_size(experiment):
@@ -86,7 +108,7 @@ def sweep_runs(sweep):
     """{variant: trained dir} of the runs a sweep compares: an experiment's variants, or one variant's candidates
     (checkpoint-aware)."""
     experiment, _, tuned = sweep.partition("/")
-    names = DESIGN.candidates(experiment, tuned) if tuned else variants_of(experiment)
+    names = tuning_candidates(experiment, tuned) if tuned else variants_of(experiment)
     return {variant: trained_dir(experiment, variant) for variant in names}
 
 
@@ -96,7 +118,8 @@ def early_targets():
     the checkpoints add later."""
     runs = [LAYOUT.summary(LAYOUT.run_dir(e, v)) for (e, v), run in DESIGN.runs.items()
             if isinstance(DESIGN.source(run), Trains)]
-    return runs + [LAYOUT.probe(name) for name, spec in DESIGN.experiments.items() if spec.probe]
+    probes = [LAYOUT.probe(name) for name, spec in DESIGN.experiments.items() if spec.probe]
+    return runs + probes + [LAYOUT.noise(name) for name, spec in DESIGN.experiments.items() if spec.seeds]
 
 
 # ---- train_lm ----------------------------------------------------------------------------------------------
@@ -174,6 +197,11 @@ def round_number(wildcards):
     return int(wildcards.round)
 
 
+def extra_runs_through_round(wildcards):
+    """How many runs the search added before round `round`: what counts against its bound (checkpoint-aware)."""
+    return len(edge_values(wildcards.experiment, int(wildcards.round)))
+
+
 def grid_key_of_experiment(wildcards):
     return DESIGN.experiments[wildcards.experiment].grid_key
 
@@ -205,6 +233,64 @@ def sweep_edge_factor(wildcards):
     experiment, _, tuned = wildcards.sweep.partition("/")
     edge = DESIGN.experiments[experiment].edge
     return None if tuned or edge is None else edge.factor
+
+
+def sweep_optimum_factor(wildcards):
+    """The optimum's target factor, so the selection reports its bracket: the search's, or for a tuned variant
+    the widest spacing of its factors; None for a sweep without either."""
+    experiment, _, tuned = wildcards.sweep.partition("/")
+    spec = DESIGN.experiments[experiment]
+    if tuned:
+        factors = sorted(set(spec.tuning.factors))
+        return max((b / a for a, b in zip(factors, factors[1:])), default=None)
+    return None if spec.edge is None else spec.edge.optimum_factor
+
+
+def sweep_plans(wildcards):
+    """The plan files of the sweep's search or of a tuned variant's extension, for the selection's record of its
+    rounds (checkpoint-aware)."""
+    experiment, _, tuned = wildcards.sweep.partition("/")
+    if tuned:
+        return tuning_plans(experiment, tuned)
+    return [] if DESIGN.experiments[experiment].edge is None else search_plans(experiment)
+
+
+def tuning_runs_through_round(wildcards):
+    """{candidate: trained dir} a tuned variant has trained before planning round `round` (checkpoint-aware)."""
+    experiment, variant = wildcards.experiment, wildcards.variant
+    return {name: trained_dir(experiment, name)
+            for name in tuning_candidates(experiment, variant, int(wildcards.round))}
+
+
+def tuning_summaries_through_round(wildcards):
+    return [f"{d}/summary.json" for d in dict.fromkeys(tuning_runs_through_round(wildcards).values())]
+
+
+def tuning_factors_through_round(wildcards):
+    """{candidate: factor} of the candidates trained before round `round` (checkpoint-aware)."""
+    experiment, variant = wildcards.experiment, wildcards.variant
+    added = [f for path in tuning_plans(experiment, variant, int(wildcards.round)) for f in read_plan(path).next]
+    factors = [*DESIGN.experiments[experiment].tuning.factors, *added]
+    return {DESIGN.candidate_name(experiment, variant, f): f for f in factors}
+
+
+def tuning_key(wildcards):
+    return DESIGN.experiments[wildcards.experiment].tuning.key
+
+
+def tuning_bound(wildcards):
+    return DESIGN.experiments[wildcards.experiment].tuning.max_runs
+
+
+def seed_run_dirs(wildcards):
+    """{variant: [trained dir of each seed]} of the variants an experiment repeats (checkpoint-aware)."""
+    experiment = wildcards.experiment
+    return {variant: [trained_dir(experiment, name) for name in names]
+            for variant, names in DESIGN.seed_groups(experiment).items()}
+
+
+def seed_summaries(wildcards):
+    return [f"{d}/summary.json" for dirs in seed_run_dirs(wildcards).values() for d in dirs]
 
 
 def probe_config(wildcards):

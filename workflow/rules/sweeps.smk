@@ -1,10 +1,13 @@
-"""Sweeps that decide (handout §7.2): an edge-of-stability search that adds learning rates round by round, the
-choice of each sweep's best value for the runs that take it, and the largest batch that fits on the device."""
+"""Sweeps that decide (handout §7.2): a search that adds learning rates round by round until the optimum and the
+edge of stability are bracketed, the choice of each sweep's best value for the runs that take it, the noise floor of
+runs repeated with other seeds, and the largest batch that fits on the device."""
 
 
 localrules:
     plan_sweep,
-    select_best,  # both read a few summaries: no need to queue for a cluster node
+    select_best,
+    plan_tuning,
+    noise_floor,  # each reads a few summaries: no need to queue for a cluster node
 
 
 checkpoint plan_sweep:
@@ -20,6 +23,7 @@ checkpoint plan_sweep:
         experiment="{experiment}",
         round=round_number,
         runs=runs_through_round,
+        extra_runs=extra_runs_through_round,
         key=grid_key_of_experiment,
         search=edge_search,
     script:
@@ -29,6 +33,7 @@ checkpoint plan_sweep:
 checkpoint select_best:
     input:
         summaries=sweep_summaries,
+        plans=sweep_plans,
     output:
         selection=LAYOUT.selection("{sweep}"),
     log:
@@ -41,8 +46,45 @@ checkpoint select_best:
         runs=sweep_runs_of,
         key=sweep_key,
         edge_factor=sweep_edge_factor,
+        optimum_factor=sweep_optimum_factor,
     script:
         "../scripts/select_best.py"
+
+
+checkpoint plan_tuning:
+    input:
+        summaries=tuning_summaries_through_round,
+    output:
+        plan=LAYOUT.sweep_plan("{experiment}/{variant}", "{round}"),
+    log:
+        LAYOUT.log("plan_tuning", "{experiment}/{variant}/round{round}"),
+    benchmark:
+        LAYOUT.benchmark("plan_tuning", "{experiment}/{variant}/round{round}")
+    params:
+        sweep="{experiment}/{variant}",
+        round=round_number,
+        runs=tuning_runs_through_round,
+        factors=tuning_factors_through_round,
+        key=tuning_key,
+        max_runs=tuning_bound,
+    script:
+        "../scripts/plan_tuning.py"
+
+
+rule noise_floor:
+    input:
+        summaries=seed_summaries,
+    output:
+        noise=LAYOUT.noise("{experiment}"),
+    log:
+        LAYOUT.log("noise_floor", "{experiment}"),
+    benchmark:
+        LAYOUT.benchmark("noise_floor", "{experiment}")
+    params:
+        experiment="{experiment}",
+        groups=seed_run_dirs,
+    script:
+        "../scripts/noise_floor.py"
 
 
 checkpoint probe_batch_size:

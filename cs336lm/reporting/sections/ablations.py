@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cs336lm.experiments.noise import NoiseFloor
 from cs336lm.reporting.document import Section, count, num
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import finished, outcome
 from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
+from cs336lm.training.divergence import OUTCOMES
 from cs336lm.training.identity import differences
 
 
@@ -36,9 +38,9 @@ def _changes(run: Any, base: Any) -> str:
     return ", ".join(f"{k} = {v}" for k, (_, v) in changed.items()) or "same config"
 
 
-def _reason(inputs: ReportInputs, delta: float | None, noise: float | None) -> str:
-    if noise is not None and delta is not None and abs(delta) <= noise:
-        return "the difference is within run-to-run noise, so this run cannot tell the two apart"
+def _reason(inputs: ReportInputs, delta: float | None, noise: NoiseFloor) -> str:
+    if delta is not None and not noise.resolved(delta):
+        return "the difference is not resolved against the seed noise, so these runs cannot tell the two apart"
     if inputs.synthetic(inputs.datasets_of("ablations")):
         return ("at demo scale (a tiny model trained for a few hundred steps on synthetic text) the effect the "
                 "handout describes need not show")
@@ -72,7 +74,8 @@ def ablation(spec: Ablation):
               f"{selected_note(base, 'optim.lr_max')}, {outcome(base)}, "
               f"{count(base.parameters.non_embedding)} non-embedding parameters.")
         noise, how = noise_estimate(inputs)
-        rows = [{"run": base_name, "change": "—", "status": base.status, "final val loss": final_loss(base),
+        rows = [{"run": base_name, "change": "—", "outcome": OUTCOMES.get(base.status, base.status),
+                 "final val loss": final_loss(base),
                  "Δ vs baseline": "—", "non-embedding parameters": count(base.parameters.non_embedding),
                  "reference": s.reference.cell(f"ablation_val_loss/{base_name}", lambda v: f"{v:.4g}")}]
         verdicts = []
@@ -81,7 +84,7 @@ def ablation(spec: Ablation):
             delta = run.final_val_loss - base.final_val_loss if finished(run) and finished(base) else None
             params = run.parameters.non_embedding
             base_params = base.parameters.non_embedding
-            rows.append({"run": name, "change": _changes(run, base), "status": run.status,
+            rows.append({"run": name, "change": _changes(run, base), "outcome": OUTCOMES.get(run.status, run.status),
                          "final val loss": final_loss(run), "Δ vs baseline": num(delta, 3) if delta is not None
                          else "—",
                          "non-embedding parameters": f"{count(params)} ({(params - base_params) / base_params:+.1%})",
@@ -97,45 +100,49 @@ def ablation(spec: Ablation):
 
 
 def _verdict(inputs: ReportInputs, spec: Ablation, name: str, run: Any, base: Any, delta: float | None,
-             noise: float | None, siblings: dict[str, Any]) -> str:
+             noise: NoiseFloor, siblings: dict[str, Any]) -> str:
     """One sentence: what the variant did, and whether that agrees with the handout's expectation. A variant at a
     lower rate than the baseline asks whether that rate restores stability: it is judged against its sibling with
     the same change at the baseline's rate (`siblings`: the other variants of this ablation)."""
     lr, base_lr = run.config_value("optim.lr_max"), base.config_value("optim.lr_max")
     at_base_rate = [k for k, sm in siblings.items() if sm.config_value("optim.lr_max") == base_lr]
     if lr < base_lr and at_base_rate and finished(run):
-        return _lower_rate_verdict(name, run, at_base_rate[0], siblings[at_base_rate[0]], base, lr / base_lr)
+        return _lower_rate_verdict(name, run, at_base_rate[0], siblings[at_base_rate[0]], base, lr / base_lr, noise)
     at = "at the baseline's rate" if lr == base_lr else f"at lr {lr:g} ({lr / base_lr:.3g}× the baseline's)"
-    if run.status == "diverged":
+    if run.status in ("diverged", "unstable"):
         agrees = spec.expect_worse and lr >= base_lr
-        return (f"`{name}` {at} diverged at step {count(run.steps)}, while the baseline trained stably"
+        how = f"diverged at step {count(run.steps)}" if run.status == "diverged" else \
+            f"was unstable ({run.instability})"
+        return (f"`{name}` {at} {how}, while the baseline trained stably"
                 + (": as the handout expects." if agrees else
                    f"; this contradicts the handout's expectation, likely because {_reason(inputs, None, noise)}."))
     if delta is None:
         return f"`{name}` {at}: {outcome(run)}."
-    resolved = noise is None or abs(delta) > noise
+    resolved = noise.resolved(delta)
     worse = delta > 0
     text = (f"`{name}` {at} ended {num(abs(delta), 3)} nats {'above' if worse else 'below'} the baseline "
-            f"({'worse' if worse else 'better'})" + ("" if resolved else f", within the noise of {num(noise, 3)}"))
+            f"({'worse' if worse else 'better'}; {noise.judge(delta)})")
     if not resolved:
-        return text + ": no measurable effect in this run."
+        return text + ": no effect these runs can resolve."
     if worse == spec.expect_worse:
         return text + ": as the handout expects."
     return text + f"; this contradicts the handout's expectation, likely because {_reason(inputs, delta, noise)}."
 
 
-def _lower_rate_verdict(name: str, run: Any, sibling: str, at_base: Any, base: Any, ratio: float) -> str:
+def _lower_rate_verdict(name: str, run: Any, sibling: str, at_base: Any, base: Any, ratio: float,
+                        noise: NoiseFloor) -> str:
     """Whether a lower rate restored stability: what the same change did at the baseline's rate decides."""
     delta = run.final_val_loss - base.final_val_loss
     text = (f"`{name}` at lr {run.config_value('optim.lr_max'):g} ({ratio:.3g}× the baseline's) ended "
-            f"{num(abs(delta), 3)} nats {'above' if delta > 0 else 'below'} the baseline")
-    if at_base.status == "diverged":
-        return text + f"; `{sibling}` diverged at the baseline's rate, so the lower rate restores stable training: " \
-                      "as the handout expects."
+            f"{num(abs(delta), 3)} nats {'above' if delta > 0 else 'below'} the baseline ({noise.judge(delta)})")
+    if at_base.status in ("diverged", "unstable"):
+        return text + f"; `{sibling}` was {at_base.status} at the baseline's rate, so the lower rate restores " \
+                      "stable training."
     if not finished(at_base):
         return text + "."
     gap = run.final_val_loss - at_base.final_val_loss
     return (text + f". `{sibling}` already trained stably at the baseline's rate (final validation loss "
             f"{num(at_base.final_val_loss)}), so there was no instability for the lower rate to fix; it ended "
-            f"{num(abs(gap), 3)} nats {'above' if gap > 0 else 'below'} that run"
-            + (": with the same tokens, a lower rate mainly trains slower." if gap > 0 else "."))
+            f"{num(abs(gap), 3)} nats {'above' if gap > 0 else 'below'} that run ({noise.judge(gap)})"
+            + (": with the same tokens, a lower rate mainly trains slower." if gap > 0 and noise.resolved(gap)
+               else "."))

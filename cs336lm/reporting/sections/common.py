@@ -1,18 +1,22 @@
-"""Judgements several sections share: a run's final loss as a table cell, where a swept value came from, and
-run-to-run noise estimated from runs repeated with another seed."""
+"""Judgements several sections share: a run's final loss as a table cell, where a swept value came from, and the
+noise floor every comparison is judged against (cs336lm.experiments.noise)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cs336lm.experiments.noise import RULE, NoiseFloor, measure_noise, pooled, read_noise
 from cs336lm.reporting.document import MISSING, num
 from cs336lm.reporting.inputs import ReportInputs
-from cs336lm.reporting.runs import finished, seed_noise
+from cs336lm.reporting.runs import finished, seed_groups
 
 
 def final_loss(summary: Any) -> str:
-    return num(summary.final_val_loss) if finished(summary) else ("diverged" if summary.status == "diverged"
-                                                                  else MISSING)
+    if finished(summary):
+        return num(summary.final_val_loss)
+    if summary.status == "unstable" and summary.final_val_loss is not None:
+        return f"{num(summary.final_val_loss)} (unstable)"
+    return "diverged" if summary.status == "diverged" else MISSING
 
 
 def selected_note(summary: Any, key: str) -> str:
@@ -21,14 +25,22 @@ def selected_note(summary: Any, key: str) -> str:
     return f" (from {chosen.source})" if chosen else ""
 
 
-def noise_estimate(inputs: ReportInputs) -> tuple[float | None, str]:
-    """(noise, how it was estimated) from every run of the report repeated with another seed."""
-    noise = seed_noise(inputs.all_summaries())
-    if noise is None:
-        return None, ("No run was repeated with another seed, so run-to-run noise is not measured here: treat "
-                      "differences of a few hundredths of a nat as unresolved.")
-    value, pairs = noise
-    names = ", ".join(f"`{'/'.join(a)}` vs `{'/'.join(b)}`" for a, b in pairs[:3]) + (
-        f" and {len(pairs) - 3} more" if len(pairs) > 3 else "")
-    return value, (f"Run-to-run noise, estimated from runs that differ only in their seed ({names}): up to "
-                   f"{num(value, 3)} nats in final validation loss.")
+def noise_estimate(inputs: ReportInputs) -> tuple[NoiseFloor, str]:
+    """(the noise floor, how it was measured): from the workflow's noise files (`seeds:` in the config), else from
+    the report's runs that differ only in their seed. Its `resolution` is None when nothing was repeated, and
+    then every comparison is unresolved."""
+    files = inputs.files_under("noise")
+    if files:
+        noise = pooled(read_noise(path) for path in files.values())
+        where = ", ".join(f"`{inputs.relative(path)}`" for path in files.values())
+    else:
+        summaries = inputs.all_summaries()
+        noise = measure_noise("report", {"/".join(group[0]): [summaries[label].final_val_loss for label in group]
+                                         for group in seed_groups(summaries)})
+        where = "the runs that differ only in their seed"
+    if noise.sigma is None:
+        return noise, ("No run was repeated with another seed, so the noise floor is not measured: every "
+                       "difference below is unresolved.")
+    seeds = ", ".join(f"`{variant}` × {len(losses)}" for variant, losses in noise.losses.items() if len(losses) > 1)
+    return noise, (f"Noise floor σ = {num(noise.sigma, 3)} nats, from {seeds} ({where}); {RULE}: here "
+                   f"{num(noise.resolution, 3)} nats.")

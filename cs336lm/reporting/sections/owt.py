@@ -4,6 +4,7 @@ nats per token, and the leaderboard run (`leaderboard`) against the handout's ba
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from cs336lm.reporting.datasets import bits_per_byte, bytes_per_token
 from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, times
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.runs import finished, outcome
-from cs336lm.reporting.sections.common import final_loss
+from cs336lm.reporting.sections.common import final_loss, noise_estimate
 from cs336lm.reporting.targets import LEADERBOARD_BASELINE, LEADERBOARD_H100_HOURS
 from cs336lm.training.identity import differences
 
@@ -92,7 +93,7 @@ def main_experiment(s: Section, inputs: ReportInputs) -> None:
     if owt is None or stories is None:
         return
     _iterations(s, owt, stories)
-    _compare_losses(s, owt, stories)
+    _compare_losses(s, inputs, owt, stories)
     _samples(s, inputs, owt, stories)
 
 
@@ -113,17 +114,28 @@ def _iterations(s: Section, owt: MainRun, stories: MainRun) -> None:
               + ("" if same_model else ", and their models differ beyond the vocabulary") + ".")
 
 
-def _compare_losses(s: Section, owt: MainRun, stories: MainRun) -> None:
-    """Which run ends lower per byte, with the measured parts of the gap."""
+def _compare_losses(s: Section, inputs: ReportInputs, owt: MainRun, stories: MainRun) -> None:
+    """Which run ends lower per byte, judged against the seed noise, with the measured parts of the gap."""
     if owt.bpb is None or stories.bpb is None:
         s.say("One of the runs has no finished validation loss, so the losses are not compared.")
         return
-    harder = owt.bpb > stories.bpb
+    noise, how = noise_estimate(inputs)
+    # The noise floor is in nats per token; per byte it is largest for the tokenizer with the fewest bytes per
+    # token, so that conversion is the cautious one.
+    scale = 1 / (math.log(2) * min(owt.bytes_per_token, stories.bytes_per_token))
+    gap = owt.bpb - stories.bpb
+    judged = noise.judge(gap, unit="bits per byte", scale=scale)
+    if noise.resolution is None or abs(gap) <= noise.resolution * scale:
+        s.say(f"Per byte, `{owt.label}` ends at {num(owt.bpb, 3)} bits against {num(stories.bpb, 3)} for "
+              f"`{stories.label}`, a difference of {judged}: these runs do not say which text is harder for this "
+              "model.", how)
+        return
+    harder = gap > 0
     s.say(f"Per byte, `{owt.label}` ends at {num(owt.bpb, 3)} bits against {num(stories.bpb, 3)} for "
-          f"`{stories.label}`: OpenWebText is {'harder' if harder else 'easier'} for this model, by "
+          f"`{stories.label}` ({judged}): OpenWebText is {'harder' if harder else 'easier'} for this model, by "
           f"{times(max(owt.bpb, stories.bpb) / min(owt.bpb, stories.bpb))}. " + " ".join(_why(owt, stories))
           + ("" if harder else " This runs against the handout's description of OpenWebText as \"much more "
-             "realistic, complex, and varied\" text."))
+             "realistic, complex, and varied\" text."), how)
 
 
 def _why(owt: MainRun, stories: MainRun) -> list[str]:
@@ -233,7 +245,7 @@ def leaderboard(s: Section, inputs: ReportInputs) -> None:
         run = inputs.summary(run_dir)
         budget = run.config_value("train.wall_clock_budget_s")
         ended = ("stopped at the wall-clock budget" if run.stopped_early == "wall_clock" else
-                 "finished its token budget before the wall-clock budget" if run.status == "ok" else "diverged")
+                 "finished its token budget before the wall-clock budget" if run.status != "diverged" else "diverged")
         s.table([{"run": label, "final val loss": final_loss(run), "wall time": duration(run.wall_time_s),
                   "budget": duration(budget) if budget else "none", "ended": ended, "tokens": count(run.tokens),
                   "tokens/s": count(run.tokens_per_s), "device": run.device or MISSING,

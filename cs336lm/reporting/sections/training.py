@@ -4,11 +4,12 @@ and the sweep's selection file (generation is in sections/generation.py)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
 
-from cs336lm.experiments.selection import Selection, read_selection
+from cs336lm.experiments.selection import Optimum, Selection, read_selection
 from cs336lm.reporting.datasets import read_json
 from cs336lm.reporting.document import MISSING, Section, count, duration, num, percent, times
 from cs336lm.reporting.inputs import ReportInputs
@@ -24,6 +25,7 @@ from cs336lm.reporting.runs import (
 )
 from cs336lm.reporting.sections.common import final_loss, noise_estimate, selected_note
 from cs336lm.reporting.targets import TINYSTORIES_TARGET
+from cs336lm.training.divergence import OUTCOMES
 
 
 def experiment_log(s: Section, inputs: ReportInputs) -> None:
@@ -179,8 +181,16 @@ def learning_rate(s: Section, inputs: ReportInputs) -> None:
     if selection:
         strategy += f" The choice rule: {selection.get('rule', MISSING)}. {selection.get('why', '')}"
     s.say(strategy)
+    if selection and selection.get("rounds"):
+        s.say("After the grid the sweep searched round by round for two brackets, the optimum (the best stable "
+              "rate with tried neighbours close on both sides) and the edge of stability, sharing one bound of "
+              "extra runs; what each round tried and why:")
+        s.bullets([f"round {r['round']}: " + (", ".join(f"{v:g} ({p})" for v, p in zip(r["next"], r["purposes"],
+                                                                                   strict=True)) or "nothing")
+                   + f" — {r['reason']}" for r in selection["rounds"]])
     mids = {k: mid for k in order if (mid := _mid_training_val(runs[k], summaries[k].num_iterations)) is not None}
-    s.table([{"lr_max": f"{lr[k]:g}", "status": _status(summaries[k]), "final val loss": final_loss(summaries[k]),
+    s.table([{"lr_max": f"{lr[k]:g}", "outcome": OUTCOMES.get(summaries[k].status, summaries[k].status),
+              "final val loss": final_loss(summaries[k]),
               "val loss near half of training": f"{num(mids[k][0])} (at {percent(mids[k][1])})" if k in mids
               else MISSING, "steps": count(summaries[k].steps)}
              for k in order])
@@ -195,6 +205,7 @@ def learning_rate(s: Section, inputs: ReportInputs) -> None:
         return
     text = f"(a) The best rate is {lr[best]:g}, final validation loss {num(summaries[best].final_val_loss)}."
     s.say(text + _convergence(summaries, lr, mids))
+    _neighbours(s, inputs, summaries, lr, best, selection)
     _target_sentence(s, inputs, summaries[best])
     s.figure("lr_sweep")
     _edge(s, summaries, lr, best, selection)
@@ -219,6 +230,26 @@ def _convergence(summaries: dict, lr: dict, mids: dict[str, tuple[float, float]]
                 else "up to it each larger rate converged faster; above it the bigger steps no longer helped.")
                if monotone else "below it the loss did not fall steadily with the rate; "
                + ("it is the largest rate tried." if fastest == max(done) else "above it it rose again.")))
+
+
+def _neighbours(s: Section, inputs: ReportInputs, summaries: dict, lr: dict, best: str, selection: dict | None
+                ) -> None:
+    """Whether the optimum is bracketed, and how far its nearest tried neighbours ended from it against the noise."""
+    optimum = (selection or {}).get("optimum")
+    noise, how = noise_estimate(inputs)
+    text = f"Optimum: {Optimum(**optimum).describe()}." if optimum else ""
+    for side, pick in (("below", max), ("above", min)):
+        others = [k for k in summaries if (lr[k] < lr[best] if side == "below" else lr[k] > lr[best])]
+        if not others:
+            continue
+        k = pick(others, key=lr.get)
+        if finished(summaries[k]):
+            gap = summaries[k].final_val_loss - summaries[best].final_val_loss
+            text += f" The nearest rate {side}, {lr[k]:g}, ended {num(gap, 3)} nats higher ({noise.judge(gap)})."
+        else:
+            text += f" The nearest rate {side}, {lr[k]:g}, was {OUTCOMES.get(summaries[k].status, 'not stable')}."
+    if text:
+        s.say(text.strip(), how)
 
 
 def _target_sentence(s: Section, inputs: ReportInputs, best: Any) -> None:
@@ -253,35 +284,36 @@ def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | No
             f"entropy {num(summaries[k].no_learning_loss)}" for k in unlearned)
             + ": no better than predicting token frequencies, so it is not counted as a stable run that learned.")
     edge = (selection or {}).get("edge")
-    stable, diverged = (edge["largest_stable"], edge["smallest_diverged"]) if edge else stability_edge(summaries)
+    stable, diverged = (edge["largest_stable"], edge["smallest_not_stable"]) if edge else stability_edge(summaries)
     if diverged is None:
         s.say(f"No rate diverged: the edge of stability lies above the largest rate tried ({stable:g}), so it is "
               "not located; the sweep must go higher.")
     elif stable is None:
-        s.say(f"Every rate up to {diverged:g} diverged: the edge lies below the grid.")
+        s.say(f"Every rate up to {diverged:g} was unstable or diverged: the edge lies below the grid.")
     else:
         factor = diverged / stable
         target = (edge or {}).get("target_factor")
         located = factor <= (target or 4)
-        s.say(f"The edge of stability lies between {stable:g} (largest stable) and {diverged:g} (smallest diverged), "
+        s.say(f"The edge of stability lies between {stable:g} (largest stable) and {diverged:g} (smallest not "
+              "stable), "
               f"a bracket of {times(factor)}" + (f" (target ≤ {times(target)})" if target else "") + "."
               + ("" if located else " That bracket is too wide to locate the edge: the sweep needs rates between "
                                     "them."))
         gap = diverged / lr[best]
         if lr[best] == stable and located:
-            s.say(f"The best rate is the largest stable one, {times(gap)} below the smallest diverging rate: it "
+            s.say(f"The best rate is the largest stable one, {times(gap)} below the smallest unstable rate: it "
                   "sits at the edge of stability, as the folklore the handout quotes says.")
         elif lr[best] == stable:
             s.say("The best rate is the largest stable rate tried; whether it is near the edge is open until the "
                   "bracket is refined.")
         elif gap <= 4:
-            s.say(f"The best rate is {times(gap)} below the smallest diverging rate, close to the edge; the stable "
+            s.say(f"The best rate is {times(gap)} below the smallest unstable rate, close to the edge; the stable "
                   f"rates above it (up to {stable:g}) train, but lose some of the gain to instability.")
         else:
             s.say(f"The best rate is {times(stable / lr[best])} below the largest stable rate and {times(gap)} below "
-                  "the smallest diverging one: here the best rate is not at the edge of stability, against the folk "
-                  "wisdom the handout quotes (\"the best learning rate is 'at the edge of stability'\"). The stable "
-                  "rates above it ended higher; this sweep does not show why.")
+                  "the smallest one that is not stable: here the best rate is not at the edge of stability, against "
+                  "the folk wisdom the handout quotes (\"the best learning rate is 'at the edge of stability'\"). "
+                  "The stable rates above it ended higher; this sweep does not show why.")
     s.figure("lr_edge")
 
 
@@ -296,7 +328,7 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
     s.table([{"batch size": size[k], "lr_max": f"{summaries[k].config_value('optim.lr_max'):g}"
               + ("" if k in tunings else selected_note(summaries[k], "optim.lr_max")),
               **({"rates tried (final val loss)": _tried(tunings.get(k))} if tunings else {}),
-              "status": summaries[k].status,
+              "outcome": OUTCOMES.get(summaries[k].status, summaries[k].status),
               "final val loss": final_loss(summaries[k]), "steps": count(summaries[k].steps),
               "tokens": count(summaries[k].tokens), "tokens/s": count(summaries[k].tokens_per_s),
               "wall time": duration(summaries[k].wall_time_s)} for k in order])
@@ -304,7 +336,7 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
     if best is None:
         s.say("Every batch size diverged.")
         return
-    speeds = {k: summaries[k].tokens_per_s or 0.0 for k in order}
+    speeds = {k: _throughputs(inputs.runs("batch_size")[k]) for k in order}
     lrs = {summaries[k].config_value("optim.lr_max") for k in order}
     tuned = all((summaries[k].selected or {}).get("optim.lr_max") for k in order)
     noise, how = noise_estimate(inputs)
@@ -319,26 +351,44 @@ def batch_size_experiment(s: Section, inputs: ReportInputs) -> None:
              "The learning rates differ between batch sizes. ")
     if best != last and finished(summaries[last]):
         gap = summaries[last].final_val_loss - summaries[best].final_val_loss
-        resolved = noise is None or gap > noise
-        text += (f"The largest batch ended {num(gap, 3)} above the best"
-                 + ("" if resolved else ", within run-to-run noise") + f": at equal tokens it took "
-                 f"{times(summaries[best].steps / max(summaries[last].steps, 1))} fewer steps. ")
+        text += (f"The largest batch ended {num(gap, 3)} nats above the best ({noise.judge(gap)}): at equal tokens "
+                 f"it took {times(summaries[best].steps / max(summaries[last].steps, 1))} fewer steps. ")
+    if best != first and finished(summaries[first]):
+        gap = summaries[first].final_val_loss - summaries[best].final_val_loss
+        text += f"The smallest batch ended {num(gap, 3)} nats above the best ({noise.judge(gap)}). "
     s.say(text, how)
     s.figure("batch_size")
     s.read_from(*(f"{inputs.runs('batch_size')[k]}/summary.json" for k in order), *tuning_files.values())
 
 
-def _throughput_note(speeds: dict[str, float], size: dict[str, int], first: str, last: str) -> str:
-    """How tokens/s moved from the smallest to the largest batch, and what that says (or does not)."""
-    ratio = speeds[last] / max(speeds[first], 1e-9)
-    span = (f"from {count(speeds[first])} tokens/s at batch {size[first]} to {count(speeds[last])} at batch "
-            f"{size[last]} ({times(ratio)})")
-    if ratio > 1.05:
+def _throughputs(run_dir: str) -> list[float]:
+    """The tokens/s of each metrics line after the first two (start-up, compilation): repeated measurements of one
+    run's throughput."""
+    frame = load_metrics(run_dir)
+    return [float(v) for v in frame.tokens_per_s.iloc[2:] if math.isfinite(v)] if len(frame) else []
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    q1, median, q3 = (float(v) for v in pd.Series(values).quantile([0.25, 0.5, 0.75]))
+    return q1, median, q3
+
+
+def _throughput_note(speeds: dict[str, list[float]], size: dict[str, int], first: str, last: str) -> str:
+    """How tokens/s moved from the smallest to the largest batch, from each run's repeated per-line measurements:
+    a change is claimed only when their interquartile ranges do not overlap (at least three lines each)."""
+    if min(len(speeds[first]), len(speeds[last])) < 3:
+        return "Throughput is not compared: the runs logged too few lines to measure it repeatedly. "
+    (lo_a, med_a, hi_a), (lo_b, med_b, hi_b) = _quartiles(speeds[first]), _quartiles(speeds[last])
+    ratio = med_b / max(med_a, 1e-9)
+    span = (f"from a median of {count(med_a)} tokens/s at batch {size[first]} to {count(med_b)} at batch "
+            f"{size[last]} ({times(ratio)}; interquartile ranges over the metrics lines {count(lo_a)}–{count(hi_a)} "
+            f"and {count(lo_b)}–{count(hi_b)})")
+    if lo_b <= hi_a and lo_a <= hi_b:
+        return f"Throughput moved {span}: the ranges overlap, so the change is not resolved. "
+    if ratio > 1:
         return f"Throughput rose {span}: bigger matmuls use the device better. "
-    if ratio < 0.95:
-        return (f"Throughput fell {span}, against the usual gain from bigger matmuls: on a shared or small device "
-                "other work and memory traffic can outweigh it; treat this as a property of this machine. ")
-    return f"Throughput barely moved, {span}: at this model size the device is not limited by the batch. "
+    return (f"Throughput fell {span}, against the usual gain from bigger matmuls: on a shared or small device "
+            "other work and memory traffic can outweigh it; treat this as a property of this machine. ")
 
 
 def _tried(tuning: Selection | None) -> str:
@@ -357,11 +407,24 @@ def _tuning_note(tunings: dict[str, Selection], size: dict[str, int]) -> str:
     tried = {len(t.candidates) for t in tunings.values()}
     text = (f"Each batch size chose its learning rate from its own small sweep ({'/'.join(map(str, sorted(tried)))} "
             "rates around the lr sweep's best, scaled with the batch size; chosen rate in bold). ")
+    interior = sorted(size[k] for k, t in tunings.items() if k in size
+                      and min(c.value for c in t.candidates) < t.value < max(c.value for c in t.candidates))
+    if interior:
+        text += (f"For batch size{'s' if len(interior) > 1 else ''} {', '.join(map(str, interior))} the chosen rate "
+                 "has tried rates on both sides: an interior optimum. ")
+    extended = sum(len(p.next) for t in tunings.values() for p in t.rounds)
+    if extended:
+        text += (f"{extended} rate{'s' if extended > 1 else ''} beyond the first three were added where a choice sat "
+                 "at an end of its range. ")
     for end, word in ((max, "largest"), (min, "smallest")):
-        at_end = sorted((size[k] for k, t in tunings.items() if k in size
-                         and t.value == end(c.value for c in t.candidates)))
+        at_end = sorted((k for k, t in tunings.items() if k in size
+                         and t.value == end(c.value for c in t.candidates)), key=size.get)
         if at_end:
-            text += (f"For batch size{'s' if len(at_end) > 1 else ''} {', '.join(map(str, at_end))} the chosen rate is "
+            sizes = ", ".join(str(size[k]) for k in at_end)
+            text += (f"For batch size{'s' if len(at_end) > 1 else ''} {sizes} the chosen rate is "
                      f"the {word} one tried, so the best rate may lie beyond the range: those batch sizes may be "
-                     "under-tuned, and the comparison between batch sizes is provisional. ")
+                     "under-tuned, and the comparison between batch sizes is provisional")
+            why = [f"batch {size[k]}: {tunings[k].rounds[-1].reason}" for k in at_end if tunings[k].rounds]
+            text += (f" (why the range stopped there: {'; '.join(why)}). " if why else
+                     " (its range was not extended: see tune_extend). ")
     return text
