@@ -160,10 +160,10 @@ def _mid_training_val(run_dir: str, planned_steps: int) -> tuple[float, float] |
 def _status(summary: Any) -> str:
     """The run's status, flagged when it finished no lower than predicting token frequencies on held-out text
     (its final validation loss at or above the unigram entropy of its training tokens)."""
+    status = OUTCOMES.get(summary.status, summary.status)
     if finished(summary) and summary.final_val_loss >= summary.no_learning_loss:
-        return (f"{summary.status}, but its validation loss is not below the unigram entropy "
-                f"{num(summary.no_learning_loss)}")
-    return summary.status
+        return f"{status}, but its validation loss is not below the unigram entropy {num(summary.no_learning_loss)}"
+    return status
 
 
 def learning_rate(s: Section, inputs: ReportInputs) -> None:
@@ -189,7 +189,7 @@ def learning_rate(s: Section, inputs: ReportInputs) -> None:
                                                                                    strict=True)) or "nothing")
                    + f" — {r['reason']}" for r in selection["rounds"]])
     mids = {k: mid for k in order if (mid := _mid_training_val(runs[k], summaries[k].num_iterations)) is not None}
-    s.table([{"lr_max": f"{lr[k]:g}", "outcome": OUTCOMES.get(summaries[k].status, summaries[k].status),
+    s.table([{"lr_max": f"{lr[k]:g}", "outcome": _status(summaries[k]),
               "final val loss": final_loss(summaries[k]),
               "val loss near half of training": f"{num(mids[k][0])} (at {percent(mids[k][1])})" if k in mids
               else MISSING, "steps": count(summaries[k].steps)}
