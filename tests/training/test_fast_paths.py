@@ -11,7 +11,8 @@ from cs336lm.lm.losses import cross_entropy
 from cs336lm.lm.model import TransformerLM
 from cs336lm.training.checkpoint import load_checkpoint, save_checkpoint
 from cs336lm.training.metrics import read_metrics
-from cs336lm.training.train import TrainStep, train
+from cs336lm.training.step import TrainStep
+from cs336lm.training.train import train
 from tests.training.test_train import make_corpus, one_thread, outputs, tiny_config  # noqa: F401 (fixture)
 
 CPU = torch.device("cpu")
