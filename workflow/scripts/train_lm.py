@@ -1,16 +1,20 @@
 """train_lm: train one run (or resume it from its progress directory) from its resolved flat config, recording
 where its data and sweep-chosen values came from, and the wall time asked of the scheduler."""
 
-import json
-import logging
-from pathlib import Path
+import time
 
-import torch
+JOB_STARTED = time.perf_counter()  # first thing: a wall-clock budget counts the job's start-up (the clocks' source)
 
-from cs336lm.atomic import atomic_write_text
-from cs336lm.config import RunConfig
-from cs336lm.training.progress import Progress
-from cs336lm.training.train import train
+import json  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from cs336lm.atomic import atomic_write_text  # noqa: E402
+from cs336lm.config import RunConfig  # noqa: E402
+from cs336lm.training.progress import Progress  # noqa: E402
+from cs336lm.training.train import train  # noqa: E402
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 torch.set_num_threads(snakemake.threads)
@@ -23,4 +27,4 @@ atomic_write_text(snakemake.params.request, json.dumps({
 train(RunConfig.from_flat(snakemake.params.config), snakemake.input.train, snakemake.input.valid,
       model_path=snakemake.output.model, metrics_path=snakemake.output.metrics,
       summary_path=snakemake.output.summary, progress_dir=snakemake.params.progress_dir,
-      provenance=snakemake.params.provenance)
+      provenance=snakemake.params.provenance, job_started=JOB_STARTED)
