@@ -1,9 +1,13 @@
 """train_lm: train one run (or resume it from its progress directory) from its resolved flat config, recording
 where its data and sweep-chosen values came from, and the wall time asked of the scheduler."""
 
+import os
 import time
 
-JOB_STARTED = time.perf_counter()  # first thing: a wall-clock budget counts the job's start-up (the clocks' source)
+# First thing: a wall-clock budget counts the job's start-up, from Slurm's start of the job where it says when
+# that was (the Snakemake start-up inside the job comes before this script), else from now. On the clocks' source.
+_since_start = max(time.time() - float(os.environ.get("SLURM_JOB_START_TIME") or time.time()), 0.0)
+JOB_STARTED = time.perf_counter() - _since_start
 
 import json  # noqa: E402
 import logging  # noqa: E402
