@@ -2,7 +2,7 @@
 
     python bench/bench_implementation.py --threads 1      # CPU, course TinyStories shapes, batch 8 × 256
 
-Times the training step (cs336lm.training.train.TrainStep: what training runs) for each candidate combination of
+Times the training step (cs336lm.training.step.TrainStep: what training runs) for each candidate combination of
 attention
 backend, AdamW implementation, autocast dtype and torch.compile, all holding the same weights and fed the same
 batches, in interleaved rounds after warm-up; prints tokens per second (and per CPU-second, which other processes
@@ -28,7 +28,7 @@ from bench_train_step import time_steps  # noqa: E402
 from cs336lm.config import RunConfig  # noqa: E402
 from cs336lm.lm.model import TransformerLM  # noqa: E402
 from cs336lm.training.device import device_name, resolve_device, synchronize  # noqa: E402
-from cs336lm.training.train import TrainStep, build_optimizer  # noqa: E402
+from cs336lm.training.step import TrainStep, build_optimizer  # noqa: E402
 
 CANDIDATES = {  # name -> fine-grained overrides
     "reference": {"model.attention_backend": "reference", "optim.implementation": "reference"},

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from cs336lm.config import ModelConfig, RunConfig  # noqa: E402
 from cs336lm.lm.model import TransformerLM, flops_per_token  # noqa: E402
 from cs336lm.training.device import autocast, device_name, peak_flops, resolve_device, synchronize  # noqa: E402
-from cs336lm.training.train import TrainStep  # noqa: E402
+from cs336lm.training.step import TrainStep  # noqa: E402
 
 TARGET = {"reference": 0.85, "fast": 0.95}
 

@@ -32,7 +32,7 @@ REPO_ROOT = REPO = Path(__file__).resolve().parents[1]
 # ---- tiny training runs ------------------------------------------------------------------------------------
 
 VOCAB = 32
-TIMING_KEYS = ("elapsed_s", "tokens_per_s")
+TIMING_KEYS = ("elapsed_s", "job_s", "tokens_per_s")
 
 
 def make_corpus(directory: Path, n: int = 20_000, vocab: int = VOCAB) -> tuple[Path, Path]:

@@ -17,7 +17,15 @@ from cs336lm.problems.answers import PROBLEMS, solve_problem
 from cs336lm.reporting.inputs import ReportInputs
 from cs336lm.reporting.provenance import COURSE_URLS, COURSE_VOCAB
 from cs336lm.tokenization import Tokenizer, train_bpe
-from cs336lm.training.summary import Dataset, Implementation, Parameters, RunSummary, SelectedValue, write_summary
+from cs336lm.training.summary import (
+    Dataset,
+    Implementation,
+    JobTimes,
+    Parameters,
+    RunSummary,
+    SelectedValue,
+    write_summary,
+)
 
 REFERENCE = Path(__file__).resolve().parent.parent / "workflow" / "report" / "reference.yaml"
 STORY = "Once upon a time there was a little dog named Tom. Tom liked to run in the park with his friend.<|endoftext|>"
@@ -38,7 +46,8 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
     for step in range(1, steps + 1, 5):
         loss = start * (1 + step) if diverged else final + (start - final) * math.exp(-step / 10)
         loss += 1.5 if unstable and step == 6 else 0.0
-        line = {"step": step, "tokens": step * batch_size * 8, "elapsed_s": step * 0.1, "lr": lr,
+        line = {"step": step, "tokens": step * batch_size * 8, "elapsed_s": step * 0.1,
+                "job_s": 1.0 + step * 0.15, "lr": lr,
                 "train_loss": loss if loss < 1e3 else None, "grad_norm": 1.0, "tokens_per_s": 1000.0 * batch_size}
         if step % 10 == 1:
             line["val_loss"] = None if diverged and step > 1 else loss
@@ -58,6 +67,8 @@ def make_run(path: Path, *, lr: float = 1e-3, batch_size: int = 16, final: float
         best_val_loss=None if diverged else final, final_train_loss=None if diverged else final,
         no_learning_loss=5.0, steps=steps, num_iterations=steps, tokens=steps * batch_size * 8,
         wall_time_s=steps * 0.1, eval_time_s=1.0, tokens_per_s=1000.0 * batch_size,
+        job=JobTimes(budget_s=budget or None, startup_s=1.0, compile_s=0.0, train_s=steps * 0.1, eval_s=1.0,
+                     checkpoint_s=0.0, write_s=0.1, total_s=2.1 + steps * 0.1),
         parameters=Parameters(total=non_embedding + 500, non_embedding=non_embedding), flops_per_token=1e4, mfu=None,
         implementation=Implementation(requested="auto", attention="sdpa", dtype="float32", compile=False,
                                       optimizer="fused"),

@@ -82,15 +82,20 @@ def estimate(cfg: RunConfig, machine: Machine, valid_tokens: int | None = None) 
 
 
 def request_minutes(cfg: RunConfig, machine: Machine, attempt: int = 1, valid_tokens: int | None = None) -> int:
-    """Minutes to ask the scheduler for: a token-budget run's estimate × margin, or a wall-clock budget run's
-    budget exactly (it stops there) plus its evaluation × margin; then start-up; × the attempt number."""
-    run = estimate(cfg, machine, valid_tokens)
+    """Minutes to ask the scheduler for. A wall-clock budget run asks for its budget exactly (rounded up to the
+    minute: 5,400 s is the handout's `--time=01:30:00`), every attempt: the job itself ends inside it, start-up,
+    evaluation and outputs included (cs336lm.training.schedule.JobBudget). A token-budget run asks for its
+    estimate × margin, then start-up, × the attempt number."""
     if cfg.train.wall_clock_budget_s:
-        seconds = run.train_s + run.eval_s * machine.margin
-    else:
-        seconds = (run.train_s + run.eval_s) * machine.margin
-    minutes = math.ceil(seconds / 60 + machine.startup_minutes)
+        return math.ceil(cfg.train.wall_clock_budget_s / 60)
+    run = estimate(cfg, machine, valid_tokens)
+    minutes = math.ceil((run.train_s + run.eval_s) * machine.margin / 60 + machine.startup_minutes)
     return max(machine.min_minutes, minutes) * attempt
+
+
+def slurm_time(minutes: int) -> str:
+    """`--time` as Slurm writes it: 90 -> 01:30:00."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:00"
 
 
 def _interpolate(points: Mapping[int, float], batch_size: int) -> float:

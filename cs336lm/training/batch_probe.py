@@ -1,5 +1,5 @@
 """The largest training batch that fits on a device, for the batch-size experiment's "up to the memory limit"
-(handout §7.2): doubling, then bisection, where each trial runs a few real steps of cs336lm.training.train.TrainStep (so
+(handout §7.2): doubling, then bisection, where each trial runs a few real steps of cs336lm.training.step.TrainStep (so
 compile and bf16 autocast count). On CUDA/MPS a trial fits when it raises no out-of-memory error; on CPU when a
 fresh child process's peak resident memory stays under a configured cap.
 """
@@ -25,7 +25,7 @@ import torch
 from cs336lm.config import RunConfig
 from cs336lm.lm.model import TransformerLM
 from cs336lm.training.device import MEMORY_ERRORS, device_name, is_out_of_memory, resolve_device
-from cs336lm.training.train import BatchTooLargeError, TrainStep
+from cs336lm.training.step import BatchTooLargeError, TrainStep
 
 GiB = 2**30
 

@@ -57,14 +57,20 @@ def split_windows(tokens: np.ndarray, context_length: int, batch_size: int, max_
     """Batches of windows x = tokens[i·T : (i+1)·T], y shifted by one, for i = 0, 1, …; the last batch may be
     smaller. max_tokens > 0 stops after the windows covering that many tokens."""
     T = context_length
-    windows = (len(tokens) - 1) // T
-    if max_tokens:
-        windows = min(windows, math.ceil(max_tokens / T))
+    windows = split_tokens(len(tokens), T, max_tokens) // T
     for first in range(0, windows, batch_size):
         last = min(first + batch_size, windows)
         chunk = torch.from_numpy(np.asarray(tokens[first * T : last * T + 1]).astype(np.int64))
         x, y = chunk[:-1].view(-1, T), chunk[1:].view(-1, T)
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def split_tokens(num_tokens: int, context_length: int, max_tokens: int) -> int:
+    """How many tokens split_loss scores in a split of `num_tokens` (whole windows; max_tokens > 0 caps them)."""
+    windows = (num_tokens - 1) // context_length
+    if max_tokens:
+        windows = min(windows, math.ceil(max_tokens / context_length))
+    return windows * context_length
 
 
 class _eval_mode:

@@ -17,7 +17,9 @@ from cs336lm.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-KEYS = ("step", "tokens", "elapsed_s", "lr", "train_loss", "grad_norm", "tokens_per_s")  # plus val_loss on evals
+# elapsed_s: training time; job_s: the whole job's time (start-up, evaluation, checkpoints included). Plus val_loss
+# on evaluations.
+KEYS = ("step", "tokens", "elapsed_s", "job_s", "lr", "train_loss", "grad_norm", "tokens_per_s")
 
 
 class MetricsLogger:

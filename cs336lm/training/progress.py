@@ -18,7 +18,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from cs336lm.training.device import synchronize
 from cs336lm.training.identity import trajectory_changes
 from cs336lm.training.metrics import truncate_metrics
 from cs336lm.training.run_lock import run_lock
+from cs336lm.training.schedule import now
 from cs336lm.training.summary import RunSummary, write_summary
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,13 @@ class ProgressState:
     step: int = 0
     train_time_s: float = 0.0  # training only, summed over attempts; evaluation and checkpoints excluded
     eval_time_s: float = 0.0
+    # The whole job's time, summed over attempts up to each one's last checkpoint, and its parts beyond training
+    # and evaluation (cs336lm.training.summary.JobTimes).
+    job_time_s: float = 0.0
+    startup_s: float = 0.0
+    checkpoint_time_s: float = 0.0
+    first_step_s: float | None = None  # compilation included
+    step_s: float | None = None  # the latest estimate of a step's time
     first_loss: float | None = None
     best_val_loss: float | None = None
     last_train_loss: float | None = None
@@ -201,20 +209,24 @@ class Outputs:
     summary: Path
 
 
-def finish(progress: Progress, cfg: RunConfig, model: nn.Module, state: ProgressState, summary: RunSummary,
-           outputs: Outputs, device: torch.device) -> None:
+def finish(progress: Progress, cfg: RunConfig, model: nn.Module, state: ProgressState,
+           summary_of: Callable[[float], RunSummary], outputs: Outputs, device: torch.device) -> RunSummary:
     """Write the declared outputs from a finished run, then remove its progress files: checkpoint first (the
-    commit), partial metrics after. Each step is atomic and safe to repeat."""
+    commit), partial metrics after. Each step is atomic and safe to repeat. The summary, written last, is made by
+    `summary_of(seconds spent writing the model and metrics)`, so it records that time too; it is returned."""
     synchronize(device)
     for path in (outputs.model, outputs.metrics, outputs.summary):
         path.parent.mkdir(parents=True, exist_ok=True)
+    started = now()
     write_model(model, cfg, state, outputs.model)
     write_metrics(progress.metrics, outputs.metrics)
+    summary = summary_of(now() - started)
     write_summary(outputs.summary, summary)
     discard_checkpoint(progress)
     discard_partial_metrics(progress)
     log.info("finished: status %s, %d steps, final validation loss %s over %s tokens; wrote %s", summary.status,
              summary.steps, summary.final_val_loss, f"{summary.final_val_tokens:,}", outputs.model.parent)
+    return summary
 
 
 def write_model(model: nn.Module, cfg: RunConfig, state: ProgressState, path: Path) -> None:

@@ -59,6 +59,21 @@ class SelectedValue:
 
 
 @dataclass(frozen=True)
+class JobTimes:
+    """Where the whole job's time went, in seconds summed over its attempts (each counted up to its last
+    checkpoint, and this one up to writing the summary). Under a wall-clock budget, total_s stays within it."""
+
+    budget_s: float | None  # train.wall_clock_budget_s; None without one
+    startup_s: float  # from the job's start to its first training step: imports, data, model, resume
+    compile_s: float  # the first step's time beyond a typical step's: compilation and warm-up (in train_s)
+    train_s: float  # the training steps (= wall_time_s)
+    eval_s: float  # periodic and final evaluation
+    checkpoint_s: float  # progress checkpoints
+    write_s: float  # the model and metrics outputs
+    total_s: float  # everything, start to the summary
+
+
+@dataclass(frozen=True)
 class RunSummary:
     status: str  # ok (stable) | unstable | diverged (cs336lm.training.divergence)
     stopped_early: str | None  # None | diverged | wall_clock
@@ -75,6 +90,7 @@ class RunSummary:
     wall_time_s: float  # training time only, over all attempts (evaluation and checkpoints excluded)
     eval_time_s: float  # periodic and final evaluation of this attempt
     tokens_per_s: float | None  # tokens / wall_time_s
+    job: JobTimes
     parameters: Parameters
     flops_per_token: float
     mfu: float | None  # None where the device's peak is unknown (CPUs, unlisted GPUs)

@@ -1,9 +1,8 @@
-"""The training loop (handout §5.3, §7): seeded batches from memmapped token files, AdamW with the cosine schedule
-(over steps, or over training time under a wall-clock budget) and clipping, evaluation every N tokens on a fixed
-validation sample, JSONL metrics, and the finished run scored on the whole validation split. The implementation
-each fast path uses comes from cs336lm.training.implementation, resume and the finish from cs336lm.training.progress,
-and the
-divergence rule from cs336lm.training.divergence.
+"""The training loop (handout §5.3, §7): seeded batches from memmapped token files, one optimizer step each
+(cs336lm.training.step) at the cosine schedule's rate (over steps, or over training time under a wall-clock budget),
+evaluation every N tokens on a fixed validation sample, JSONL metrics, and the finished run scored on the whole
+validation split. The implementation each fast path uses comes from cs336lm.training.implementation, resume and the
+finish from cs336lm.training.progress, and the divergence rule from cs336lm.training.divergence.
 """
 
 from __future__ import annotations
@@ -18,19 +17,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from cs336lm.atomic import check_replaceable
 from cs336lm.config import RunConfig
 from cs336lm.lm.data import get_batch
-from cs336lm.lm.losses import cross_entropy
 from cs336lm.lm.model import TransformerLM, count_parameters, flops_per_token
-from cs336lm.lm.optim import AdamW, clip_grad_norm, global_grad_norm
 from cs336lm.tokenization.token_files import check_tokens, open_tokens
 from cs336lm.training import implementation
 from cs336lm.training.device import (
     MEMORY_ERRORS,
-    autocast,
     code_version,
     device_name,
     is_out_of_memory,
@@ -40,7 +36,7 @@ from cs336lm.training.device import (
     versions,
 )
 from cs336lm.training.divergence import DIVERGED, STABLE, UNSTABLE, DivergenceRule, unigram_entropy
-from cs336lm.training.evaluation import sample_loss, split_loss, validation_sample
+from cs336lm.training.evaluation import sample_loss, split_loss, split_tokens, validation_sample
 from cs336lm.training.metrics import MetricsLogger, read_metrics
 from cs336lm.training.progress import (
     CheckpointTimer,
@@ -51,8 +47,9 @@ from cs336lm.training.progress import (
     finish,
     preemption_signals,
 )
-from cs336lm.training.schedule import LrSchedule, StepTimer, TrainingClock
-from cs336lm.training.summary import Dataset, Implementation, Parameters, RunSummary, SelectedValue
+from cs336lm.training.schedule import JobBudget, JobClock, LrSchedule, StepTimer, TrainingClock, now
+from cs336lm.training.step import BatchTooLargeError, TrainStep
+from cs336lm.training.summary import Dataset, Implementation, JobTimes, Parameters, RunSummary, SelectedValue
 
 log = logging.getLogger(__name__)
 
@@ -75,62 +72,6 @@ def with_tokenizer_vocabulary(cfg: RunConfig, vocab_path: str | os.PathLike) -> 
     return RunConfig.from_flat({"model.vocab_size": size}, base=cfg)
 
 
-class BatchTooLargeError(RuntimeError):
-    """One training step did not fit in device memory."""
-
-
-class TrainStep:
-    """One optimizer step: forward and loss (under autocast, optionally compiled), backward, clipping, AdamW.
-
-    Returns the loss (with train.z_loss, the z-loss included) and the pre-clip gradient norm as device tensors,
-    so the loop syncs with the device only when it logs. Shared with the benchmarks so they time exactly what
-    training runs. A config left at `auto` is resolved for `device` here (cs336lm.training.implementation).
-    """
-
-    def __init__(self, model: nn.Module, cfg: RunConfig, device: torch.device):
-        cfg = implementation.resolve(cfg, device.type)
-        self.model, self.device, self.dtype = model, device, cfg.train.dtype
-        self.grad_clip = cfg.optim.grad_clip
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(self.params, cfg)
-
-        self.z_loss = cfg.train.z_loss  # training objective only: evaluation calls `loss` without it
-
-        def loss_of(x: Tensor, y: Tensor, z_loss: float) -> Tensor:
-            return cross_entropy(model(x), y, z_loss)
-
-        # Compiling the loss with the model lets inductor fuse the logits' log-sum-exp into few kernels; the
-        # module itself stays uncompiled, so checkpoints keep plain parameter names.
-        self.loss_of = torch.compile(loss_of) if cfg.train.compile else loss_of
-
-    def loss(self, x: Tensor, y: Tensor, z_loss: float = 0.0) -> Tensor:
-        with autocast(self.device, self.dtype):
-            return self.loss_of(x, y, z_loss)
-
-    def __call__(self, x: Tensor, y: Tensor, lr: float) -> tuple[Tensor, Tensor]:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        loss = self.loss(x, y, self.z_loss)
-        loss.backward()
-        # grad_clip 0 turns clipping off; the norm is logged either way.
-        with torch.no_grad():
-            grad_norm = (clip_grad_norm(self.params, self.grad_clip) if self.grad_clip > 0
-                         else global_grad_norm(self.params))
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return loss.detach(), grad_norm
-
-
-def build_optimizer(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
-    """reference: our AdamW, one parameter at a time; foreach: our AdamW on multi-tensor kernels; fused: torch's."""
-    o = cfg.optim
-    kwargs = dict(lr=o.lr_max, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
-    if o.implementation == "fused":
-        # torch folds eps inside the bias correction and decays before the update; equal to ours to ~1e-6.
-        return torch.optim.AdamW(params, fused=True, **kwargs)
-    return AdamW(params, foreach=o.implementation == "foreach", **kwargs)
-
-
 def train(
     cfg: RunConfig,
     train_tokens: str | Path,
@@ -142,6 +83,7 @@ def train(
     progress_dir: str | Path | None = None,
     provenance: Mapping[str, Any] | None = None,
     wandb_project: str | None = None,
+    job_started: float | None = None,
 ) -> RunSummary:
     """Train (or resume) one run and write model.pt, metrics.jsonl and summary.json; returns the summary.
 
@@ -149,8 +91,11 @@ def train(
     which Snakemake does not delete on failure; the declared outputs are written at the end (cs336lm.training.progress).
     `provenance` = {"dataset": {"name", "source"}, "selected": {dotted key: {"value", "source"}}} is recorded in
     the summary as given. A diverged run returns normally with status "diverged"; SIGTERM/SIGUSR1 raise
-    `Preempted` after a checkpoint; a second trainer on the same run raises RunLockedError.
+    `Preempted` after a checkpoint; a second trainer on the same run raises RunLockedError. `job_started` is when
+    the job began (a cs336lm.training.schedule.now() reading taken first thing; default: now), so a wall-clock
+    budget counts the job's start-up too.
     """
+    job_started = now() if job_started is None else job_started
     outputs = Outputs(Path(model_path), Path(metrics_path), Path(summary_path))
     for path in (outputs.model, outputs.metrics, outputs.summary):
         check_replaceable(path)  # a device or FIFO as an output is refused now, not after the training
@@ -174,12 +119,14 @@ def train(
                  cfg.train.batch_size, cfg.model.context_length,
                  f" within {cfg.train.wall_clock_budget_s:g} s" if cfg.train.wall_clock_budget_s else "",
                  ", ".join(f"{k}={v}" for k, v in paths.items()))
+        job = JobClock(job_started, state.job_time_s)
         if state.status is None:
             _Loop(cfg, model, step_fn, state, progress, rule, device, data_rng, train_data, valid_data,
-                  wandb_project, outputs.model.parent.name).run()
-        summary = _summary(cfg, state, rule, model, paths, device, dataset, selected)
-        finish(progress, cfg, model, state, summary, outputs, device)
-    return summary
+                  wandb_project, outputs.model.parent.name, job).run()
+        return finish(progress, cfg, model, state,
+                      lambda write_s: _summary(cfg, state, rule, model, paths, device, dataset, selected,
+                                               _job_times(cfg, state, write_s, job.elapsed())),
+                      outputs, device)
 
 
 class _Loop:
@@ -188,12 +135,15 @@ class _Loop:
 
     def __init__(self, cfg: RunConfig, model: nn.Module, step_fn: TrainStep, state: ProgressState,
                  progress: Progress, rule: DivergenceRule, device: torch.device, data_rng: np.random.Generator,
-                 train_data: np.ndarray, valid_data: np.ndarray, wandb_project: str | None, run_name: str):
+                 train_data: np.ndarray, valid_data: np.ndarray, wandb_project: str | None, run_name: str,
+                 job: JobClock):
         self.cfg, self.model, self.step_fn, self.state, self.progress = cfg, model, step_fn, state, progress
         self.rule, self.device, self.data_rng, self.train_data = rule, device, data_rng, train_data
         self.valid_data, self.validation = valid_data, validation_sample(valid_data, cfg, device)
         self.schedule, self.step_timer, self.checkpoints = LrSchedule(cfg), StepTimer(), CheckpointTimer(cfg)
-        self.clock = TrainingClock(state.train_time_s)
+        self.clock, self.job = TrainingClock(state.train_time_s), job
+        final_tokens = split_tokens(len(valid_data), cfg.model.context_length, cfg.train.final_eval_tokens)
+        self.budget = JobBudget(cfg.train.wall_clock_budget_s, final_tokens)
         self.metrics = MetricsLogger(progress.metrics, wandb_project=wandb_project, run_name=run_name,
                                      config=cfg.to_dict())
         self.last_line = (state.step, state.train_time_s)  # for each line's tokens_per_s
@@ -202,14 +152,16 @@ class _Loop:
         t, m, state = self.cfg.train, self.cfg.model, self.state
         budget, tokens_per_step = t.wall_clock_budget_s, self.cfg.tokens_per_step
         with preemption_signals() as signals, self.metrics:
+            state.startup_s += self.job.elapsed() - state.job_time_s  # this attempt's, up to its first step
             self.clock.start()
-            while state.step < self.cfg.num_iterations and not (budget and self.clock.elapsed() >= budget):
+            self.loop_started = (self.job.elapsed(), self.clock.elapsed())
+            while state.step < self.cfg.num_iterations and not (budget and self._out_of_time()):
                 if signals:
                     self._checkpoint()
                     raise Preempted(f"received signal {signals[0]} at step {state.step}; checkpoint "
                                     f"{self.progress.checkpoint} written, rerun to resume")
                 x, y = get_batch(self.train_data, t.batch_size, m.context_length, self.device, rng=self.data_rng)
-                lr = self.schedule.lr(state.step + 1, self.step_timer.next_step_ends(self.clock.elapsed()))
+                lr = self.schedule.lr(state.step + 1, self._time_fraction() if budget else 0.0)
                 try:
                     loss, grad_norm = self.step_fn(x, y, lr)
                 except MEMORY_ERRORS as exc:
@@ -221,7 +173,7 @@ class _Loop:
                 state.grad_norm_sum = grad_norm if state.grad_norm_sum is None else state.grad_norm_sum + grad_norm
                 state.steps_in_sum += 1
 
-                out_of_time = budget > 0 and self._next_step_crosses(budget)
+                out_of_time = budget > 0 and self._next_step_crosses()
                 tokens = state.step * tokens_per_step
                 last = state.step == self.cfg.num_iterations or out_of_time
                 evaluate = last or tokens // t.eval_every_tokens > (tokens - tokens_per_step) // t.eval_every_tokens
@@ -230,8 +182,8 @@ class _Loop:
                     if state.status == "diverged":
                         break
                 if out_of_time:
-                    log.info("stopping at step %d: another step would cross the wall-clock budget of %gs",
-                             state.step, budget)
+                    log.info("stopping at step %d: another step would leave too little of the wall-clock budget "
+                             "of %gs for the final validation and the outputs", state.step, budget)
                     break
                 if state.step < self.cfg.num_iterations and self.checkpoints.due(state.step):
                     self._checkpoint()
@@ -249,14 +201,32 @@ class _Loop:
                 state.status = DIVERGED if state.divergence else UNSTABLE if state.instability else STABLE
             self._checkpoint()  # the finished state: a rerun from here only writes the outputs
 
-    def _next_step_crosses(self, budget: float) -> bool:
-        # Close to the budget, wait for the queued steps each time, so the clock counts work done rather than
-        # work launched, and time every step; elsewhere the estimate from the metrics lines will do.
+    def _train_s_per_token(self) -> float | None:
         seconds_per_step = self.step_timer.seconds_per_step
-        if seconds_per_step and budget - self.clock.elapsed() < (self.cfg.train.log_interval + 2) * seconds_per_step:
+        return seconds_per_step / self.cfg.tokens_per_step if seconds_per_step else None
+
+    def _out_of_time(self) -> bool:
+        """Whether the next step would leave too little time for the final validation and the outputs."""
+        return self.budget.training_ends(self.job.elapsed(), self.step_timer.seconds_per_step or 0.0,
+                                         self._train_s_per_token())
+
+    def _next_step_crosses(self) -> bool:
+        # Close to the end, wait for the queued steps each time, so the clocks count work done rather than work
+        # launched, and time every step; elsewhere the estimate from the metrics lines will do.
+        seconds_per_step = self.step_timer.seconds_per_step
+        left = self.budget.budget_s - self.job.elapsed() - self.budget.reserve_s(self._train_s_per_token())
+        if seconds_per_step and left < (self.cfg.train.log_interval + 2) * seconds_per_step:
             synchronize(self.device)
             self.step_timer.observe(self.state.step, self.clock.elapsed(), cautious=True)
-        return self.step_timer.next_step_ends(self.clock.elapsed()) > budget
+        return self._out_of_time()
+
+    def _time_fraction(self) -> float:
+        """The fraction of the budget's training time that will have been spent when the next step ends."""
+        step_s = self.step_timer.seconds_per_step or 0.0
+        job_s, train_s = self.job.elapsed(), self.clock.elapsed()
+        loop_job, loop_train = job_s - self.loop_started[0], train_s - self.loop_started[1]
+        overhead = max(loop_job - loop_train, 0.0) / loop_train if loop_train > 0 else 0.0
+        return self.budget.time_fraction(train_s + step_s, overhead, job_s + step_s, self._train_s_per_token())
 
     def _metrics_line(self, lr: float, evaluate: bool, last: bool) -> None:
         """Log the steps since the last line; evaluate on the fixed sample, or at the last step on the whole
@@ -266,10 +236,14 @@ class _Loop:
         grad_norm = state.grad_norm_sum.item() / state.steps_in_sum
         train_time = self.clock.elapsed()
         self.step_timer.observe(state.step, train_time)
+        state.step_s = self.step_timer.seconds_per_step
+        if state.first_step_s is None:
+            state.first_step_s = state.step_s if state.step == 1 else None
         record = {
             "step": state.step,
             "tokens": state.step * self.cfg.tokens_per_step,
             "elapsed_s": train_time,
+            "job_s": self.job.elapsed(),
             "lr": lr,
             "train_loss": train_loss,
             "grad_norm": grad_norm,
@@ -289,8 +263,9 @@ class _Loop:
                 with self.clock.paused() as paused:
                     val_loss = sample_loss(self.model, self.step_fn.loss, self.validation)
                 state.eval_time_s += paused.seconds
+                self.budget.observe_eval(sum(y.numel() for _, y in self.validation), paused.seconds)
             state.best_val_loss = min(val_loss, state.best_val_loss or math.inf)
-            record["val_loss"] = val_loss
+            record["val_loss"], record["job_s"] = val_loss, self.job.elapsed()
         self.metrics.log(record)
         _log_line(record, self.cfg, self.state.step, self.step_timer.seconds_per_step)
         if state.divergence:
@@ -307,9 +282,12 @@ class _Loop:
 
     def _checkpoint(self) -> None:
         synchronize(self.device)  # the queued steps are training time, not checkpoint time
-        with self.clock.paused():
+        with self.clock.paused() as paused:
             self.state.train_time_s = self.clock.elapsed()
+            self.state.job_time_s = self.job.elapsed()
             self.progress.save(self.cfg, self.model, self.step_fn.optimizer, self.state, self.data_rng, self.device)
+        self.state.checkpoint_time_s += paused.seconds
+        self.budget.observe_checkpoint(paused.seconds)
         self.checkpoints.done()
 
 
@@ -358,8 +336,16 @@ def _duration(seconds: float) -> str:
     return f"{h}h{rest // 60:02d}m{rest % 60:02d}s" if h else f"{rest // 60}m{rest % 60:02d}s"
 
 
+def _job_times(cfg: RunConfig, state: ProgressState, write_s: float, total_s: float) -> JobTimes:
+    compile_s = max(state.first_step_s - state.step_s, 0.0) if state.first_step_s and state.step_s else 0.0
+    return JobTimes(budget_s=cfg.train.wall_clock_budget_s or None, startup_s=state.startup_s, compile_s=compile_s,
+                    train_s=state.train_time_s, eval_s=state.eval_time_s, checkpoint_s=state.checkpoint_time_s,
+                    write_s=write_s, total_s=total_s)
+
+
 def _summary(cfg: RunConfig, state: ProgressState, rule: DivergenceRule, model: nn.Module, paths: dict[str, Any],
-             device: torch.device, dataset: Dataset, selected: dict[str, SelectedValue]) -> RunSummary:
+             device: torch.device, dataset: Dataset, selected: dict[str, SelectedValue], job: JobTimes
+             ) -> RunSummary:
     tokens = state.step * cfg.tokens_per_step
     tokens_per_s = tokens / state.train_time_s if state.train_time_s > 0 else None
     fpt = flops_per_token(cfg.model)
@@ -381,6 +367,7 @@ def _summary(cfg: RunConfig, state: ProgressState, rule: DivergenceRule, model: 
         wall_time_s=state.train_time_s,
         eval_time_s=state.eval_time_s,
         tokens_per_s=tokens_per_s,
+        job=job,
         parameters=Parameters(**count_parameters(model)),
         flops_per_token=fpt,
         mfu=fpt * tokens_per_s / peak if peak and tokens_per_s else None,

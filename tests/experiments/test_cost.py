@@ -1,6 +1,5 @@
-"""cs336lm.experiments.cost: the time a run asks the scheduler for (token budget × margin, or a wall-clock budget
-exactly, plus
-evaluation and start-up), throughput tables by batch size and model size, and the per-experiment cost table of the
+"""cs336lm.experiments.cost: the time a run asks the scheduler for (token budget × margin plus start-up, or a
+wall-clock budget exactly), throughput tables by batch size and model size, and the per-experiment cost table of the
 course config, with dedup and the bounds of adaptive sweeps, as `python -m cs336lm.experiments.cost` prints it."""
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from cs336lm.config import RunConfig
-from cs336lm.experiments.cost import Machine, estimate, experiment_costs, request_minutes
+from cs336lm.experiments.cost import Machine, estimate, experiment_costs, request_minutes, slurm_time
 from cs336lm.experiments.design import Design
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,13 +36,22 @@ def test_token_budget_run_asks_for_its_estimate_times_margin_plus_startup():
         cfg, machine(), valid_tokens=24_000)
 
 
-def test_wall_clock_run_asks_for_its_budget_plus_evaluation_and_startup():
+def test_wall_clock_run_asks_for_exactly_its_budget():
     cfg = RunConfig.from_flat({"train.token_budget": 10**12, "train.wall_clock_budget_s": 5400.0,
                                "train.final_eval_tokens": 300_000})
     run = estimate(cfg, machine())
     assert run.train_s == 5400.0 and run.tokens == 5_400_000
-    # The budget, 100 s of final evaluation × 1.5 and start-up: 90 + 2.5 + 5 minutes, rounded up.
-    assert request_minutes(cfg, machine()) == 98
+    # The job ends inside its budget (evaluation and start-up included), so it asks for the handout's limit.
+    assert request_minutes(cfg, machine()) == request_minutes(cfg, machine(), attempt=2) == 90
+    assert slurm_time(request_minutes(cfg, machine())) == "01:30:00"
+    assert request_minutes(RunConfig.from_flat({"train.wall_clock_budget_s": 20.0}), machine()) == 1
+
+
+def test_course_leaderboard_asks_slurm_for_exactly_the_handouts_limit():
+    design, course_machine = course_design()
+    run = design.runs["leaderboard", "main"]
+    assert run.config.train.wall_clock_budget_s == 5400.0
+    assert slurm_time(request_minutes(run.config, course_machine)) == "01:30:00"
 
 
 def test_throughput_by_batch_size_and_model():

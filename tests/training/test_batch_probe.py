@@ -9,7 +9,7 @@ import torch
 
 from cs336lm.training import batch_probe
 from cs336lm.training.batch_probe import Trial, _ForkServer, _InProcessTrials, largest_batch_size, search_largest
-from cs336lm.training.train import BatchTooLargeError
+from cs336lm.training.step import BatchTooLargeError
 from tests.helpers import wide_logits_config
 
 MiB = 2**20

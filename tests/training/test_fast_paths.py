@@ -12,7 +12,8 @@ from cs336lm.lm.losses import cross_entropy
 from cs336lm.lm.model import TransformerLM
 from cs336lm.training.checkpoint import load_checkpoint, save_checkpoint
 from cs336lm.training.metrics import read_metrics
-from cs336lm.training.train import TrainStep, train
+from cs336lm.training.step import TrainStep
+from cs336lm.training.train import train
 from tests.helpers import CPU, assert_grads_close, batch, make_corpus, needs_cuda, outputs, tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py

@@ -14,8 +14,8 @@ from cs336lm.training.metrics import KEYS, MetricsLogger, read_metrics, truncate
 
 
 def record(step: int, **extra) -> dict:
-    return {"step": step, "tokens": 128 * step, "elapsed_s": 0.1 * step, "lr": 1e-3, "train_loss": 3.0,
-            "grad_norm": 1.0, "tokens_per_s": 1e4, **extra}
+    return {"step": step, "tokens": 128 * step, "elapsed_s": 0.1 * step, "job_s": 1.0 + 0.1 * step, "lr": 1e-3,
+            "train_loss": 3.0, "grad_norm": 1.0, "tokens_per_s": 1e4, **extra}
 
 
 def test_lines_are_flushed_as_logged_and_nan_is_null(tmp_path):

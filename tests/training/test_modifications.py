@@ -17,7 +17,8 @@ from cs336lm.lm.model import TransformerLM
 from cs336lm.training.identity import trajectory_changes
 from cs336lm.training.metrics import read_metrics
 from cs336lm.training.progress import Preempted
-from cs336lm.training.train import TrainStep, train
+from cs336lm.training.step import TrainStep
+from cs336lm.training.train import train
 from tests.helpers import CPU, TIMING_KEYS, assert_grads_close, batch, make_corpus, needs_cuda, outputs, tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")

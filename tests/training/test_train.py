@@ -4,7 +4,6 @@ time-based schedule, bad input, and the course TinyStories model stepping on CPU
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -161,22 +160,33 @@ class StepClock:
         self.now += seconds
 
 
-def test_wall_clock_schedule_follows_training_time_and_ends_at_the_budget(tmp_path, corpus, monkeypatch):
+def test_the_whole_job_ends_inside_its_wall_clock_budget_final_validation_included(tmp_path, corpus, monkeypatch):
     StepClock(monkeypatch)
+    sample_tokens = 2 * 16 * 16  # eval_batches × eval_batch_size × context: the final one scores as many
     cfg = tiny_config(**{"train.token_budget": 8 * 16 * 100_000, "train.wall_clock_budget_s": 2.0,
                          "optim.warmup_fraction": 0.0625, "train.eval_every_tokens": 8 * 16 * 32,
-                         "train.log_interval": 8})
+                         "train.eval_batch_size": 16, "train.final_eval_tokens": sample_tokens,
+                         "train.log_interval": 8, "train.checkpoint_interval": 10**6})
     summary = train(cfg, *corpus, **outputs(tmp_path / "run"))
-    lr = {r["step"]: r["lr"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")}
-    o = cfg.optim
-    # Step k ends at k/64 s of training, k/128 of the budget: the schedule is the course's over 128 steps.
-    assert summary.steps == 128 and summary.wall_time_s == 2.0, "trains until another step would cross the budget"
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    job, step_s, eval_s = summary.job, 1 / 64, 1 / 4
+    # Training stops once another step would leave less than the final validation's measured time (× the margin);
+    # the final validation (1/4 s) then ends the job just inside the budget.
+    reserve = schedule.RESERVE_MARGIN * eval_s
     assert summary.stopped_early == "wall_clock" and summary.status == "ok"
-    assert lr[1] < 1e-3 * o.lr_max, "the first step, not yet timed, runs at the start of the warm-up"
-    assert lr[8] == pytest.approx(o.lr_max), "warm-up ends at 6.25 % of the budget"
-    assert lr[64] == pytest.approx(o.lr_min + (o.lr_max - o.lr_min) * 0.5 * (1 + math.cos(math.pi * 56 / 120)))
-    assert lr[128] == pytest.approx(o.lr_min), "the rate reaches its minimum as the time runs out"
-    assert summary.eval_time_s == 4 * 0.25, "three on the sample and the final one, none of them training time"
+    assert 2.0 - reserve - step_s + eval_s < job.total_s <= 2.0 - reserve + eval_s <= 2.0
+    assert job.budget_s == 2.0 and job.startup_s == 0.0 and job.checkpoint_s == 0.0 and job.write_s == 0.0
+    assert job.train_s == summary.wall_time_s == summary.steps * step_s
+    assert job.eval_s == summary.eval_time_s == (summary.steps // 32 + 1) * eval_s
+    assert job.total_s == job.train_s + job.eval_s, "nothing else took (fake) time"
+    assert records[-1]["val_loss"] == summary.final_val_loss and records[-1]["job_s"] == job.total_s
+    o = cfg.optim
+    assert records[0]["lr"] < 1e-3 * o.lr_max, "the first step, not yet timed, runs at the start of the warm-up"
+    assert records[-1]["lr"] < o.lr_min + 1e-3 * (o.lr_max - o.lr_min), "annealed as the training time runs out"
+    lr = [r["lr"] for r in records]
+    peak = lr.index(max(lr))
+    assert max(lr) == pytest.approx(o.lr_max, rel=1e-3)
+    assert all(a >= b for a, b in zip(lr[peak:], lr[peak + 1:], strict=False)), "then it only falls"
 
 
 def test_wall_clock_budget_stops_a_run_that_slows_down_with_lr_at_its_minimum(tmp_path, corpus, monkeypatch):

@@ -62,7 +62,7 @@ def environment() -> dict[str, str]:
 
 def untimed(records: list[dict]) -> list[dict]:
     """Metrics lines without their wall-clock fields, which differ between any two runs."""
-    return [{k: v for k, v in r.items() if k not in ("elapsed_s", "tokens_per_s")} for r in records]
+    return [{k: v for k, v in r.items() if k not in ("elapsed_s", "job_s", "tokens_per_s")} for r in records]
 
 
 def kill_mid_training(workdir: Path, argv: list[str]) -> int:

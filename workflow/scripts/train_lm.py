@@ -2,16 +2,24 @@
 vocabulary of its tokenizer, recording where its data and sweep-chosen values came from, and the wall time asked
 of the scheduler."""
 
-import json
-import logging
-from pathlib import Path
+import os
+import time
 
-import torch
+# First thing: a wall-clock budget counts the job's start-up, from Slurm's start of the job where it says when
+# that was (the Snakemake start-up inside the job comes before this script), else from now. On the clocks' source.
+_since_start = max(time.time() - float(os.environ.get("SLURM_JOB_START_TIME") or time.time()), 0.0)
+JOB_STARTED = time.perf_counter() - _since_start
 
-from cs336lm.atomic import atomic_write_text
-from cs336lm.config import RunConfig
-from cs336lm.training.progress import Progress
-from cs336lm.training.train import train, with_tokenizer_vocabulary
+import json  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from cs336lm.atomic import atomic_write_text  # noqa: E402
+from cs336lm.config import RunConfig  # noqa: E402
+from cs336lm.training.progress import Progress  # noqa: E402
+from cs336lm.training.train import train, with_tokenizer_vocabulary  # noqa: E402
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 torch.set_num_threads(snakemake.threads)
@@ -26,4 +34,4 @@ config = with_tokenizer_vocabulary(RunConfig.from_flat(snakemake.params.config),
 train(config, snakemake.input.train, snakemake.input.valid,
       model_path=snakemake.output.model, metrics_path=snakemake.output.metrics,
       summary_path=snakemake.output.summary, progress_dir=snakemake.params.progress_dir,
-      provenance=snakemake.params.provenance)
+      provenance=snakemake.params.provenance, job_started=JOB_STARTED)
