@@ -133,9 +133,9 @@ RESERVE_MARGIN = 1.25
 class JobBudget:
     """The whole job (start-up, compile, training, periodic and final evaluation, checkpoints, writing the outputs)
     inside `budget_s` seconds of the JobClock. Training must stop while there is still time for what follows it:
-    the final validation over `final_eval_tokens` tokens at the evaluation speed measured so far (before the first
-    evaluation, at the training speed, which is slower per token: a training step also runs the backward pass), and
-    the finished checkpoint and the outputs (twice the slowest checkpoint so far), with a margin.
+    the final validation over `final_eval_tokens` tokens at the evaluation speed measured (the loop measures it
+    before its first step), and the finished checkpoint and the outputs (twice the slowest checkpoint so far), with
+    a margin.
     """
 
     def __init__(self, budget_s: float, final_eval_tokens: int):
@@ -149,19 +149,17 @@ class JobBudget:
     def observe_checkpoint(self, seconds: float) -> None:
         self.checkpoint_s = max(self.checkpoint_s, seconds)
 
-    def reserve_s(self, train_s_per_token: float | None) -> float:
+    def reserve_s(self) -> float:
         """Seconds to keep for the final validation and the last writes."""
-        per_token = self.eval_s_per_token if self.eval_s_per_token is not None else (train_s_per_token or 0.0)
-        return RESERVE_MARGIN * (self.final_eval_tokens * per_token + 2 * self.checkpoint_s)
+        return RESERVE_MARGIN * (self.final_eval_tokens * (self.eval_s_per_token or 0.0) + 2 * self.checkpoint_s)
 
-    def training_ends(self, job_s: float, next_step_s: float, train_s_per_token: float | None) -> bool:
+    def training_ends(self, job_s: float, next_step_s: float) -> bool:
         """Whether a step started at `job_s` and taking `next_step_s` would leave too little time for the rest."""
-        return job_s + next_step_s + self.reserve_s(train_s_per_token) > self.budget_s
+        return job_s + next_step_s + self.reserve_s() > self.budget_s
 
-    def time_fraction(self, train_s: float, overhead: float, job_s: float, train_s_per_token: float | None
-                      ) -> float:
+    def time_fraction(self, train_s: float, overhead: float, job_s: float) -> float:
         """How much of the training time the budget allows has been spent: `train_s` of training so far, out of
         that plus what the remaining time leaves for training once the reserve is kept and the periodic
         evaluations and checkpoints take their share (`overhead`: their seconds per second of training so far)."""
-        left = max(0.0, self.budget_s - job_s - self.reserve_s(train_s_per_token)) / (1.0 + overhead)
+        left = max(0.0, self.budget_s - job_s - self.reserve_s()) / (1.0 + overhead)
         return train_s / (train_s + left) if train_s + left > 0 else 1.0

@@ -153,6 +153,8 @@ class _Loop:
         budget, tokens_per_step = t.wall_clock_budget_s, self.cfg.tokens_per_step
         with preemption_signals() as signals, self.metrics:
             state.startup_s += self.job.elapsed() - state.job_time_s  # this attempt's, up to its first step
+            if budget:
+                self._measure_evaluation()
             self.clock.start()
             self.loop_started = (self.job.elapsed(), self.clock.elapsed())
             while state.step < self.cfg.num_iterations and not (budget and self._out_of_time()):
@@ -201,20 +203,24 @@ class _Loop:
                 state.status = DIVERGED if state.divergence else UNSTABLE if state.instability else STABLE
             self._checkpoint()  # the finished state: a rerun from here only writes the outputs
 
-    def _train_s_per_token(self) -> float | None:
-        seconds_per_step = self.step_timer.seconds_per_step
-        return seconds_per_step / self.cfg.tokens_per_step if seconds_per_step else None
+    def _measure_evaluation(self) -> None:
+        """The evaluation speed, which sizes the time kept for the final validation: the fixed validation sample
+        twice, the first time to warm up (and compile), the second one timed."""
+        for _ in range(2):
+            with self.clock.paused() as paused:
+                sample_loss(self.model, self.step_fn.loss, self.validation)
+            self.state.eval_time_s += paused.seconds
+        self.budget.observe_eval(sum(y.numel() for _, y in self.validation), paused.seconds)
 
     def _out_of_time(self) -> bool:
         """Whether the next step would leave too little time for the final validation and the outputs."""
-        return self.budget.training_ends(self.job.elapsed(), self.step_timer.seconds_per_step or 0.0,
-                                         self._train_s_per_token())
+        return self.budget.training_ends(self.job.elapsed(), self.step_timer.seconds_per_step or 0.0)
 
     def _next_step_crosses(self) -> bool:
         # Close to the end, wait for the queued steps each time, so the clocks count work done rather than work
         # launched, and time every step; elsewhere the estimate from the metrics lines will do.
         seconds_per_step = self.step_timer.seconds_per_step
-        left = self.budget.budget_s - self.job.elapsed() - self.budget.reserve_s(self._train_s_per_token())
+        left = self.budget.budget_s - self.job.elapsed() - self.budget.reserve_s()
         if seconds_per_step and left < (self.cfg.train.log_interval + 2) * seconds_per_step:
             synchronize(self.device)
             self.step_timer.observe(self.state.step, self.clock.elapsed(), cautious=True)
@@ -226,7 +232,7 @@ class _Loop:
         job_s, train_s = self.job.elapsed(), self.clock.elapsed()
         loop_job, loop_train = job_s - self.loop_started[0], train_s - self.loop_started[1]
         overhead = max(loop_job - loop_train, 0.0) / loop_train if loop_train > 0 else 0.0
-        return self.budget.time_fraction(train_s + step_s, overhead, job_s + step_s, self._train_s_per_token())
+        return self.budget.time_fraction(train_s + step_s, overhead, job_s + step_s)
 
     def _metrics_line(self, lr: float, evaluate: bool, last: bool) -> None:
         """Log the steps since the last line; evaluate on the fixed sample, or at the last step on the whole

@@ -92,21 +92,19 @@ def test_job_clock_counts_from_the_job_start_and_continues_earlier_attempts(monk
 
 def test_job_budget_keeps_time_for_the_final_validation_and_the_writes():
     budget = JobBudget(budget_s=100.0, final_eval_tokens=1000)
-    # Before any evaluation, the final one is estimated at the training speed per token.
-    assert budget.reserve_s(train_s_per_token=0.01) == pytest.approx(RESERVE_MARGIN * 10.0)
+    assert budget.reserve_s() == 0.0, "nothing measured yet"
     budget.observe_eval(tokens=500, seconds=1.0)  # 2 ms a token
     budget.observe_checkpoint(1.5)
     budget.observe_checkpoint(0.5)  # the slowest checkpoint counts
     reserve = RESERVE_MARGIN * (1000 * 0.002 + 2 * 1.5)
-    assert budget.reserve_s(train_s_per_token=0.01) == pytest.approx(reserve)
-    assert not budget.training_ends(job_s=100.0 - reserve - 1.0, next_step_s=0.9, train_s_per_token=0.01)
-    assert budget.training_ends(job_s=100.0 - reserve - 1.0, next_step_s=1.1, train_s_per_token=0.01)
+    assert budget.reserve_s() == pytest.approx(reserve)
+    assert not budget.training_ends(job_s=100.0 - reserve - 1.0, next_step_s=0.9)
+    assert budget.training_ends(job_s=100.0 - reserve - 1.0, next_step_s=1.1)
 
 
 def test_job_budget_time_fraction_counts_the_training_time_left():
     budget = JobBudget(budget_s=100.0, final_eval_tokens=0)
-    assert budget.time_fraction(train_s=0.0, overhead=0.0, job_s=0.0, train_s_per_token=None) == 0.0
+    assert budget.time_fraction(train_s=0.0, overhead=0.0, job_s=0.0) == 0.0
     # 30 s trained by 40 s of the job: 60 s left, a quarter of it for evaluations (overhead 1/3): 45 s to train.
-    assert budget.time_fraction(train_s=30.0, overhead=1 / 3, job_s=40.0, train_s_per_token=None) == pytest.approx(
-        30 / 75)
-    assert budget.time_fraction(train_s=30.0, overhead=0.0, job_s=100.0, train_s_per_token=None) == 1.0
+    assert budget.time_fraction(train_s=30.0, overhead=1 / 3, job_s=40.0) == pytest.approx(30 / 75)
+    assert budget.time_fraction(train_s=30.0, overhead=0.0, job_s=100.0) == 1.0

@@ -170,14 +170,15 @@ def test_the_whole_job_ends_inside_its_wall_clock_budget_final_validation_includ
     summary = train(cfg, *corpus, **outputs(tmp_path / "run"))
     records = read_metrics(tmp_path / "run" / "metrics.jsonl")
     job, step_s, eval_s = summary.job, 1 / 64, 1 / 4
-    # Training stops once another step would leave less than the final validation's measured time (× the margin);
-    # the final validation (1/4 s) then ends the job just inside the budget.
+    # Before its first step the job times an evaluation of the sample (after one to warm up): 2 × 1/4 s. Training
+    # stops once another step would leave less than the final validation's measured time (× the margin); the
+    # final validation (1/4 s) then ends the job just inside the budget.
     reserve = schedule.RESERVE_MARGIN * eval_s
     assert summary.stopped_early == "wall_clock" and summary.status == "ok"
     assert 2.0 - reserve - step_s + eval_s < job.total_s <= 2.0 - reserve + eval_s <= 2.0
     assert job.budget_s == 2.0 and job.startup_s == 0.0 and job.checkpoint_s == 0.0 and job.write_s == 0.0
     assert job.train_s == summary.wall_time_s == summary.steps * step_s
-    assert job.eval_s == summary.eval_time_s == (summary.steps // 32 + 1) * eval_s
+    assert job.eval_s == summary.eval_time_s == (2 + summary.steps // 32 + 1) * eval_s
     assert job.total_s == job.train_s + job.eval_s, "nothing else took (fake) time"
     assert records[-1]["val_loss"] == summary.final_val_loss and records[-1]["job_s"] == job.total_s
     o = cfg.optim
@@ -185,7 +186,7 @@ def test_the_whole_job_ends_inside_its_wall_clock_budget_final_validation_includ
     assert records[-1]["lr"] < o.lr_min + 1e-3 * (o.lr_max - o.lr_min), "annealed as the training time runs out"
     lr = [r["lr"] for r in records]
     peak = lr.index(max(lr))
-    assert max(lr) == pytest.approx(o.lr_max, rel=1e-3)
+    assert max(lr) == pytest.approx(o.lr_max, rel=1e-2), "the warm-up reaches the peak (to the logged steps)"
     assert all(a >= b for a, b in zip(lr[peak:], lr[peak + 1:], strict=False)), "then it only falls"
 
 
