@@ -70,10 +70,6 @@ class StepTimer:
         self.seconds_per_step = latest
         self._last = (step, train_time_s)
 
-    def next_step_ends(self, train_time_s: float) -> float:
-        """When a step started now should end (now itself before the first estimate)."""
-        return train_time_s + (self.seconds_per_step or 0.0)
-
 
 class TrainingClock:
     """Seconds of training: runs from start() to stop(), but not inside paused() (evaluation, checkpoints);
