@@ -22,9 +22,9 @@ class BatchTooLargeError(RuntimeError):
 class TrainStep:
     """One optimizer step: forward and loss (under autocast, optionally compiled), backward, clipping, AdamW.
 
-    Returns the loss and the pre-clip gradient norm as device tensors, so the loop syncs with the device only
-    when it logs. Shared with the benchmarks so they time exactly what training runs. A config left at `auto`
-    is resolved for `device` here (cs336lm.training.implementation).
+    Returns the loss (with train.z_loss, the z-loss included) and the pre-clip gradient norm as device tensors,
+    so the loop syncs with the device only when it logs. Shared with the benchmarks so they time exactly what
+    training runs. A config left at `auto` is resolved for `device` here (cs336lm.training.implementation).
     """
 
     def __init__(self, model: nn.Module, cfg: RunConfig, device: torch.device):
@@ -34,21 +34,23 @@ class TrainStep:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, cfg)
 
-        def loss_of(x: Tensor, y: Tensor) -> Tensor:
-            return cross_entropy(model(x), y)
+        self.z_loss = cfg.train.z_loss  # training objective only: evaluation calls `loss` without it
+
+        def loss_of(x: Tensor, y: Tensor, z_loss: float) -> Tensor:
+            return cross_entropy(model(x), y, z_loss)
 
         # Compiling the loss with the model lets inductor fuse the logits' log-sum-exp into few kernels; the
         # module itself stays uncompiled, so checkpoints keep plain parameter names.
         self.loss_of = torch.compile(loss_of) if cfg.train.compile else loss_of
 
-    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+    def loss(self, x: Tensor, y: Tensor, z_loss: float = 0.0) -> Tensor:
         with autocast(self.device, self.dtype):
-            return self.loss_of(x, y)
+            return self.loss_of(x, y, z_loss)
 
     def __call__(self, x: Tensor, y: Tensor, lr: float) -> tuple[Tensor, Tensor]:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        loss = self.loss(x, y)
+        loss = self.loss(x, y, self.z_loss)
         loss.backward()
         # grad_clip 0 turns clipping off; the norm is logged either way.
         with torch.no_grad():
