@@ -12,8 +12,9 @@ A run that is not diverged can still be unstable: its training loss rose above i
 and (perhaps) recovered. A spike is a logged training loss that gives back more than SPIKE_GIVE_BACK of the
 decrease achieved so far (loss - lowest earlier loss > SPIKE_GIVE_BACK x (first loss - lowest earlier loss)); a
 rise above the first value gives back all of it, so it is the same test. Only a run that is neither is stable.
-The threshold is relative to the decrease, so the noise of small batches (a few tenths of a nat at the end of a
-run that has come down several nats) does not count as a spike.
+A logged loss is one batch's, so both tests allow for batch noise: a rise counts only when it exceeds
+NOISE_FRACTION of the first value, and a give-back only once the decrease itself exceeds that much (at batch 4 the
+loss of the first warm-up steps wobbles by a few hundredths of a nat, and half of a decrease that small is noise).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 SAMPLE_TOKENS = 1 << 24  # the unigram entropy is estimated from at most this many tokens, in evenly spaced chunks
 SAMPLE_CHUNKS = 64
 SPIKE_GIVE_BACK = 0.5
+NOISE_FRACTION = 0.02  # of the first logged loss: changes smaller than this are one batch's noise
 
 STABLE, UNSTABLE, DIVERGED = "ok", "unstable", "diverged"  # RunSummary.status of a finished run
 OUTCOMES = {STABLE: "stable", UNSTABLE: "unstable", DIVERGED: "diverged"}  # the status as the report names it
@@ -36,9 +38,9 @@ def statement(factor: float) -> str:
     return (f"A run is diverged when its training loss becomes non-finite or exceeds {factor:g} × its first logged "
             "value (the run stops there), or when it ends no lower than the unigram entropy of its training tokens "
             "(the loss of predicting token frequencies without context); a run that is not diverged is unstable "
-            "when a logged training loss rose above the first one or gave back more than "
-            f"{SPIKE_GIVE_BACK:.0%} of the decrease achieved before it (a spike, recovered or not); every other run "
-            "is stable.")
+            f"when a logged training loss rose more than {NOISE_FRACTION:.0%} above the first one, or gave back more "
+            f"than {SPIKE_GIVE_BACK:.0%} of a decrease (of more than {NOISE_FRACTION:.0%} of the first value) achieved "
+            "before it (a spike, recovered or not); every other run is stable.")
 
 
 class DivergenceRule:
@@ -71,15 +73,17 @@ class DivergenceRule:
 
 
 def instability(losses: Sequence[float]) -> str | None:
-    """The first logged training loss that rose above the first one or gave back more than SPIKE_GIVE_BACK of
-    the decrease before it, in words; None for a stable curve."""
+    """The first logged training loss that rose more than NOISE_FRACTION above the first one or gave back more than
+    SPIKE_GIVE_BACK of a decrease (larger than NOISE_FRACTION of the first) before it, in words; None for a stable
+    curve."""
     if not losses:
         return None
     first = lowest = losses[0]
+    noise = NOISE_FRACTION * abs(first)
     for i, loss in enumerate(losses[1:], start=1):
-        if loss > first:
+        if loss > first + noise:
             return f"the training loss rose to {loss:.4g} (logged value {i + 1}), above its first value {first:.4g}"
-        if loss - lowest > SPIKE_GIVE_BACK * (first - lowest):
+        if first - lowest > noise and loss - lowest > SPIKE_GIVE_BACK * (first - lowest):
             return (f"the training loss spiked to {loss:.4g} (logged value {i + 1}) from {lowest:.4g}, giving back "
                     f"{(loss - lowest) / (first - lowest):.0%} of its decrease from {first:.4g}")
         lowest = min(lowest, loss)

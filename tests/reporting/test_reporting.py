@@ -82,7 +82,8 @@ def test_sentences_follow_the_numbers(course_text):
     assert re.search(r"The best rate is 0\.01, final validation loss 2\.(\s|$)", lr), lr
     assert "between 0.03 (largest stable) and 1 (smallest not stable), a bracket of 33.3×" in lr
     assert "becomes non-finite or exceeds 2 × its first logged value" in lr
-    assert "a run that is not diverged is unstable when a logged training loss rose above the first one" in lr
+    assert ("a run that is not diverged is unstable when a logged training loss rose more than 2% above the first "
+            "one") in lr
     # The seed-repeated baseline (2.0 and 2.02) measures the noise: σ = 0.0141, resolution 2√2σ = 0.04.
     assert "Noise floor σ = 0.0141 nats" in lr and "here 0.04 nats" in lr
     assert "The nearest rate below, 0.001, ended 0.5 nats higher (0.5 nats against a resolution of 0.04 nats: " \

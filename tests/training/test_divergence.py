@@ -33,7 +33,7 @@ def test_the_statement_names_every_part_and_the_factor():
     text = statement(1.5)
     assert text.endswith(".") and ". " not in text, "one sentence"
     for part in ("non-finite", "1.5 × its first logged value", "unigram entropy", "unstable",
-                 "rose above the first one", "50% of the decrease", "stable"):
+                 "rose more than 2% above the first one", "50% of a decrease", "stable"):
         assert part in text
     assert DivergenceRule(1.5, 3.0).statement == text
 
@@ -72,3 +72,13 @@ def test_a_falling_curve_with_small_batch_noise_is_stable():
     assert instability([6.0, 4.0, 3.0, 3.3, 2.9, 3.2, 2.8]) is None
     assert instability([6.0]) is None and instability([]) is None
     assert instability([6.0, 6.0, 5.0]) is None, "equal to the start is not above it"
+
+
+def test_batch_noise_is_neither_a_rise_nor_a_spike():
+    # A batch-4 warm-up: the second logged loss is 0.6% above the first, then the run learns; stable.
+    assert instability([5.99, 6.024, 5.996, 5.934, 5.828, 5.4, 4.9]) is None
+    # Half of a decrease smaller than 2% of the first value is noise, not a spike ...
+    assert instability([6.0, 5.95, 5.99, 5.5]) is None
+    # ... but a rise beyond 2% of the first value is a rise, and giving back half a real decrease is a spike.
+    assert "above its first value" in instability([6.0, 6.2, 5.0])
+    assert "spiked" in instability([6.0, 5.0, 5.6, 4.0])
