@@ -104,6 +104,10 @@ class ReportManifest:
         for experiment, spec in self.design.experiments.items():
             if spec.seeds:
                 files[f"noise/{experiment}"] = layout.noise(experiment)
+        for experiment in roles["leaderboard"][:1]:
+            combine = self.design.experiments[experiment].combine
+            if combine:  # the candidates' effects and what the leaderboard run combines
+                files["combination/leaderboard"] = layout.combination(combine)
         if self.grid_run() and self.config["generate"].get("grid"):
             files["generation_grid"] = layout.generation_grid()
         return files
