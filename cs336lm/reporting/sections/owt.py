@@ -269,8 +269,8 @@ def leaderboard(s: Section, inputs: ReportInputs) -> None:
         if demo:
             s.say(f"`{label}`: {outcome(run)}. On the demo's synthetic text the {LEADERBOARD_BASELINE:.1f} baseline "
                   f"does not apply, nor is the best published 2025 leaderboard loss on OpenWebText ({best}) "
-                  "comparable: the run shows the candidates' selection, the whole job inside its wall-clock budget and the "
-                  "curve drawn against that clock.")
+                  "comparable: the run shows the candidates' selection, the whole job inside its wall-clock budget "
+                  "and the curve drawn against that clock.")
         elif finished(run):
             beat = run.final_val_loss < LEADERBOARD_BASELINE
             s.say(f"`{label}` reaches {num(run.final_val_loss)} on the OpenWebText validation split, "
