@@ -257,7 +257,7 @@ def leaderboard(s: Section, inputs: ReportInputs) -> None:
                   "budget": duration(budget) if budget else "none", "ended": ended, "tokens": count(run.tokens),
                   "tokens/s": count(run.tokens_per_s), "device": run.device or MISSING,
                   "baseline to beat": s.reference.cell("leaderboard_baseline", lambda v: f"{v:g}"),
-                  "best published": s.reference.cell("leaderboard_best", lambda v: f"{v:.4g}")}])
+                  "best published": s.reference.cell("leaderboard_best", lambda v: f"{v:.5g}")}])
         _job_time(s, run.job)
         if owt_main is not None:
             s.say("What this run does differently from the OpenWebText main run:")
@@ -265,7 +265,7 @@ def leaderboard(s: Section, inputs: ReportInputs) -> None:
         if run.selected:
             s.say("Values chosen by other experiments: " + "; ".join(
                 f"{key} = {v.value} (from `{v.source}`)" for key, v in run.selected.items()) + ".")
-        best = s.reference.cell("leaderboard_best", lambda v: f"{v:.4g}")
+        best = s.reference.cell("leaderboard_best", lambda v: f"{v:.5g}")
         if demo:
             s.say(f"`{label}`: {outcome(run)}. On the demo's synthetic text the {LEADERBOARD_BASELINE:.1f} baseline "
                   f"does not apply, nor is the best published 2025 leaderboard loss on OpenWebText ({best}) "
@@ -309,15 +309,16 @@ def _candidates(s: Section, combination: Combination) -> None:
           "budget, with several seeds. Effect = the baseline's mean final validation loss − the modification's "
           f"(positive: better), against {noise}. Rule: {combination.rule}.")
     rows = [{"modification": "baseline", "overrides": "-", "mean final val loss": num(combination.baseline_mean),
-             "per seed": ", ".join(num(v) for v in combination.baseline), "effect": "-", "combined": "-"}]
+             "per seed": ", ".join(num(v) for v in combination.baseline), "effect ± resolution": "-",
+             "combined": "-"}]
     for effect in combination.effects:
         rows.append({
             "modification": effect.variant,
             "overrides": ", ".join(f"{k}: {v}" for k, v in effect.overrides.items()),
             "mean final val loss": num(effect.mean),
             "per seed": ", ".join(num(v) for v in effect.losses),
-            "effect": (f"{effect.improvement:+.4f} ± {combination.resolution:.4f}" if effect.improvement is not None
-                       else "a seed was not stable"),
+            "effect ± resolution": (f"{effect.improvement:+.4f} ± {combination.resolution:.4f}"
+                                    if effect.improvement is not None else "a seed was not stable"),
             "combined": "yes" if effect.helped else "no"})
     s.table(rows)
     s.say(f"The choice for the runs that combine them: {combination.why}.")
