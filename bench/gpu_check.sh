@@ -6,6 +6,8 @@
 #   3. a 2-minute run of the course model through the workflow's train_lm rule (real `python -m snakemake`, a
 #      synthetic TinyStories-style corpus, bench/gpu_check.yaml): tokens/s and peak memory;
 #   4. the largest batch of that run's configuration that fits (cs336lm.training.batch_probe);
+#   5. the leaderboard run's configuration (config.yaml; the modifications its candidates chose in results/, or
+#      before that the baseline and all of them): tokens/s and the tokens that trains in its 1.5 hours;
 # then one summary line. `--device cpu` runs the same steps on tiny shapes (bench/gpu_check_cpu.yaml) as a smoke test.
 #
 #   bash bench/gpu_check.sh [--device cuda|cpu] [--out DIR]     # DIR (default gpu-check/, or $GPU_CHECK_OUT)
@@ -41,6 +43,7 @@ if [[ $DEVICE == cuda ]]; then
     CONFIGS=("$REPO/bench/gpu_check.yaml")
     BENCH=(--ours fast --dtype bfloat16 --compile --batch-size 128 --rounds 3 --steps 10 --warmup 3)
     PROBE_CAP=none PROBE_MAX=4096 TRAIN_THREADS=8
+    LEADERBOARD=(--warmup 3 --steps 10)
     "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' || {
         echo "gpu_check: torch sees no CUDA device (torch.version.cuda = $("$PYTHON" -c 'import torch; print(torch.version.cuda)')); for a CPU smoke run use --device cpu"
         exit 1
@@ -51,6 +54,9 @@ else
            --set model.context_length=32 --set model.d_model=32 --set model.num_layers=2 --set model.num_heads=2
            --set model.d_ff=96)
     PROBE_CAP=$((2 * 1024 ** 3)) PROBE_MAX=8 TRAIN_THREADS=1
+    LEADERBOARD=(--warmup 1 --steps 2 --set model.vocab_size=400 --set model.context_length=32
+                 --set model.d_model=32 --set model.num_layers=2 --set model.num_heads=2 --set model.d_ff=96
+                 --set train.batch_size=8)
 fi
 WORK=$OUT/workflow
 RUN=results/runs/gpu_check/course
@@ -112,6 +118,11 @@ print(f"  largest batch: {result.batch_size}")
 open(out, "w").write(json.dumps(result.to_dict(), indent=2) + "\n")
 EOF
 
+phase "the leaderboard configuration: tokens/s, and tokens within its wall-clock budget"
+"$PYTHON" "$REPO/bench/bench_leaderboard.py" --device "$DEVICE" --configfile "$REPO/config.yaml" \
+    --machine "$REPO/profiles/slurm/machine.yaml" --results "$REPO/results" "${LEADERBOARD[@]}" \
+    --json "$OUT/leaderboard.json"
+
 phase "summary"
 "$PYTHON" - "$OUT" "$WORK" "$RUN" "$((SECONDS - START))" <<'EOF'
 import csv, json, sys, xml.etree.ElementTree as ET
@@ -131,10 +142,13 @@ samples = [int(n) for n in gpu_memory.read_text().split() if n.isdigit()] if gpu
 memory = f"peak GPU memory {max(samples) / 1024:.1f} GiB, " if samples else ""
 mfu = lambda v: f", MFU {v:.1%}" if v else ""
 ours, ratio = bench["ours"], bench["ratio (tokens/s)"]["median"]
+board = json.loads((out / "leaderboard.json").read_text())["runs"][0]
 print(f"gpu_check OK on {bench['device']} in {seconds // 60}m{seconds % 60:02d}s | GPU tests {passed} passed"
       f"{f', {skipped} skipped' if skipped else ''} | "
       f"train step {bench['dtype']}{' + compile' if bench['compile'] else ''} batch {bench['batch_size']}: "
       f"{ours['tokens/s']:,.0f} tok/s{mfu(ours['mfu'])}, {ratio:.2f}x built-ins | "
       f"train_lm {summary.wall_time_s:.0f}s: {summary.tokens_per_s:,.0f} tok/s{mfu(summary.mfu)}, "
-      f"{memory}host RSS {float(host['max_rss']) / 1024:.1f} GiB | largest batch {probe['batch_size']}")
+      f"{memory}host RSS {float(host['max_rss']) / 1024:.1f} GiB | largest batch {probe['batch_size']} | "
+      f"leaderboard ({board['configuration']}): {board['tokens/s']:,.0f} tok/s, "
+      f"{board['tokens_in_budget'] / 1e9:.3g}B tokens in {board['budget_s'] / 3600:g} h")
 EOF

@@ -92,6 +92,11 @@ class Layout:
         """The noise floor of an experiment that repeats variants with other seeds (cs336lm.experiments.noise)."""
         return self._under("selections", f"{experiment}.noise.json")
 
+    def combination(self, experiment: str) -> str:
+        """The modifications of a candidates experiment that helped beyond its noise floor, merged
+        (cs336lm.experiments.combination)."""
+        return self._under("selections", f"{experiment}.combination.json")
+
     def probe(self, experiment: str) -> str:
         """The largest batch size that fits, for an experiment whose grid ends in `max`."""
         return self._under("probes", f"{experiment}.json")

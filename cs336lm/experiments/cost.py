@@ -17,6 +17,7 @@ from typing import Any
 from cs336lm.config import ModelConfig, RunConfig
 from cs336lm.experiments.dedup import Trains, WinnerOf
 from cs336lm.experiments.design import Design, Run, fill_batch_sizes
+from cs336lm.layout import Layout
 from cs336lm.lm.accounting import flops_per_token
 
 # The throughput table's tokens/s are for the course TinyStories model (ModelConfig's defaults); other models scale
@@ -69,16 +70,19 @@ class Estimate:
 
 def estimate(cfg: RunConfig, machine: Machine, valid_tokens: int | None = None) -> Estimate:
     """Training and evaluation seconds of one run; `valid_tokens` sizes the final evaluation over the whole split
-    (unknown until the split is tokenized: then only periodic evaluations count)."""
+    (unknown until the split is tokenized: then only periodic evaluations count). Under a wall-clock budget the
+    whole job fits inside it, so training gets what start-up and the evaluations leave."""
     t, tps = cfg.train, machine.tokens_per_s(cfg)
+    sample = t.eval_batches * t.eval_batch_size * cfg.model.context_length
+    final_s = (t.final_eval_tokens or valid_tokens or 0) / (EVAL_SPEEDUP * tps)
     train_s = t.token_budget / tps
     if t.wall_clock_budget_s:
-        train_s = min(train_s, t.wall_clock_budget_s)
+        periodic_share = sample / (t.eval_every_tokens * EVAL_SPEEDUP)  # evaluation seconds per training second
+        left = t.wall_clock_budget_s - machine.startup_minutes * 60 - final_s
+        train_s = min(train_s, max(left, 0.0) / (1 + periodic_share))
     tokens = int(train_s * tps)
-    sample = t.eval_batches * t.eval_batch_size * cfg.model.context_length
-    final = t.final_eval_tokens or valid_tokens or 0
-    eval_tokens = (tokens // t.eval_every_tokens) * sample + final
-    return Estimate(train_s, eval_tokens / (EVAL_SPEEDUP * tps), tokens)
+    eval_tokens = (tokens // t.eval_every_tokens) * sample
+    return Estimate(train_s, eval_tokens / (EVAL_SPEEDUP * tps) + final_s, tokens)
 
 
 def request_minutes(cfg: RunConfig, machine: Machine, attempt: int = 1, valid_tokens: int | None = None) -> int:
@@ -181,15 +185,15 @@ def _describe(run: Run, source: Any) -> str:
 def format_costs(costs: list[ExperimentCost], machine: Machine) -> str:
     lines = [f"{machine.device_class}-hours estimated from machine.throughput.{machine.device_class} (no margin): "
              "training, and with evaluation and start-up", "",
-             f"{'experiment':<14} {'names':>5} {'trained':>8} {'tokens':>10} {'training':>9} {'all':>7} "
-             f"{'budget':>7}  note", "-" * 80]
+             f"{'experiment':<22} {'names':>5} {'trained':>8} {'tokens':>10} {'training':>9} {'all':>7} "
+             f"{'budget':>7}  note", "-" * 88]
     for c in costs:
         bound = "≤" if c.adaptive else ""
         budget = f"{c.budget:g}" if c.budget is not None else "-"
         note = "OVER BUDGET" if c.over_budget else ""
-        lines.append(f"{c.name:<14} {bound + str(c.names):>5} {bound + str(c.trained):>8} "
+        lines.append(f"{c.name:<22} {bound + str(c.names):>5} {bound + str(c.trained):>8} "
                      f"{_tokens(c.tokens):>10} {c.train_hours:>9.2f} {c.gpu_hours:>7.2f} {budget:>7}  {note}".rstrip())
-    lines += ["-" * 80, f"{'total':<14} {sum(c.names for c in costs):>5} {sum(c.trained for c in costs):>8} "
+    lines += ["-" * 88, f"{'total':<22} {sum(c.names for c in costs):>5} {sum(c.trained for c in costs):>8} "
               f"{_tokens(sum(c.tokens for c in costs)):>10} {sum(c.train_hours for c in costs):>9.2f} "
               f"{sum(c.gpu_hours for c in costs):>7.2f}"]
     shared = [s for c in costs for s in c.shared]
@@ -198,6 +202,64 @@ def format_costs(costs: list[ExperimentCost], machine: Machine) -> str:
     lines += ["", "≤: a bound (a search for the optimum and the edge at its most extra runs, `max` at the probe's "
               "limit).",
               "OVER BUDGET: training hours above the handout's budget (budget_gpu_hours)."]
+    return "\n".join(lines)
+
+
+# ---- what a wall-clock budget buys ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Projection:
+    """The tokens one configuration of a wall-clock budget run trains on within its budget on `machine`."""
+
+    run: str
+    configuration: str  # which modifications, in words
+    config: RunConfig  # with them (sweep-chosen values at their defaults: they do not change the speed)
+    budget_s: float
+    tokens_per_s: float
+    estimate: Estimate
+
+
+def budget_projections(design: Design, machine: Machine, results_root: str = "results") -> list[Projection]:
+    """For each wall-clock budget run (seeded candidates and sweeps aside): its tokens within the budget, for the
+    combination its candidates chose where `results_root` holds that choice already, otherwise for the baseline and
+    for every candidate combined (the range the choice falls in)."""
+    from cs336lm.experiments.combination import read_combination
+
+    layout = Layout(results_root)
+    projections = []
+    for run in design.runs.values():
+        budget = run.config.train.wall_clock_budget_s
+        spec = design.experiments[run.experiment]
+        if not budget or spec.seeds or spec.grid_key or not isinstance(design.source(run), Trains):
+            continue
+        configurations: dict[str, dict[str, Any]] = {"as written": {}}
+        if run.combine:
+            chosen = Path(layout.combination(run.combine))
+            if chosen.exists():
+                combination = read_combination(chosen)
+                configurations = {"chosen: " + (", ".join(combination.combined) or "baseline (nothing helped)"):
+                                  combination.overrides}
+            else:
+                every = design.modifications(run.combine)
+                configurations = {"baseline (not chosen yet)": {},
+                                  f"all of {', '.join(every)} (not chosen yet)":
+                                  {k: v for overrides in every.values() for k, v in overrides.items()}}
+        valid = Path(layout.tokens(run.dataset, "valid"))  # the final validation, once tokenized
+        valid_tokens = valid.stat().st_size // 2 if valid.exists() else None
+        for words, overrides in configurations.items():
+            cfg = RunConfig.from_flat(dict(overrides), base=run.config)
+            projections.append(Projection(run.name, words, cfg, budget, machine.tokens_per_s(cfg),
+                                          estimate(cfg, machine, valid_tokens)))
+    return projections
+
+
+def format_projections(projections: list[Projection], machine: Machine) -> str:
+    lines = [f"Tokens within each wall-clock budget at machine.throughput.{machine.device_class} (the whole job: "
+             f"{machine.startup_minutes:g} min start-up and the evaluations come out of the budget):"]
+    for p in projections:
+        lines.append(f"  {p.run}, {p.configuration}: {_tokens(p.estimate.tokens)} tokens in "
+                     f"{slurm_time(math.ceil(p.budget_s / 60))} ({p.estimate.train_s / 60:.1f} min of training at "
+                     f"{p.tokens_per_s:,.0f} tokens/s)")
     return "\n".join(lines)
 
 
@@ -220,8 +282,12 @@ def main(argv: list[str] | None = None) -> int:
         config["machine"] = yaml.safe_load(args.machine.read_text())["machine"]
     validate(config, str(args.schema))
     machine = Machine.from_config(config["machine"])
-    costs = experiment_costs(Design(config), machine)
-    print(format_costs(costs, machine))
+    design = Design(config)
+    print(format_costs(experiment_costs(design, machine), machine))
+    projections = budget_projections(design, machine, config.get("results_root", "results"))
+    if projections:
+        print()
+        print(format_projections(projections, machine))
     return 0
 
 

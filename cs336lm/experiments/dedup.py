@@ -66,8 +66,8 @@ class TrainedOnce:
 
     def _identity(self, run: Run, without: str | None = None) -> tuple:
         """The run it trains (cs336lm.training.identity) on its dataset, each value a sweep chooses by its
-        reference."""
-        return run.dataset, run_identity(run.config, run.references, ignore=[without] if without else [])
+        reference, and the candidates experiment whose helpful modifications it takes, if any."""
+        return run.dataset, run.combine, run_identity(run.config, run.references, ignore=[without] if without else [])
 
     def _winner_alias(self, run: Run) -> WinnerOf | None:
         """WinnerOf(sweep) for a run that takes the sweep's key at factor 1 and is otherwise equal to its runs."""

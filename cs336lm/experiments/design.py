@@ -18,6 +18,7 @@ from cs336lm.experiments.dedup import Source, TrainedOnce
 from cs336lm.experiments.selection import EdgeSearch
 
 MAX = "max"  # the top of a batch-size grid: the largest batch that fits, found by probing the device
+BASELINE = "baseline"  # the variant of a candidates experiment that each modification is measured against
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Experiment:
     base: Mapping[str, Any] = field(repr=False)
     variants: Mapping[str, Mapping[str, Any]] = field(repr=False)  # the ones the config names (not `max`'s)
     seeds: Mapping[str, int] = field(default_factory=dict)  # variant -> how many seeds it trains, itself included
+    combine: str | None = None  # the candidates experiment whose modifications that helped these runs take
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Run:
     dataset: str
     overrides: Mapping[str, Any]  # dotted keys -> literal values or References
     config: RunConfig
+    combine: str | None = None  # also takes the modifications this candidates experiment found helpful
 
     @property
     def references(self) -> dict[str, Reference]:
@@ -133,6 +136,7 @@ class Design:
                     self._add(self._build(experiment, repeat, repeat_overrides))
         for experiment in self.experiments.values():
             self._check_references(experiment, specs[experiment.name])
+            self._check_combination(experiment)
         self._names = TrainedOnce(self)
 
     # ---- reading the config -------------------------------------------------------------------------------
@@ -181,7 +185,10 @@ class Design:
             raise ConfigError(f"{where}.tune_extend is only for an experiment with `tune`")
             if edge is not None:
                 raise ConfigError(f"{where}: tune and find_edge do not combine; tune the variants of another sweep")
-        seeds = dict(spec.get("seeds") or {})
+        seeds = spec.get("seeds") or {}
+        if isinstance(seeds, int) and not isinstance(seeds, bool):  # `seeds: n`: every variant with n seeds
+            seeds = dict.fromkeys(variants, seeds)
+        seeds = dict(seeds)
         for variant, count in seeds.items():
             if variant not in variants:
                 raise ConfigError(f"{where}.seeds.{variant}: no such variant (variants: {', '.join(variants)})")
@@ -191,7 +198,7 @@ class Design:
             raise ConfigError(f"{where}.seeds: each variant of a tuned experiment is its own sweep's winner; repeat "
                               "a run of an experiment without `tune`")
         return Experiment(name, dataset, "grid" if "grid" in spec else "variants", grid_key, edge, probe, tuning,
-                          spec.get("budget_gpu_hours"), base, variants, seeds)
+                          spec.get("budget_gpu_hours"), base, variants, seeds, spec.get("combine"))
 
     def _repeats(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """{repeat variant: overrides}: the variant again with each further seed (`baseline__seed~1`, ...), its
@@ -204,6 +211,16 @@ class Design:
         """{variant: [the variant, its repeats with other seeds]} of the variants an experiment repeats."""
         spec = self.experiments[experiment]
         return {variant: [variant, *self._repeats(spec, variant, spec.variants[variant])] for variant in spec.seeds}
+
+    def arms(self, experiment: str) -> dict[str, list[str]]:
+        """{variant: [the variant, its repeats with other seeds]} of every variant an experiment names: each
+        variant's runs, one per seed (one run for a variant without seeds)."""
+        groups = self.seed_groups(experiment)
+        return {variant: groups.get(variant, [variant]) for variant in self.experiments[experiment].variants}
+
+    def modifications(self, experiment: str) -> dict[str, dict[str, Any]]:
+        """{variant: its overrides} of a candidates experiment's variants other than the baseline."""
+        return {variant: dict(o) for variant, o in self.experiments[experiment].variants.items() if variant != BASELINE}
 
     def _candidates(self, experiment: Experiment, variant: str, overrides: Mapping[str, Any]
                     ) -> dict[str, dict[str, Any]]:
@@ -243,7 +260,7 @@ class Design:
         except ConfigError as error:
             raise ConfigError(f"{error.located(self._written_at(experiment, variant))} "
                               f"(run {experiment.name}/{variant})") from None
-        return Run(experiment.name, variant, experiment.dataset, merged, run_config)
+        return Run(experiment.name, variant, experiment.dataset, merged, run_config, experiment.combine)
 
     def _written_at(self, experiment: Experiment, variant: str, resolved: bool = False) -> Callable[[str], str]:
         """key -> where the config sets it for this run, so an error names the line to fix. Before the sweeps
@@ -296,6 +313,43 @@ class Design:
                 if ref.batch_power and swept.grid_key == "train.batch_size":
                     raise ConfigError(f"{where}: batch_power needs a sweep at one batch size, but "
                                       f"experiments.{swept.name} sweeps train.batch_size")
+
+    def _check_combination(self, experiment: Experiment) -> None:
+        """A `combine` names a candidates experiment: seeds for its noise floor, an empty `baseline` variant, and
+        modifications of fixed values that can all be applied together to every run of this experiment (so any
+        subset of them can be too)."""
+        if experiment.combine is None:
+            return
+        where = f"experiments.{experiment.name}.combine = {experiment.combine!r}"
+        source = self.experiments.get(experiment.combine)
+        if source is None:
+            raise ConfigError(f"{where} is not an experiment (experiments: {', '.join(self.experiments)})")
+        if source.name == experiment.name or source.combine is not None:
+            raise ConfigError(f"{where}: the candidates must be compared on their own, without combining others")
+        if not any(count > 1 for count in source.seeds.values()) or BASELINE not in source.variants:
+            raise ConfigError(f"{where}: experiments.{source.name} needs a `{BASELINE}` variant and `seeds` (e.g. "
+                              "`seeds: 2`) to tell a modification's effect from the seed noise")
+        if source.variants[BASELINE]:
+            raise ConfigError(f"{where}: experiments.{source.name}.variants.{BASELINE} must be empty (`{{}}`): it is "
+                              "what each modification is measured against; shared settings belong in its base")
+        union: dict[str, tuple[str, Any]] = {}
+        for variant, overrides in self.modifications(source.name).items():
+            for key, value in overrides.items():
+                at = f"experiments.{source.name}.variants.{variant}.{key}"
+                if isinstance(value, Reference) or key == "train.seed":
+                    raise ConfigError(f"{at} = {value}: a modification to combine must be a fixed value, not the "
+                                      f"seed ({where})")
+                if key in union and union[key][1] != value:
+                    raise ConfigError(f"{at} = {value!r} conflicts with variants.{union[key][0]}.{key} = "
+                                      f"{union[key][1]!r}: the two modifications cannot be combined ({where})")
+                union[key] = (variant, value)
+        together = {key: value for key, (_, value) in union.items()}
+        for run in (r for r in self.runs.values() if r.experiment == experiment.name):
+            try:
+                RunConfig.from_flat(together, base=run.config)
+            except ConfigError as error:
+                raise ConfigError(f"{where}: the modifications of {', '.join(self.modifications(source.name))} "
+                                  f"together do not make a valid run {run.name}: {error}") from None
 
     def check_same_training(self, experiments: list[str], why: str) -> None:
         """Every run of `experiments` trains the same model (its vocabulary, which follows each dataset's tokenizer,
@@ -397,13 +451,16 @@ class Design:
             values[key] = chosen[ref.best_of] * ref.times * scale
         return values
 
-    def resolve(self, run: Run, chosen: Mapping[str, float]) -> RunConfig:
-        """The run's config with each reference at its value, given {sweep: the value it chose}."""
-        values = self.chosen_values(run, chosen)
+    def resolve(self, run: Run, chosen: Mapping[str, float], combined: Mapping[str, Any] | None = None
+                ) -> RunConfig:
+        """The run's config with each reference at its value, given {sweep: the value it chose}, and, for a run
+        that combines modifications, the overrides of those its candidates experiment kept (`combined`)."""
+        values = {**self.chosen_values(run, chosen), **(combined or {})}
         try:
             return RunConfig.from_flat(values, base=run.config)
         except ConfigError as error:
-            chose = ", ".join(f"{key} = {ref} -> {values[key]:g}" for key, ref in run.references.items())
+            chose = ", ".join([f"{key} = {ref} -> {values[key]:g}" for key, ref in run.references.items()]
+                              + [f"{key} = {value!r}" for key, value in (combined or {}).items()])
             where = self._written_at(self.experiments[run.experiment], run.variant, resolved=True)
             raise ConfigError(f"{error.located(where)} (run {run.name}, after the sweeps chose: {chose})") from None
 

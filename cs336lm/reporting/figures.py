@@ -215,11 +215,16 @@ def main_runs(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
 
 
 def leaderboard(inputs: ReportInputs, out_path: str | os.PathLike) -> None:
-    """§7.5: validation loss against wall clock, with the wall-clock budget (and, on course data, the handout's
-    baseline) marked."""
+    """§7.5: validation loss against the wall clock of the whole job (start-up, evaluation and checkpoints
+    included), the final validation as a star at the job's end, with the wall-clock budget (and, on course data,
+    the handout's baseline) marked."""
     runs = inputs.runs("leaderboard")
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    _curves(ax, runs, "elapsed_s", "val_loss", "wall clock (min)", 60.0)
+    _curves(ax, runs, "job_s", "val_loss", "wall clock of the whole job (min)", 60.0)
+    for run_dir in runs.values():
+        summary = read_run(run_dir)
+        if summary.final_val_loss is not None:
+            ax.plot(summary.job.total_s / 60, summary.final_val_loss, "*", color="black", markersize=12)
     budgets = {read_run(d).config_value("train.wall_clock_budget_s") for d in runs.values()} - {0}
     for budget in budgets:
         ax.axvline(budget / 60, color="grey", linestyle=":", label=f"budget {budget / 60:g} min")

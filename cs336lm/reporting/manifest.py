@@ -101,9 +101,16 @@ class ReportManifest:
         for experiment in roles["lr_sweep"][:1]:
             if self.design.experiments[experiment].grid_key:  # a sweep over one key: its choice, rule and edge
                 files["selection/lr_sweep"] = layout.selection(experiment)
+        combined = {spec.combine for spec in self.design.experiments.values()}
         for experiment, spec in self.design.experiments.items():
-            if spec.seeds:
+            # Candidates that a run combines are judged against their own noise floor (in their combination
+            # file), at their own budget: it is not pooled into the report's.
+            if spec.seeds and experiment not in combined:
                 files[f"noise/{experiment}"] = layout.noise(experiment)
+        for experiment in roles["leaderboard"][:1]:
+            combine = self.design.experiments[experiment].combine
+            if combine:  # the candidates' effects and what the leaderboard run combines
+                files["combination/leaderboard"] = layout.combination(combine)
         if self.grid_run() and self.config["generate"].get("grid"):
             files["generation_grid"] = layout.generation_grid()
         return files

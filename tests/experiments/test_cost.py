@@ -8,12 +8,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from cs336lm.config import RunConfig
-from cs336lm.experiments.cost import Machine, estimate, experiment_costs, request_minutes, slurm_time
+from cs336lm.experiments.combination import choose_combination, write_combination
+from cs336lm.experiments.cost import (
+    Machine,
+    budget_projections,
+    estimate,
+    experiment_costs,
+    format_projections,
+    request_minutes,
+    slurm_time,
+)
 from cs336lm.experiments.design import Design
+from cs336lm.experiments.noise import measure_noise
+from cs336lm.layout import Layout
+from cs336lm.lm.accounting import flops_per_token
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,7 +53,13 @@ def test_wall_clock_run_asks_for_exactly_its_budget():
     cfg = RunConfig.from_flat({"train.token_budget": 10**12, "train.wall_clock_budget_s": 5400.0,
                                "train.final_eval_tokens": 300_000})
     run = estimate(cfg, machine())
-    assert run.train_s == 5400.0 and run.tokens == 5_400_000
+    # The whole job fits in the budget: training gets what 5 min of start-up, the final evaluation (300,000
+    # tokens at 3 × 1,000 tokens/s) and the periodic ones (their share of each training second) leave.
+    t = cfg.train
+    periodic_share = t.eval_batches * t.eval_batch_size * 256 / (t.eval_every_tokens * 3)
+    assert run.train_s == pytest.approx((5400 - 300 - 100) / (1 + periodic_share))
+    assert run.tokens == int(run.train_s * 1000)
+    assert run.train_s + run.eval_s + 300 == pytest.approx(5400, rel=1e-2) and run.train_s + run.eval_s + 300 <= 5400
     # The job ends inside its budget (evaluation and start-up included), so it asks for the handout's limit.
     assert request_minutes(cfg, machine()) == request_minutes(cfg, machine(), attempt=2) == 90
     assert slurm_time(request_minutes(cfg, machine())) == "01:30:00"
@@ -52,6 +71,38 @@ def test_course_leaderboard_asks_slurm_for_exactly_the_handouts_limit():
     run = design.runs["leaderboard", "main"]
     assert run.config.train.wall_clock_budget_s == 5400.0
     assert slurm_time(request_minutes(run.config, course_machine)) == "01:30:00"
+
+
+def test_leaderboard_tokens_in_its_budget_for_the_combination_chosen_or_its_range(tmp_path):
+    design, course_machine = course_design()
+    before = budget_projections(design, course_machine, str(tmp_path))
+    assert [(p.run, p.configuration.split(" (")[0]) for p in before] == [
+        ("leaderboard/main", "baseline"), ("leaderboard/main", "all of tied_head, qk_norm, relu2, z_loss, softcap")]
+    for p in before:
+        assert p.budget_s == 5400.0 and p.estimate.tokens == int(p.tokens_per_s * p.estimate.train_s)
+        job_s = p.estimate.train_s + p.estimate.eval_s + course_machine.startup_minutes * 60
+        assert job_s == pytest.approx(5400, rel=1e-3) and job_s <= 5400
+    baseline = before[0]
+    # The OWT model at the H100 row: the course model's tokens/s scaled by their FLOPs per token.
+    owt = design.runs["leaderboard", "main"].config
+    course_tps = course_machine.tokens_per_s(RunConfig.from_flat({"train.batch_size": owt.train.batch_size}))
+    assert baseline.tokens_per_s == pytest.approx(course_tps * flops_per_token(RunConfig().model)
+                                                  / flops_per_token(owt.model))
+    # Once the candidates have chosen, the projection is for that combination, the final validation included.
+    losses = {"baseline": [4.0, 4.01], "tied_head": [3.0, 3.01]}
+    combination = choose_combination(measure_noise("leaderboard_candidates", losses), losses["baseline"],
+                                     {"tied_head": losses["tied_head"]}, {"tied_head": {"model.head": "tied"}})
+    layout = Layout(str(tmp_path))
+    Path(layout.selections()).mkdir()
+    write_combination(layout.combination("leaderboard_candidates"), combination)
+    Path(layout.tokens("owt", "valid")).parent.mkdir(parents=True)
+    np.save(layout.tokens("owt", "valid"), np.zeros(3_000_000 - 64, dtype=np.uint16))  # + the .npy header
+    chosen, = budget_projections(design, course_machine, str(tmp_path))
+    assert chosen.configuration == "chosen: tied_head"
+    tied = RunConfig.from_flat({"model.head": "tied"}, base=owt)
+    assert chosen.tokens_per_s == course_machine.tokens_per_s(tied)
+    assert chosen.estimate.eval_s > estimate(tied, course_machine).eval_s, "the whole split's validation counts"
+    assert "leaderboard/main, chosen: tied_head: " in format_projections([chosen], course_machine)
 
 
 def test_throughput_by_batch_size_and_model():
@@ -95,7 +146,8 @@ def test_course_cost_counts_runs_after_dedup_and_the_bounds_of_adaptive_sweeps()
     assert costs["lr_sweep"].adaptive and costs["batch_size"].adaptive and not costs["ablations"].adaptive
     for name in ("lr_sweep", "batch_size", "ablations", "owt_main", "leaderboard"):
         assert costs[name].budget is not None and costs[name].gpu_hours > 0
-    assert costs["leaderboard"].train_hours == pytest.approx(1.5)  # its wall-clock budget
+    # Its wall-clock budget holds the whole job: start-up and evaluation, and training in the rest.
+    assert costs["leaderboard"].train_hours < 1.5 and costs["leaderboard"].gpu_hours == pytest.approx(1.5, rel=1e-3)
     assert not any(c.over_budget for c in costs.values())
 
 

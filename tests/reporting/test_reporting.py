@@ -505,3 +505,25 @@ def test_the_lr_figure_and_table_name_each_of_the_three_outcomes(tmp_path):
     text = render(inputs)
     lr = section(text, "learning_rate")
     assert "| 0.1      | unstable  | 1.9 (unstable)" in lr and "The best rate is 0.01" in lr
+
+
+def test_leaderboard_shows_the_candidates_the_choice_and_the_whole_jobs_time(course, tmp_path):
+    from cs336lm.experiments.combination import choose_combination, write_combination
+    from cs336lm.experiments.noise import measure_noise
+
+    losses = {"baseline": [4.00, 4.02], "tied_head": [3.90, 3.92], "qk_norm": [3.97, 3.99]}
+    combination = choose_combination(measure_noise("leaderboard_candidates", losses), losses["baseline"],
+                                     {v: losses[v] for v in ("tied_head", "qk_norm")},
+                                     {"tied_head": {"model.head": "tied"}, "qk_norm": {"model.qk_norm": "rmsnorm"}})
+    write_combination(tmp_path / "c.json", combination)
+    inputs = dataclasses.replace(course, files={**course.files, "combination/leaderboard": str(tmp_path / "c.json")})
+    text = section(render(inputs), "leaderboard")
+    # σ = 0.01414 (every pair of seeds 0.02 apart), resolution 2 × √2 × σ = 0.04: tied_head's +0.10 helped, qk_norm's
+    # +0.03 did not.
+    assert "the noise floor σ = 0.0141, resolution 0.0400" in text
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
+    assert ["tied_head", "model.head: tied", "3.91", "3.9, 3.92", "+0.1000 ± 0.0400", "yes"] in cells
+    assert ["qk_norm", "model.qk_norm: rmsnorm", "3.98", "3.97, 3.99", "+0.0300 ± 0.0400", "no"] in cells
+    assert "combined tied_head (+0.1000 nats, resolved above 0.0400)" in text
+    assert "Where the job's time went" in text and "whole job" in text
+    assert "3.0117 [leaderboard]" in text  # the best published loss beside ours

@@ -27,7 +27,8 @@ def test_gpu_check_runs_end_to_end_on_cpu(tmp_path):
     summary_line = done.stdout.strip().splitlines()[-1]
     assert summary_line.startswith("gpu_check OK on CPU"), summary_line
     for part in ("GPU tests 0 passed, ", " skipped", "train step float32 batch 8: ", "x built-ins",
-                 "train_lm ", "host RSS ", "largest batch 8"):
+                 "train_lm ", "host RSS ", "largest batch 8", "leaderboard (baseline (not chosen yet)): ",
+                 "B tokens in 1.5 h"):
         assert part in summary_line, (part, summary_line)
     assert summary_line in (tmp_path / "gpu_check.log").read_text()
     bench = json.loads((tmp_path / "bench.json").read_text())
@@ -37,6 +38,9 @@ def test_gpu_check_runs_end_to_end_on_cpu(tmp_path):
     assert bench["peak_flops"] is None and bench["ours"]["mfu"] is None  # no peak to compare with on a CPU
     probe = json.loads((tmp_path / "probe.json").read_text())
     assert probe["batch_size"] == 8 and [t["batch_size"] for t in probe["trials"]] == [1, 2, 4, 8]
+    board = json.loads((tmp_path / "leaderboard.json").read_text())["runs"]
+    assert [r["run"] for r in board] == ["leaderboard/main"] * 2 and all(r["tokens/s"] > 0 for r in board)
+    assert all(r["tokens_in_budget"] < r["projected tokens_in_budget"] for r in board), "a CPU is no H100"
     run = json.loads((tmp_path / "workflow/results/runs/gpu_check/course/summary.json").read_text())
     assert run["stopped_early"] == "wall_clock"
     # A 3 s budget trains as many steps as the machine's load allows: too few and the run has not beaten token

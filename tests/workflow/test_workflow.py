@@ -125,11 +125,21 @@ def test_lint_has_only_explained_warnings(tmp_path):
          ["experiments.ts_main", "best_of 'ablations' has no grid over one key"]),
         (set_key("experiments/ts_main/base", {"optim.lr_max": {"best_of": "lr_sweep", "times": 0}}),
          ["['experiments']['ts_main']['base']['optim.lr_max']"]),
+        (set_key("experiments/leaderboard_candidates/variants/qk_norm", {"model.qk_nrom": "rmsnorm"}),
+         ["model.qk_nrom", "experiments.leaderboard_candidates.variants.qk_norm", "did you mean 'model.qk_norm'"]),
+        (set_key("experiments/leaderboard_candidates/variants/qk_norm", {"train.token_budget": 25600}),
+         ["experiments.leaderboard_candidates.variants.longer.train.token_budget = 38400 conflicts with "
+          "variants.qk_norm.train.token_budget = 25600: the two modifications cannot be combined"]),
+        (set_key("experiments/leaderboard_candidates/variants", {
+            "baseline": {}, "heads": {"model.num_heads": 8}, "wide": {"model.d_model": 40}}),
+         ["experiments.leaderboard.combine = 'leaderboard_candidates': the modifications of heads, wide together "
+          "do not make a valid run leaderboard/main", "RoPE needs an even head dimension"]),
     ],
     ids=["unknown-key", "unknown-variant-key", "bad-enum", "missing-dataset", "empty-grid", "zero-variants",
          "vocab-mismatch", "report-names-missing-experiment", "schema-unknown-section", "nan-in-defaults",
          "inf-in-grid", "cross-field-names-both-places", "malformed-device", "vocab-above-uint16", "best-of-unknown",
-         "best-of-misspelt", "best-of-not-a-sweep", "best-of-times-zero"],
+         "best-of-misspelt", "best-of-not-a-sweep", "best-of-times-zero", "unknown-modification-key",
+         "conflicting-modifications", "modifications-invalid-together"],
 )
 def test_config_error_fails_dag_build_naming_the_key(tmp_path, edit, expected):
     result = snakemake(tmp_path, "-n", configfile=write_config(tmp_path / "config.yaml", edit))

@@ -1,8 +1,8 @@
 """Experiments that decide, through real `snakemake` subprocesses on tiny configs: a run takes its sweep's best
 value and reruns when the sweep's result changes, the search brackets the optimum and the edge round by round,
-seeds repeat a run and give the noise floor,
-the batch-size probe finds a planted memory cap and `max` fills the grid up to it, and dry runs of the course
-config and the demo show every run, with the names trained once left out of the training jobs."""
+seeds repeat a run and give the noise floor, the modifications that helped beyond it are combined, the batch-size
+probe finds a planted memory cap and `max` fills the grid up to it, and dry runs of the course config and the demo
+show every run, with the names trained once left out of the training jobs."""
 
 from __future__ import annotations
 
@@ -171,6 +171,47 @@ def test_seeds_repeat_a_run_and_measure_the_noise_floor(tmp_path, tokenized):
 
 
 @pytest.mark.slow
+def test_leaderboard_combines_the_candidates_that_helped_beyond_the_noise_floor(tmp_path, tokenized):
+    experiments = {
+        "cands": {"seeds": 2, "base": {"optim.lr_max": 1.0e-2, "train.token_budget": 25600},
+                  "variants": {"baseline": {}, "qk_norm": {"model.qk_norm": "rmsnorm"},
+                               "longer": {"train.token_budget": 3 * 25600}}},
+        "board": {"combine": "cands", "base": {"optim.lr_max": 1.0e-2}, "variants": {"main": {}}},
+    }
+    config = sweep_config(tmp_path / "config.yaml", experiments)
+    work = workdir_with_data(tmp_path, tokenized)
+    run_or_fail(work, f"{ROOT}/runs/board/main/summary.json", configfile=config)
+    combination_file = f"{ROOT}/selections/cands.combination.json"
+    combination = json.loads((work / combination_file).read_text())
+
+    def losses(variant):
+        return [read_summary(work / ROOT / "runs/cands" / name / "summary.json").final_val_loss
+                for name in (variant, f"{variant}__seed~1")]
+
+    # The choice, recomputed by hand from the runs' own summaries: the pooled σ of the three pairs of seeds, and
+    # a modification kept when its mean beats the baseline's by more than 2 × √2 × σ.
+    arms = {v: losses(v) for v in ("baseline", "qk_norm", "longer")}
+    assert all(len(set(pair)) == 2 for pair in arms.values()), "each seed trains its own run"
+    sigma = math.sqrt(sum((a - b) ** 2 / 2 for a, b in arms.values()) / 3)
+    assert combination["sigma"] == pytest.approx(sigma) and combination["resolution"] == pytest.approx(
+        2 * math.sqrt(2) * sigma)
+    base = sum(arms["baseline"]) / 2
+    expected = []
+    for effect in combination["effects"]:
+        improvement = base - sum(arms[effect["variant"]]) / 2
+        assert effect["improvement"] == pytest.approx(improvement)
+        assert effect["helped"] == (improvement > 2 * math.sqrt(2) * sigma)
+        expected += [effect["variant"]] if effect["helped"] else []
+    assert "longer" in expected, "three times the tokens helps beyond any seed noise"
+    assert combination["combined"] == expected
+    # The combining run trains with exactly the combined overrides, and says where they came from.
+    board = read_summary(work / ROOT / "runs/board/main/summary.json")
+    assert board.config["train"]["token_budget"] == 3 * 25600
+    assert board.config["model"]["qk_norm"] == ("rmsnorm" if "qk_norm" in expected else "none")
+    assert {k: v.source for k, v in board.selected.items()} == {k: combination_file for k in combination["overrides"]}
+
+
+@pytest.mark.slow
 def test_a_tuned_choice_at_the_end_of_its_range_extends_it(tmp_path, tokenized):
     # Within 25 steps a larger rate learns more: the larger of the two is best, so the range extends once, × 2.
     # The × 1 candidate at the sweep's batch size is the sweep's own run, trained once.
@@ -235,17 +276,24 @@ def test_course_dry_run_lists_every_run_and_trains_identical_names_once(tmp_path
     assert {v for e, v in trained if e == "ablations"} == set(course["ablations"]["variants"]) - {"baseline"} | repeats
     assert "ts_main" not in jobs  # the ablation baseline and ts_main are the lr sweep's best run
     assert jobs["owt_main"] == jobs["leaderboard"] == 1
+    # `seeds: 2`: every candidate, the baseline among them, with a second seed.
+    candidates = course["leaderboard_candidates"]
+    assert {v for e, v in trained if e == "leaderboard_candidates"} == {
+        name for v in candidates["variants"] for name in (v, f"{v}__seed~1")}
+    assert jobs["leaderboard_lr"] == len(course["leaderboard_lr"]["grid"]["optim.lr_max"])
     named_batch_sizes = [b for b in course["batch_size"]["grid"]["train.batch_size"] if b != "max"]
     assert jobs["batch_size"] == 3 * len(named_batch_sizes)  # three lrs each; `max` waits for its probe
     # Every name but the two that are the lr sweep's best run, and the batch sizes (each the best of its three).
     named = sum(len(spec.get("variants", [])) for spec in course.values())
-    names = named + jobs["lr_sweep"] + 4 * len(named_batch_sizes) + len(repeats)
+    names = (named + jobs["lr_sweep"] + jobs["leaderboard_lr"] + 4 * len(named_batch_sizes) + len(repeats)
+             + len(candidates["variants"]))
     assert sum(jobs.values()) == names - 2 - len(named_batch_sizes)
-    checkpoints = Counter(rule for rule, _ in planned_jobs(result) if rule in ("plan_sweep", "select_best",
-                                                                                 "probe_batch_size"))
+    checkpoints = Counter(rule for rule, _ in planned_jobs(result) if rule in (
+        "plan_sweep", "select_best", "probe_batch_size", "select_combination"))
     # Pending: the edge search's first round, the lr sweep's choice, the probe (each batch size's choice waits for
-    # the probe, which decides which batch sizes there are).
-    assert checkpoints == {"plan_sweep": 1, "select_best": 1, "probe_batch_size": 1}
+    # the probe, which decides which batch sizes there are), the candidates' combination and the rate re-tuned
+    # for it.
+    assert checkpoints == {"plan_sweep": 1, "select_best": 2, "probe_batch_size": 1, "select_combination": 1}
     assert "checkpoint jobs" in output(result)
 
 
@@ -256,9 +304,12 @@ def test_demo_profile_dry_run_job_counts(tmp_path):
     assert result.returncode == 0, output(result)
     # Before anything trains: the lr grid (4 rates), 3 lrs for each named batch size (1, 8, 32) but the one that
     # is the lr sweep's winner (batch 32 × 1), five ablations and the baseline's two more seeds (the baseline is
-    # the winner), ts_main none (the winner), OWT and the leaderboard one each.
-    assert train_jobs(result) == {"lr_sweep": 4, "batch_size": 8, "ablations": 7, "owt_main": 1, "leaderboard": 1}
+    # the winner), ts_main none (the winner), OWT and the leaderboard one each, the four leaderboard candidates
+    # (the baseline among them) with two seeds each, and two rates for their combination.
+    assert train_jobs(result) == {"lr_sweep": 4, "batch_size": 8, "ablations": 7, "owt_main": 1, "leaderboard": 1,
+                                  "leaderboard_candidates": 8, "leaderboard_lr": 2}
     rules = Counter(rule for rule, _ in planned_jobs(result))
-    assert rules["plan_sweep"] == rules["probe_batch_size"] == rules["select_best"] == 1
+    assert rules["plan_sweep"] == rules["probe_batch_size"] == rules["select_combination"] == 1
+    assert rules["select_best"] == 2
     assert rules["synthesize_corpus"] == 4 and rules["train_bpe"] == 2 and rules["tokenize_corpus"] == 4
-    assert re.search(r"^train_lm\s+21$", output(result), re.M), output(result)
+    assert re.search(r"^train_lm\s+31$", output(result), re.M), output(result)

@@ -14,6 +14,7 @@ from snakemake.utils import validate
 from cs336lm.config import ConfigError
 from cs336lm.corpora.sources import describe_source
 from cs336lm.corpora.sources import special_tokens as dataset_special_tokens
+from cs336lm.experiments.combination import read_combination
 from cs336lm.experiments.cost import Machine, request_minutes
 from cs336lm.experiments.dedup import SameAs, Trains, WinnerOf
 from cs336lm.experiments.design import Design, fill_batch_sizes
@@ -34,6 +35,11 @@ MACHINE = Machine.from_config(config["machine"]) if config.get("machine") else N
 def chosen(sweep):
     """The Selection a sweep made (cs336lm.experiments.selection)."""
     return read_selection(checkpoints.select_best.get(sweep=sweep).output.selection)
+
+
+def combined(experiment):
+    """The Combination a candidates experiment chose (cs336lm.experiments.combination)."""
+    return read_combination(checkpoints.select_combination.get(experiment=experiment).output.combination)
 
 
 def search_plans(experiment, rounds=None):
@@ -144,7 +150,10 @@ def selections_of_run(wildcards):
     """The selection files a run's config takes values from (checkpoint-aware)."""
     run = DESIGN.run(wildcards.experiment, wildcards.variant)
     sweeps = dict.fromkeys(ref.best_of for ref in run.references.values())
-    return [checkpoints.select_best.get(sweep=sweep).output.selection for sweep in sweeps]
+    files = [checkpoints.select_best.get(sweep=sweep).output.selection for sweep in sweeps]
+    if run.combine:
+        files.append(checkpoints.select_combination.get(experiment=run.combine).output.combination)
+    return files
 
 
 def _chosen_values(run):
@@ -155,7 +164,11 @@ def flat_config_of_run(wildcards):
     """The run's resolved config as dotted keys, sweep-chosen values included: a param, so a change of any value
     (a selection's too) reruns exactly the runs it touches."""
     run = trainable_run(wildcards)
-    return DESIGN.resolve(run, _chosen_values(run)).to_flat()
+    return DESIGN.resolve(run, _chosen_values(run), _combined_overrides(run)).to_flat()
+
+
+def _combined_overrides(run):
+    return combined(run.combine).overrides if run.combine else {}
 
 
 def provenance_of_run(wildcards):
@@ -164,8 +177,10 @@ def provenance_of_run(wildcards):
     values = DESIGN.chosen_values(run, _chosen_values(run))
     return {
         "dataset": {"name": run.dataset, "source": describe_source(config["data"][run.dataset]["train"])},
-        "selected": {key: {"value": values[key], "source": LAYOUT.selection(ref.best_of)}
-                     for key, ref in run.references.items()},
+        "selected": {**{key: {"value": values[key], "source": LAYOUT.selection(ref.best_of)}
+                        for key, ref in run.references.items()},
+                     **{key: {"value": value, "source": LAYOUT.combination(run.combine)}
+                        for key, value in _combined_overrides(run).items()}},
     }
 
 
@@ -291,6 +306,21 @@ def seed_run_dirs(wildcards):
 
 def seed_summaries(wildcards):
     return [f"{d}/summary.json" for dirs in seed_run_dirs(wildcards).values() for d in dirs]
+
+
+def arm_run_dirs(wildcards):
+    """{variant: [trained dir of each seed]} of every variant of a candidates experiment (checkpoint-aware)."""
+    experiment = wildcards.experiment
+    return {variant: [trained_dir(experiment, name) for name in names]
+            for variant, names in DESIGN.arms(experiment).items()}
+
+
+def arm_summaries(wildcards):
+    return [f"{d}/summary.json" for dirs in arm_run_dirs(wildcards).values() for d in dict.fromkeys(dirs)]
+
+
+def modifications_of(wildcards):
+    return DESIGN.modifications(wildcards.experiment)
 
 
 def probe_config(wildcards):

@@ -1,13 +1,15 @@
 """Sweeps that decide (handout §7.2): a search that adds learning rates round by round until the optimum and the
 edge of stability are bracketed, the choice of each sweep's best value for the runs that take it, the noise floor of
-runs repeated with other seeds, and the largest batch that fits on the device."""
+runs repeated with other seeds, the modifications that helped beyond it for the runs that combine them (§7.5), and
+the largest batch that fits on the device."""
 
 
 localrules:
     plan_sweep,
     select_best,
     plan_tuning,
-    noise_floor,  # each reads a few summaries: no need to queue for a cluster node
+    noise_floor,
+    select_combination,  # each reads a few summaries: no need to queue for a cluster node
 
 
 checkpoint plan_sweep:
@@ -85,6 +87,23 @@ rule noise_floor:
         groups=seed_run_dirs,
     script:
         "../scripts/noise_floor.py"
+
+
+checkpoint select_combination:
+    input:
+        noise=LAYOUT.noise("{experiment}"),
+        summaries=arm_summaries,
+    output:
+        combination=LAYOUT.combination("{experiment}"),
+    log:
+        LAYOUT.log("select_combination", "{experiment}"),
+    benchmark:
+        LAYOUT.benchmark("select_combination", "{experiment}")
+    params:
+        runs=arm_run_dirs,
+        modifications=modifications_of,
+    script:
+        "../scripts/select_combination.py"
 
 
 checkpoint probe_batch_size:
