@@ -401,10 +401,10 @@ def row_run(row: dict[str, str], heading: str, runs: dict[tuple[str, str], dict]
     """The run a table row is about, from its label columns; None for a row about no run."""
     if "experiment" in row and "variant" in row:
         return row["experiment"], row["variant"]
+    if "batch size" in row:  # before lr_max: a batch size's row also shows the rate it chose
+        return "batch_size", f"batch_size~{row['batch size']}"
     if "lr_max" in row and ("lr_sweep", f"lr_max~{row['lr_max']}") in runs:
         return "lr_sweep", f"lr_max~{row['lr_max']}"
-    if "batch size" in row:
-        return "batch_size", f"batch_size~{row['batch size']}"
     if "run" in row:
         label = row["run"].strip("`")
         # The section's name is its deliverable, e.g. "## 7.5 `leaderboard`: ..." names the leaderboard runs.
