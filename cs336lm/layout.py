@@ -8,6 +8,8 @@ the same paths back. Paths are strings, as Snakemake takes them.
 from __future__ import annotations
 
 SPLITS = ("train", "valid")
+# Beside the selection files (`<sweep>.json`), an experiment's noise floor and its combination of modifications.
+NOISE_SUFFIX, COMBINATION_SUFFIX = ".noise.json", ".combination.json"
 
 
 class Layout:
@@ -90,12 +92,12 @@ class Layout:
 
     def noise(self, experiment: str) -> str:
         """The noise floor of an experiment that repeats variants with other seeds (cs336lm.experiments.noise)."""
-        return self._under("selections", f"{experiment}.noise.json")
+        return self._under("selections", f"{experiment}{NOISE_SUFFIX}")
 
     def combination(self, experiment: str) -> str:
         """The modifications of a candidates experiment that helped beyond its noise floor, merged
         (cs336lm.experiments.combination)."""
-        return self._under("selections", f"{experiment}.combination.json")
+        return self._under("selections", f"{experiment}{COMBINATION_SUFFIX}")
 
     def probe(self, experiment: str) -> str:
         """The largest batch size that fits, for an experiment whose grid ends in `max`."""

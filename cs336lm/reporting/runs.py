@@ -14,6 +14,7 @@ import pandas as pd
 
 from cs336lm.atomic import atomic_path
 from cs336lm.experiments.selection import EdgeSearch, Outcome, Selection, locate_edge, read_selection
+from cs336lm.layout import COMBINATION_SUFFIX, NOISE_SUFFIX
 from cs336lm.reporting.datasets import read_json
 from cs336lm.training.divergence import statement
 from cs336lm.training.identity import SEED_KEY, run_identity
@@ -158,8 +159,11 @@ def runs_table(experiments: Mapping[str, Runs], selections: Sequence[Selection] 
 
 def read_selections(selections_dir: str | os.PathLike) -> list[Selection]:
     """Every selection file under `selections_dir` (`<sweep>.json`, a tuned variant's as
-    `<experiment>/<variant>.json`), experiments' sweeps first: their choices feed the tuned ones."""
-    paths = sorted(Path(selections_dir).rglob("*.json"), key=lambda p: (len(p.relative_to(selections_dir).parts), p))
+    `<experiment>/<variant>.json`), experiments' sweeps first: their choices feed the tuned ones. The noise floors
+    and combinations written beside them are not selections."""
+    paths = sorted((p for p in Path(selections_dir).rglob("*.json")
+                    if not p.name.endswith((NOISE_SUFFIX, COMBINATION_SUFFIX))),
+                   key=lambda p: (len(p.relative_to(selections_dir).parts), p))
     return [read_selection(p) for p in paths]
 
 

@@ -527,3 +527,17 @@ def test_leaderboard_shows_the_candidates_the_choice_and_the_whole_jobs_time(cou
     assert "combined tied_head (+0.1000 nats, resolved above 0.0400)" in text
     assert "Where the job's time went" in text and "whole job" in text
     assert "3.0117 [leaderboard]" in text  # the best published loss beside ours
+
+
+def test_selections_are_read_without_the_noise_and_combination_files_beside_them(course, tmp_path):
+    import shutil
+
+    from cs336lm.reporting.runs import read_selections
+
+    selections = Path(course.results_root) / "selections"
+    copy = tmp_path / "selections"
+    shutil.copytree(selections, copy)
+    expected = [s.sweep for s in read_selections(copy)]
+    (copy / "ablations.noise.json").write_text("{}")
+    (copy / "leaderboard_candidates.combination.json").write_text("{}")
+    assert [s.sweep for s in read_selections(copy)] == expected and expected
