@@ -51,8 +51,8 @@ def _reason(inputs: ReportInputs, delta: float | None, noise: NoiseFloor) -> str
     if delta is not None and not noise.resolved(delta):
         return "the difference is not resolved against the seed noise, so these runs cannot tell the two apart"
     if inputs.synthetic(inputs.datasets_of("ablations")):
-        return ("at demo scale (a tiny model trained for a few hundred steps on synthetic text) the effect the "
-                "we expected need not show")
+        return ("at demo scale (a tiny model trained for a few hundred steps on synthetic text) the effect we "
+                "expected need not show")
     return ("the variant trained at the baseline's tuned learning rate, which need not suit it, and for one "
             "seed only")
 
