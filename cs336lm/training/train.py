@@ -193,6 +193,10 @@ class _Loop:
             state.train_time_s = self.clock.elapsed()
             if state.status is None and state.step < self.cfg.num_iterations:
                 state.stopped_early = "wall_clock"  # the only way out short of the token budget but divergence
+                if state.step == 0:  # an untrained model's loss is no result: the budget is too small
+                    raise ValueError(f"train.wall_clock_budget_s = {budget:g} s leaves no time for one training "
+                                     f"step after start-up ({state.startup_s:.3g} s) with the final validation and "
+                                     "the outputs still to fit: raise the budget")
             if state.status is None:
                 if not state.final_val_tokens:  # a resumed run found its time already spent: no last line
                     self._final_validation()

@@ -332,3 +332,12 @@ def test_the_model_vocabulary_is_the_tokenizers(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(["not", "a", "vocab"]))
     with pytest.raises(ValueError, match="bad.json: not a readable vocab.json"):
         with_tokenizer_vocabulary(asked, tmp_path / "bad.json")
+
+
+def test_a_budget_too_small_for_one_step_is_an_error_and_writes_nothing(tmp_path, corpus, monkeypatch):
+    StepClock(monkeypatch)  # each evaluation takes 1/4 s: a 0.3 s budget cannot fit a step and the final one
+    cfg = tiny_config(**{"train.token_budget": 8 * 16 * 100, "train.wall_clock_budget_s": 0.3})
+    paths = outputs(tmp_path / "run")
+    with pytest.raises(ValueError, match=r"train.wall_clock_budget_s = 0.3 s leaves no time for one training step"):
+        train(cfg, *corpus, **paths)
+    assert not any(p.exists() for p in paths.values()), "no output is written"
