@@ -43,10 +43,12 @@ def test_gpu_check_runs_end_to_end_on_cpu(tmp_path):
     assert all(r["tokens_in_budget"] < r["projected tokens_in_budget"] for r in board), "a CPU is no H100"
     run = json.loads((tmp_path / "workflow/results/runs/gpu_check/course/summary.json").read_text())
     assert run["stopped_early"] == "wall_clock"
-    # A 3 s budget trains as many steps as the machine's load allows: too few and the run has not beaten token
-    # frequencies, which the divergence rule calls diverged. Either way the status follows the numbers.
+    # A 10 s budget trains as many steps as the machine's load allows: too few and the run has not beaten token
+    # frequencies, which the divergence rule calls diverged; a noisy short curve may be unstable. Either way the
+    # status follows the numbers.
     learned = run["final_train_loss"] is not None and run["final_train_loss"] < run["no_learning_loss"]
-    assert run["status"] == ("ok" if learned else "diverged"), run
+    expected = "diverged" if not learned else "unstable" if run["instability"] else "ok"
+    assert run["status"] == expected, run
     assert run["config"]["model"]["d_model"] == 32 and run["config"]["model"]["vocab_size"] == 400
     assert run["tokens"] == run["steps"] * run["config"]["train"]["batch_size"] * run["config"]["model"][
         "context_length"]
