@@ -371,10 +371,14 @@ def test_tiny_run_html_report(tiny_run):
 
 def run_summaries(root: Path) -> dict[tuple[str, str], dict]:
     """{(experiment, variant): summary.json} of every run of the tiny config, the shared ones resolved through the
-    selection files: the ablation baseline and ts_main are the lr sweep's best run, each batch size the best of its
-    own rates."""
+    log's other names of each trained directory and the selection files: the ablation baseline and ts_main are the
+    lr sweep's best run, each batch size the best of its own rates, the candidates' baseline is owt_main's run."""
     config = yaml.safe_load(TINY_CONFIG.read_text())
     best = read_selection(root / "selections/lr_sweep.json")
+    # The log names the other names of each trained directory (its own rows are checked against the files).
+    log = pd.read_csv(root / "tables/runs.csv").fillna("")
+    shared = {name: f"{row.experiment}/{row.variant}" for row in log.itertuples() if row.shown_as
+              for name in row.shown_as.split("; ")}
     runs = {}
     for experiment, spec in config["experiments"].items():
         if "variants" in spec:
@@ -385,7 +389,9 @@ def run_summaries(root: Path) -> dict[tuple[str, str], dict]:
             variants = [f"batch_size~{b}" for b in spec["grid"]["train.batch_size"]]
         for variant in variants:
             own = root / "runs" / experiment / variant / "summary.json"
-            if (experiment, variant) in (("ablations", "baseline"), ("ts_main", "main")):
+            if not own.exists() and f"{experiment}/{variant}" in shared:  # trained once under another name
+                own = root / "runs" / shared[f"{experiment}/{variant}"] / "summary.json"
+            elif (experiment, variant) in (("ablations", "baseline"), ("ts_main", "main")):
                 own = root.parent / best.run_dir / "summary.json"
             elif experiment == "batch_size":
                 own = root.parent / read_selection(root / f"selections/batch_size/{variant}.json").run_dir / \
