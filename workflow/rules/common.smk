@@ -83,9 +83,10 @@ def probed_batch_size(experiment):
 
 
 def variants_of(experiment):
-    """Every variant the report shows for an experiment, with those an edge search or `max` added."""
+    """Every variant the report shows for an experiment, with its repeats with other seeds and those an edge
+    search or `max` added."""
     spec = DESIGN.experiments[experiment]
-    variants = list(spec.variants)
+    variants = [name for names in DESIGN.arms(experiment).values() for name in names]
     if spec.edge:
         variants += [DESIGN.variant_name(experiment, v) for v in edge_values(experiment)]
     if spec.probe:
