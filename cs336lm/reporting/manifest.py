@@ -160,8 +160,9 @@ class ReportManifest:
         return spec
 
     def report_manifest(self, run_dirs: RunDirs) -> dict[str, Any]:
-        """The writeup's manifest: every role's runs and every file."""
-        return self.manifest(ROLES, self.report_files(), run_dirs)
+        """The writeup's manifest: every file, and every experiment's runs (its experiment log lists each trained
+        run, those of experiments no deliverable shows, such as the leaderboard's candidates, included)."""
+        return self.manifest(ROLES, self.report_files(), run_dirs) | {"experiments": dict(run_dirs)}
 
     def figure_category(self, name: str) -> str:
         """The deliverable a figure belongs to, as the HTML report's category."""

@@ -461,6 +461,12 @@ def test_tiny_run_report_prints_the_numbers_of_the_files_it_cites(tiny_run):
                 assert value is not None, where
                 assert equals_to_printed_precision(printed, value), f"{where}: the file says {value}"
                 checked.add((run, column.lower()))
+                # A log row's other names (trained once, shown under each) have these same numbers.
+                for name in filter(None, row.get("also shown as", "—").strip("—").split(", ")):
+                    alias = tuple(name.strip("` ").split("/"))
+                    if alias in runs:  # a tuning candidate that is another run has no name of its own here
+                        assert runs[alias] == summary, f"{where}: {name} shares its run"
+                        checked.add((alias, column.lower()))
     assert {run for run, _ in checked} == set(runs), "every run has its numbers in some table"
     assert {column for _, column in checked} >= {"final val loss", "best val loss", "steps", "tokens", "tokens/s"}
 
