@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cs336lm.atomic import atomic_write_text
+from cs336lm.layout import Layout
+from cs336lm.training.summary import finished, read_summary
 
 NOISE_VERSION = 1
 RESOLVE_SIGMAS = 2.0
@@ -50,6 +52,13 @@ class NoiseFloor:
         bound = self.resolution * scale
         verdict = ("resolved" if abs(difference) > bound else "within the noise: unresolved")
         return f"{abs(difference):.3g} {unit} against a resolution of {bound:.3g} {unit}: {verdict}"
+
+
+def seed_losses(groups: Mapping[str, Sequence[str]]) -> dict[str, list[float | None]]:
+    """{variant: final validation loss of each of its seeds' run directories}, None for a run that did not finish
+    stably (cs336lm.training.summary.finished): what the noise floor and the candidates' effects are measured on."""
+    summaries = {variant: [read_summary(Layout.summary(d)) for d in dirs] for variant, dirs in groups.items()}
+    return {variant: [s.final_val_loss if finished(s) else None for s in runs] for variant, runs in summaries.items()}
 
 
 def measure_noise(experiment: str, losses: Mapping[str, Sequence[float | None]]) -> NoiseFloor:

@@ -7,7 +7,16 @@ import math
 
 import pytest
 
-from cs336lm.experiments.noise import RESOLVE_SIGMAS, NoiseError, measure_noise, pooled, read_noise, write_noise
+from cs336lm.experiments.noise import (
+    RESOLVE_SIGMAS,
+    NoiseError,
+    measure_noise,
+    pooled,
+    read_noise,
+    seed_losses,
+    write_noise,
+)
+from tests.run_dirs import make_run
 
 
 def test_noise_floor_is_the_pooled_sample_standard_deviation_over_seeds():
@@ -48,3 +57,12 @@ def test_noise_file_round_trips_and_a_bad_one_names_itself(tmp_path):
     (tmp_path / "bad.json").write_text('{"noise_version": 1, "sigma": 1}')
     with pytest.raises(NoiseError, match=r"bad.json is not a version-1 noise file .*noise_floor"):
         read_noise(tmp_path / "bad.json")
+
+
+def test_seed_losses_keep_stable_runs_and_drop_the_rest(tmp_path):
+    stable = make_run(tmp_path / "a", final=2.0)
+    other = make_run(tmp_path / "b", final=2.25, seed=1)
+    unstable = make_run(tmp_path / "c", final=1.5, unstable=True)
+    diverged = make_run(tmp_path / "d", diverged=True)
+    losses = seed_losses({"baseline": [str(stable), str(other)], "wild": [str(unstable), str(diverged)]})
+    assert losses == {"baseline": [2.0, 2.25], "wild": [None, None]}

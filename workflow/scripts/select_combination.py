@@ -2,20 +2,14 @@
 floor, and the combination of those that helped (cs336lm.experiments.combination.choose_combination)."""
 
 import logging
-import os
 
 from cs336lm.experiments.combination import choose_combination, write_combination
 from cs336lm.experiments.design import BASELINE
-from cs336lm.experiments.noise import read_noise
-from cs336lm.training.divergence import STABLE
-from cs336lm.training.summary import read_summary
+from cs336lm.experiments.noise import read_noise, seed_losses
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 params = snakemake.params
-losses = {}
-for variant, run_dirs in dict(params.runs).items():
-    summaries = [read_summary(os.path.join(d, "summary.json")) for d in run_dirs]
-    losses[variant] = [s.final_val_loss if s.status == STABLE else None for s in summaries]
+losses = seed_losses(dict(params.runs))
 baseline = losses.pop(BASELINE)
 combination = choose_combination(read_noise(snakemake.input.noise), baseline, losses, dict(params.modifications))
 logging.info("%s", combination.why)
