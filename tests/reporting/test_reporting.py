@@ -434,6 +434,7 @@ def test_learning_rate_sentences_follow_the_runs(course, tmp_path):
     lr = section(render(dataclasses.replace(course, experiments=experiments)), "learning_rate")
     assert "| stable, but its validation loss is not below the unigram entropy 5 |" in lr
     assert "lr 0.3 ended at validation loss 5.5, not below its unigram entropy 5" in lr
+    assert "lr 0.01 ended at validation loss" not in lr, "a run below its unigram entropy is not flagged"
     # the tree logs evaluations at steps 1, 11, 21, 31 of 40: the one nearest half is at 52.5%, and says so
     assert "| 2.612 (at 52.5%) " in lr and "At 52.5% of training, the loss was lowest at lr 0.01" in lr
     assert "half of training" not in lr.replace("near half of training", "")

@@ -161,9 +161,14 @@ def _status(summary: Any) -> str:
     """The run's status, flagged when it finished no lower than predicting token frequencies on held-out text
     (its final validation loss at or above the unigram entropy of its training tokens)."""
     status = OUTCOMES.get(summary.status, summary.status)
-    if finished(summary) and summary.final_val_loss >= summary.no_learning_loss:
+    if _unlearned(summary):
         return f"{status}, but its validation loss is not below the unigram entropy {num(summary.no_learning_loss)}"
     return status
+
+
+def _unlearned(summary: Any) -> bool:
+    """Finished, but no lower on held-out text than predicting token frequencies."""
+    return finished(summary) and summary.final_val_loss >= summary.no_learning_loss
 
 
 def learning_rate(s: Section, inputs: ReportInputs) -> None:
@@ -277,7 +282,7 @@ def _target_sentence(s: Section, inputs: ReportInputs, best: Any) -> None:
 def _edge(s: Section, summaries: dict, lr: dict, best: str, selection: dict | None) -> None:
     any_run = next(iter(summaries.values()))
     s.say(f"(b) Divergence rule: {divergence_rule(any_run)}")
-    unlearned = [k for k in sorted(summaries, key=lr.get) if _status(summaries[k]) != summaries[k].status]
+    unlearned = [k for k in sorted(summaries, key=lr.get) if _unlearned(summaries[k])]
     if unlearned:
         s.say("The rule reads the training loss; on held-out text " + ", ".join(
             f"lr {lr[k]:g} ended at validation loss {num(summaries[k].final_val_loss)}, not below its unigram "
